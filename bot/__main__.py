@@ -1,0 +1,105 @@
+"""`python -m bot`: run the bot, or pre-fetch its models."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.settings import Settings, describe_settings
+
+log = logging.getLogger("bot")
+
+MODEL_SETTINGS = ("caption_model", "clip_model", "classify_model", "vlm_model", "gen_model")
+
+# Weights in formats this bot never loads: skip them when downloading.
+IGNORED_FILES = ["*.msgpack", "*.h5", "*.ot", "*.onnx", "*.onnx_data", "*.tflite", "flax_model*", "tf_model*",
+                 "rust_model*", "openvino*"]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="A self-hosted multimodal Telegram bot. Settings come from the environment or ./.env.",
+        epilog="commands:\n  run        run the bot (long polling); the default\n"
+        "  download   fetch the configured models into the Hugging Face cache, with progress bars\n\n"
+        "settings (environment variables):\n" + describe_settings(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{run,download}")
+    sub.add_parser("run", help="run the bot (default)")
+    download = sub.add_parser("download", help="pre-fetch the configured models")
+    download.add_argument(
+        "--only", default="", help="comma-separated subset of: " + ", ".join(s.removesuffix("_model") for s in MODEL_SETTINGS)
+    )
+    return parser.parse_args(argv)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]).upper() if error["loc"] else "?"
+            problems.append(f"  {name}: {'not set' if error['type'] == 'missing' else error['msg']}")
+        sys.exit("Bad settings (see .env.example):\n" + "\n".join(problems))
+
+
+def run(settings: Settings) -> None:
+    from telegram import Update
+
+    from bot.app import build_application
+    from bot.images import configure_pillow
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    configure_pillow(settings.max_image_pixels)
+    application = build_application(settings)
+    application.run_polling(allowed_updates=Update.ALL_TYPES)
+
+
+def download(settings: Settings, only: str) -> int:
+    """Fetch every configured hub model (local directories are skipped); returns an exit code."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    wanted = {w.strip() + "_model" for w in only.split(",") if w.strip()} or set(MODEL_SETTINGS)
+    unknown = wanted - set(MODEL_SETTINGS)
+    if unknown:
+        log.error("unknown model name(s) for --only: %s", ", ".join(sorted(u.removesuffix("_model") for u in unknown)))
+        return 2
+    failed = 0
+    for setting in MODEL_SETTINGS:
+        if setting not in wanted:
+            continue
+        source = getattr(settings, setting)
+        if Path(source).is_dir():
+            log.info("%s: %s is a local directory; nothing to download", setting.upper(), source)
+            continue
+        log.info("%s: downloading %s", setting.upper(), source)
+        try:
+            path = snapshot_download(source, ignore_patterns=IGNORED_FILES)
+        except (HfHubHTTPError, OSError, ValueError) as exc:
+            failed += 1
+            log.error("%s: could not download %s: %s", setting.upper(), source, exc)
+            continue
+        log.info("%s: ready at %s", setting.upper(), path)
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    settings = load_settings()
+    from bot.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.telegram_bot_token.get_secret_value())
+    if args.command == "download":
+        sys.exit(download(settings, args.only))
+    run(settings)
+
+
+if __name__ == "__main__":
+    main()

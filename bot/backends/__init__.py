@@ -1,0 +1,58 @@
+"""Backends run batches of requests on a device: `local` (one worker thread that owns it) or `ray`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Protocol, Sequence
+
+if TYPE_CHECKING:
+    from bot.jobs import Request, Result, Task
+    from bot.settings import Settings
+
+
+class Interrupt:
+    """Tells a running batch to stop early: set by the queue on cancel, or once its deadline passes.
+
+    Adapters poll it between steps (a generation step, a diffusion step); it is thread-safe.
+    """
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self._event = threading.Event()
+        self.deadline = deadline
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        if self._event.is_set():
+            return True
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
+class Backend(Protocol):
+    """What the queue needs from a place that runs models."""
+
+    async def start(self) -> None:
+        """Get ready (spawn the worker, connect to the cluster); models still load lazily."""
+
+    async def run(self, task: Task, requests: Sequence[Request], interrupt: Interrupt) -> list[Result]:
+        """Run one batch of same-task requests; one result per request, in order.
+
+        Raises ModelUnavailable when the task's model can't be loaded, anything else when it fails.
+        """
+
+    async def close(self) -> None:
+        """Release the device."""
+
+    def stats(self) -> dict[str, object]:
+        """Loaded models and device facts, for logs and /stats."""
+
+
+def make_backend(settings: Settings) -> Backend:
+    """The backend QUEUE_BACKEND names."""
+    if settings.queue_backend == "local":
+        from bot.backends.local import LocalBackend
+
+        return LocalBackend(settings)
+    raise ValueError(f"QUEUE_BACKEND={settings.queue_backend!r} is not available in this version; use 'local'")

@@ -1,0 +1,69 @@
+"""The shape of one entry in the command registration list, and the filter for commands in captions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from telegram import Message
+from telegram.ext import filters
+
+if TYPE_CHECKING:
+    from telegram import Update
+
+    from bot.context import BotContext
+
+Callback = Callable[["Update", "BotContext"], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command: how it is listed in the Telegram menu and /help, and what runs it."""
+
+    name: str
+    summary: str  # the menu text (setMyCommands), one short line
+    example: str  # shown in /help
+    callback: Callback
+    on_photo: bool = False  # also accepted as the caption of a photo or image file
+    long_running: bool = False  # runs outside the update loop (block=False)
+    admin_only: bool = False
+
+
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s|$)")
+
+
+def parse_command(text: str | None) -> tuple[str, str | None] | None:
+    """('caption', 'somebot' or None) for '/caption@somebot ...', None when text isn't a command."""
+    if not text:
+        return None
+    match = _COMMAND.match(text)
+    if match is None:
+        return None
+    return match.group(1).lower(), match.group(2)
+
+
+def command_args(text: str | None) -> str:
+    """What follows the command word: '/caption@bot a dog' -> 'a dog'."""
+    if not text:
+        return ""
+    parts = text.split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+class CaptionCommand(filters.MessageFilter):
+    """Matches a media message whose caption starts with /name, or /name@thisbot (never @otherbot).
+
+    PTB's CaptionRegex/CaptionEntity filters would also accept /name@otherbot in groups.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=f"CaptionCommand({name})")
+        self.command = name.lower()
+
+    def filter(self, message: Message) -> bool:
+        parsed = parse_command(message.caption)
+        if parsed is None or parsed[0] != self.command:
+            return False
+        addressee = parsed[1]
+        return addressee is None or addressee.lower() == (message.get_bot().username or "").lower()

@@ -1,0 +1,70 @@
+"""Finding the photo a command is about, and fetching it from Telegram within the Bot API's limits."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from telegram.error import TelegramError
+
+from bot.errors import BadImage
+from bot.images import decode_image
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+    from telegram import Bot, Message
+
+# getFile serves files up to 20 MB (Bot API limit); bigger ones can't be downloaded at all.
+TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PhotoRef:
+    """A photo (or an image sent as a file) in a message of this chat."""
+
+    file_id: str
+    file_unique_id: str
+    file_size: int | None
+    message: Message
+
+
+def photo_in(message: Message) -> PhotoRef | None:
+    """The largest photo size of `message`, or its image document, if it has one."""
+    if message.photo:
+        size = message.photo[-1]
+        return PhotoRef(size.file_id, size.file_unique_id, size.file_size, message)
+    document = message.document
+    if document is not None and (document.mime_type or "").startswith("image/"):
+        return PhotoRef(document.file_id, document.file_unique_id, document.file_size, message)
+    return None
+
+
+def find_photo(message: Message) -> PhotoRef | None:
+    """The photo a command is about: on the message itself, else on the message it replies to."""
+    found = photo_in(message)
+    if found is None and message.reply_to_message is not None:
+        found = photo_in(message.reply_to_message)
+    return found
+
+
+async def fetch_image(bot: Bot, photo: PhotoRef, max_pixels: int) -> Image:
+    """Download and decode `photo`; raises BadImage with a user-facing reason."""
+    if photo.file_size is not None and photo.file_size > TELEGRAM_DOWNLOAD_LIMIT:
+        raise BadImage(f"file of {photo.file_size} bytes over the download limit", user_message=_too_big())
+    try:
+        file = await bot.get_file(photo.file_id)
+        if file.file_size is not None and file.file_size > TELEGRAM_DOWNLOAD_LIMIT:
+            raise BadImage(f"file of {file.file_size} bytes over the download limit", user_message=_too_big())
+        data = bytes(await file.download_as_bytearray())
+    except TelegramError as exc:
+        if "too big" in str(exc).lower():
+            raise BadImage(f"getFile refused: {exc}", user_message=_too_big()) from None
+        raise BadImage(
+            f"download failed: {exc}", user_message="I couldn't download that file from Telegram. Please send it again."
+        ) from None
+    return await asyncio.to_thread(decode_image, data, max_pixels)
+
+
+def _too_big() -> str:
+    return "That file is over 20 MB, the most a bot can download from Telegram. Please send a smaller one."

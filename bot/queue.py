@@ -1,0 +1,292 @@
+"""GpuQueue: the fair, capped job queue in front of the backend that owns the device."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+from bot.backends import Interrupt
+from bot.errors import BotError, Busy, JobCancelled, JobTimedOut, ModelFailed, TooManyPending
+
+if TYPE_CHECKING:
+    from bot.backends import Backend
+    from bot.jobs import Job, Result
+
+log = logging.getLogger(__name__)
+
+
+class Ticket:
+    """A submitted job as its handler sees it: a live queue position and, in the end, a result."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.position: int | None = None  # 1.. while waiting (1 = next), 0 while running, None when done
+        self._future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._changed = asyncio.Event()
+        self._interrupt: Interrupt | None = None
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    async def wait_changed(self, timeout: float | None = None) -> None:
+        """Return when the position changed or the job ended (or after `timeout` seconds)."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._changed.clear()
+
+    async def result(self) -> Result:
+        """The job's result; raises the job's BotError (cancelled, timed out, model failed...)."""
+        return await asyncio.shield(self._future)
+
+    def _move(self, position: int | None) -> None:
+        if position != self.position:
+            self.position = position
+            self._changed.set()
+
+    def _finish(self, result: Result | None = None, error: BaseException | None = None) -> bool:
+        if self._future.done():
+            return False
+        if error is not None:
+            self._future.set_exception(error)
+            self._future.exception()  # a cancelled waiter must not leave "exception never retrieved" noise
+        else:
+            self._future.set_result(result)
+        self._move(None)
+        return True
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    waiting: dict[str, int]
+    running: int
+    served: int
+    failed: int
+
+
+class GpuQueue:
+    """Orders jobs fairly across users and feeds them to the backend in batches.
+
+    Fairness: the next job comes from the user who was served least recently (users never served
+    first, in order of arrival), so 4 users with 5 jobs each are served A B C D A B C D ...
+    rather than in arrival order. Jobs of one user keep their order.
+    Batching: jobs waiting behind the chosen one with the same batch key join it, in fair order,
+    up to `max_batch_size`.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        max_pending: int,
+        max_per_user: int,
+        job_timeout_s: float,
+        max_batch_size: int = 1,
+        concurrency: int = 1,
+    ) -> None:
+        self._backend = backend
+        self._max_pending = max_pending
+        self._max_per_user = max_per_user
+        self._timeout = job_timeout_s
+        self._max_batch = max(1, max_batch_size)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._waiting: dict[int, deque[Ticket]] = {}
+        self._running: list[Ticket] = []
+        self._last_served: dict[int, int] = {}
+        self._service_clock = 0
+        self._wake = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()
+        self._served = 0
+        self._failed = 0
+
+    # -- public API ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="gpu-queue-dispatcher")
+
+    async def close(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+        for ticket in list(self._iter_waiting()) + self._running:
+            ticket._finish(error=JobCancelled("queue closed", user_message="The bot is restarting; please send that again."))
+        self._waiting.clear()
+
+    def submit(self, job: Job) -> Ticket:
+        """Queue `job`; raises Busy or TooManyPending when a cap is reached."""
+        pending = sum(len(q) for q in self._waiting.values())
+        if pending >= self._max_pending:
+            raise Busy(f"queue full ({pending} waiting)")
+        mine = len(self._waiting.get(job.user_id, ())) + sum(t.job.user_id == job.user_id for t in self._running)
+        if mine >= self._max_per_user:
+            raise TooManyPending(
+                f"user {job.user_id} has {mine} pending",
+                user_message=(
+                    f"You already have {mine} requests waiting. Wait for them to finish, or /cancel one."
+                ),
+            )
+        ticket = Ticket(job)
+        self._waiting.setdefault(job.user_id, deque()).append(ticket)
+        self._reposition()
+        self._wake.set()
+        log.info("job %s queued: %s for user %s (position %s)", job.id, job.task, job.user_id, ticket.position)
+        return ticket
+
+    def cancel(self, user_id: int, chat_id: int | None = None) -> Job | None:
+        """Cancel the user's newest waiting job (in `chat_id` if given), else their running one."""
+        queue = self._waiting.get(user_id)
+        if queue:
+            for ticket in reversed(queue):
+                if chat_id is None or ticket.job.chat_id == chat_id:
+                    queue.remove(ticket)
+                    if not queue:
+                        del self._waiting[user_id]
+                    ticket._finish(error=JobCancelled(f"job {ticket.job.id} cancelled while waiting"))
+                    self._reposition()
+                    return ticket.job
+        for ticket in self._running:
+            if ticket.job.user_id == user_id and (chat_id is None or ticket.job.chat_id == chat_id):
+                if ticket._finish(error=JobCancelled(f"job {ticket.job.id} cancelled while running")):
+                    self._interrupt_if_abandoned(ticket)
+                    return ticket.job
+        return None
+
+    def stats(self) -> QueueStats:
+        waiting = Counter(str(t.job.task) for t in self._iter_waiting())
+        return QueueStats(dict(waiting), len(self._running), self._served, self._failed)
+
+    @property
+    def saturated(self) -> bool:
+        """Whether every worker slot is taken, so the next job has to wait."""
+        return self._slots.locked()
+
+    # -- ordering -----------------------------------------------------------------------------
+
+    def _iter_waiting(self) -> Iterator[Ticket]:
+        for queue in self._waiting.values():
+            yield from queue
+
+    def _fair_order(self) -> list[Ticket]:
+        """Every waiting ticket in the order the dispatcher would take them."""
+        heap = [(self._last_served.get(u, -1), q[0].job.seq, u) for u, q in self._waiting.items() if q]
+        heapq.heapify(heap)
+        index = {u: 0 for u in self._waiting}
+        clock = self._service_clock
+        order: list[Ticket] = []
+        while heap:
+            _, _, user = heapq.heappop(heap)
+            queue = self._waiting[user]
+            order.append(queue[index[user]])
+            index[user] += 1
+            clock += 1
+            if index[user] < len(queue):
+                heapq.heappush(heap, (clock, queue[index[user]].job.seq, user))
+        return order
+
+    def _reposition(self) -> None:
+        for place, ticket in enumerate(self._fair_order(), start=1):
+            ticket._move(place)
+
+    def _take_batch(self) -> list[Ticket]:
+        order = self._fair_order()
+        first = order[0]
+        key = first.job.request.batch_key
+        batch = [first] + [t for t in order[1:] if t.job.request.batch_key == key][: self._max_batch - 1]
+        for ticket in batch:
+            user = ticket.job.user_id
+            self._waiting[user].remove(ticket)
+            if not self._waiting[user]:
+                del self._waiting[user]
+            self._service_clock += 1
+            self._last_served[user] = self._service_clock
+        return batch
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._waiting:
+                await self._slots.acquire()
+                if not self._waiting:  # everything was cancelled while we waited for a slot
+                    self._slots.release()
+                    break
+                batch = self._take_batch()
+                interrupt = Interrupt(deadline=time.monotonic() + self._timeout)
+                for ticket in batch:
+                    ticket._interrupt = interrupt
+                    ticket._move(0)
+                self._running.extend(batch)
+                self._reposition()
+                task = asyncio.create_task(self._run_batch(batch, interrupt))
+                self._batches.add(task)
+                task.add_done_callback(self._batches.discard)
+
+    async def _run_batch(self, batch: list[Ticket], interrupt: Interrupt) -> None:
+        try:
+            await self._run_and_resolve(batch, interrupt)
+        finally:
+            for ticket in batch:
+                self._running.remove(ticket)
+            self._slots.release()
+
+    async def _run_and_resolve(self, batch: list[Ticket], interrupt: Interrupt) -> None:
+        task = batch[0].job.task
+        ids = ",".join(t.job.id for t in batch)
+        live = [t for t in batch if not t.done()]
+        if not live:
+            return
+        call = asyncio.ensure_future(self._backend.run(task, [t.job.request for t in live], interrupt))
+        done, _ = await asyncio.wait({call}, timeout=self._timeout)
+        if not done:
+            interrupt.set()
+            log.warning("jobs %s timed out after %.0f s; stopping them", ids, self._timeout)
+            for ticket in live:
+                self._fail(ticket, JobTimedOut(f"job {ticket.job.id} timed out"))
+            # Keep the slot until the device is really free, so the next job doesn't time out behind it.
+            await asyncio.wait({call})
+            if not call.cancelled():
+                call.exception()
+            return
+        try:
+            results = call.result()
+        except BotError as exc:
+            log.warning("jobs %s failed: %s", ids, exc)
+            for ticket in live:
+                self._fail(ticket, exc)
+            return
+        except Exception:
+            if len(live) > 1:
+                # One bad request must not sink its batch mates: retry them one by one.
+                log.warning("batch %s failed; retrying its jobs one at a time", ids, exc_info=True)
+                for ticket in live:
+                    await self._run_and_resolve([ticket], Interrupt(interrupt.deadline))
+                return
+            log.exception("job %s failed in the model", ids)
+            self._fail(live[0], ModelFailed(f"job {ids} raised"))
+            return
+        if len(results) != len(live):
+            log.error("backend returned %d results for %d jobs (%s)", len(results), len(live), ids)
+            for ticket in live:
+                self._fail(ticket, ModelFailed("result count mismatch"))
+            return
+        for ticket, result in zip(live, results):
+            if ticket._finish(result):
+                self._served += 1
+
+    def _fail(self, ticket: Ticket, error: BotError) -> None:
+        if ticket._finish(error=error):
+            self._failed += 1
+
+    def _interrupt_if_abandoned(self, ticket: Ticket) -> None:
+        interrupt = ticket._interrupt
+        if interrupt is not None and all(t.done() for t in self._running if t._interrupt is interrupt):
+            interrupt.set()

@@ -1,0 +1,13 @@
+"""The registration list: every command the bot understands, in the order /help lists them."""
+
+from __future__ import annotations
+
+from bot.commands import Command
+from handlers import cancel, caption, help, start
+
+COMMANDS: tuple[Command, ...] = (
+    start.COMMAND,
+    help.COMMAND,
+    caption.COMMAND,
+    cancel.COMMAND,
+)

@@ -1,0 +1,46 @@
+"""/caption [prefix]: describe a photo with the caption model (BLIP by default)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.constants import ChatAction
+
+from bot import texts
+from bot.commands import Command, command_args
+from bot.context import BotContext
+from bot.errors import BadInput
+from bot.jobs import CaptionRequest, Job
+from bot.media import fetch_image, find_photo
+from bot.progress import run_job
+from bot.requester import requester_id
+
+MAX_PREFIX_CHARS = 200
+
+
+async def caption(update: Update, context: BotContext) -> None:
+    """Caption the photo the command is on or replies to; words after the command start the caption."""
+    message = update.effective_message
+    photo = find_photo(message)
+    if photo is None:
+        await message.reply_text(texts.CAPTION_USAGE)
+        return
+    prefix = command_args(message.text or message.caption)
+    if len(prefix) > MAX_PREFIX_CHARS:
+        raise BadInput(
+            f"prefix of {len(prefix)} chars",
+            user_message=f"That prefix is too long ({len(prefix)} characters; the limit is {MAX_PREFIX_CHARS}).",
+        )
+    image = await fetch_image(context.bot, photo, context.services.settings.max_image_pixels)
+    job = Job(CaptionRequest(image, prefix or None), user_id=requester_id(update), chat_id=message.chat_id)
+    result, status = await run_job(message, context, job, ChatAction.TYPING)
+    await status.answer(result.text.strip() or "I couldn't find words for this one.")
+
+
+COMMAND = Command(
+    "caption",
+    "Describe a photo",
+    "/caption (on a photo), or /caption a picture of",
+    caption,
+    on_photo=True,
+    long_running=True,
+)

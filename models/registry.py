@@ -1,0 +1,63 @@
+"""Which adapter serves a task, chosen from the checkpoint's own config (`model_type`)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.errors import ModelUnavailable
+from bot.jobs import Task
+
+if TYPE_CHECKING:
+    from models.base import Adapter
+
+# task -> checkpoint model_type (config.json) or pipeline class (model_index.json) -> "module:Class"
+ADAPTERS: dict[Task, dict[str, str]] = {
+    Task.CAPTION: {
+        "blip": "models.blip:BlipCaptioner",
+    },
+}
+
+
+def read_model_type(source: str) -> str:
+    """`model_type` from config.json, or `_class_name` from a diffusers model_index.json.
+
+    `source` is a local directory or a hub id (then only those small files are fetched).
+    """
+    for filename, key in (("config.json", "model_type"), ("model_index.json", "_class_name")):
+        path = Path(source) / filename
+        if not path.is_file() and not Path(source).is_dir():
+            path = _hub_file(source, filename)
+        if path is not None and path.is_file():
+            value = json.loads(path.read_text()).get(key)
+            if value:
+                return str(value)
+    raise ModelUnavailable(f"{source!r} has neither config.json nor model_index.json")
+
+
+def _hub_file(repo_id: str, filename: str) -> Path | None:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo_id, filename))
+    except EntryNotFoundError:
+        return None
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        raise ModelUnavailable(
+            f"{repo_id!r} is neither a local model directory nor a hub model that could be fetched: {exc}"
+        ) from None
+
+
+def adapter_for(task: Task, source: str) -> type[Adapter]:
+    """The adapter class for `task` that understands the checkpoint at `source`."""
+    model_type = read_model_type(source)
+    families = ADAPTERS.get(task, {})
+    target = families.get(model_type)
+    if target is None:
+        supported = ", ".join(sorted(families)) or "none yet"
+        raise ModelUnavailable(f"{source!r} is a {model_type!r} model; {task} supports: {supported}")
+    module_name, _, class_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)

@@ -1,0 +1,244 @@
+"""GpuQueue with a fake backend: fairness, positions, caps, cancel, timeout, error isolation, batching."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from PIL import Image
+
+from bot.backends import Interrupt
+from bot.errors import Busy, JobCancelled, JobTimedOut, ModelFailed, ModelUnavailable, TooManyPending
+from bot.jobs import Caption, CaptionRequest, Job, Task
+from bot.queue import GpuQueue
+
+IMAGE = Image.new("RGB", (4, 4))
+
+
+class FakeBackend:
+    """Records every batch; holds each one until `gate` is set (it is set by default)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.fail_on: set[str] = set()
+        self.unavailable = False
+        self.interrupts: list[Interrupt] = []
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def stats(self) -> dict[str, object]:
+        return {}
+
+    async def run(self, task: Task, requests, interrupt: Interrupt) -> list[Caption]:
+        self.interrupts.append(interrupt)
+        self.batches.append([r.prefix for r in requests])
+        await self.gate.wait()
+        if self.unavailable:
+            raise ModelUnavailable("no weights")
+        if any(r.prefix in self.fail_on for r in requests):
+            raise RuntimeError("CUDA error: device-side assert")
+        return [Caption(f"caption of {r.prefix}") for r in requests]
+
+
+def job(user: int, tag: str, chat: int | None = None) -> Job:
+    return Job(CaptionRequest(IMAGE, tag), user_id=user, chat_id=chat if chat is not None else user)
+
+
+def make_queue(backend: FakeBackend, **overrides) -> GpuQueue:
+    options = dict(max_pending=100, max_per_user=5, job_timeout_s=10.0, max_batch_size=1)
+    options.update(overrides)
+    return GpuQueue(backend, **options)
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_round_robin_by_user_not_arrival_order():
+    backend = FakeBackend()
+    backend.gate.clear()
+    queue = make_queue(backend)
+    await queue.start()
+    tickets = [queue.submit(job(1, "A0"))]
+    await settle()  # A0 starts; everything else arrives while it runs
+    for user, name in ((1, "A"), (2, "B"), (3, "C"), (4, "D")):
+        for i in range(1 if user == 1 else 0, 5):
+            tickets.append(queue.submit(job(user, f"{name}{i}")))
+    backend.gate.set()
+    await asyncio.gather(*(t.result() for t in tickets))
+    order = [b[0] for b in backend.batches]
+    assert order == ["A0", "B0", "C0", "D0", "A1", "B1", "C1", "D1", "A2", "B2", "C2", "D2",
+                     "A3", "B3", "C3", "D3", "A4", "B4", "C4", "D4"]
+    await queue.close()
+
+
+async def test_positions_follow_the_fair_order_and_shrink():
+    backend = FakeBackend()
+    backend.gate.clear()
+    queue = make_queue(backend)
+    await queue.start()
+    running = queue.submit(job(1, "A0"))
+    await settle()
+    assert running.position == 0
+    assert queue.saturated
+    a1 = queue.submit(job(1, "A1"))
+    a2 = queue.submit(job(1, "A2"))
+    b0 = queue.submit(job(2, "B0"))
+    # B was never served, so B0 goes ahead of A's second and third jobs.
+    assert (b0.position, a1.position, a2.position) == (1, 2, 3)
+    c0 = queue.submit(job(3, "C0"))
+    assert (b0.position, c0.position, a1.position, a2.position) == (1, 2, 3, 4)
+    backend.gate.set()
+    await running.result()
+    await b0.result()
+    assert a2.done() or a2.position in (0, 1, 2)
+    await asyncio.gather(a1.result(), a2.result(), c0.result())
+    assert a2.position is None
+    await queue.close()
+
+
+async def test_per_user_and_global_caps():
+    backend = FakeBackend()
+    backend.gate.clear()
+    queue = make_queue(backend, max_per_user=2, max_pending=3)
+    await queue.start()
+    queue.submit(job(1, "A0"))
+    await settle()
+    queue.submit(job(1, "A1"))
+    with pytest.raises(TooManyPending) as too_many:
+        queue.submit(job(1, "A2"))
+    assert "2 requests" in too_many.value.user_message
+    queue.submit(job(2, "B0"))
+    queue.submit(job(3, "C0"))  # three waiting (the running A0 doesn't count)
+    with pytest.raises(Busy) as busy:
+        queue.submit(job(4, "D0"))
+    assert "try again" in busy.value.user_message
+    backend.gate.set()
+    await queue.close()
+
+
+async def test_cancel_waiting_job_removes_only_the_newest_of_that_user_in_that_chat():
+    backend = FakeBackend()
+    backend.gate.clear()
+    queue = make_queue(backend)
+    await queue.start()
+    first = queue.submit(job(1, "A0"))
+    await settle()
+    a1 = queue.submit(job(1, "A1", chat=10))
+    a2 = queue.submit(job(1, "A2", chat=10))
+    a3 = queue.submit(job(1, "A3", chat=11))
+    b0 = queue.submit(job(2, "B0"))
+    assert queue.cancel(1, chat_id=10).request.prefix == "A2"
+    with pytest.raises(JobCancelled):
+        await a2.result()
+    assert queue.cancel(3) is None
+    backend.gate.set()
+    results = await asyncio.gather(first.result(), a1.result(), a3.result(), b0.result())
+    assert [r.text for r in results] == ["caption of A0", "caption of A1", "caption of A3", "caption of B0"]
+    assert "A2" not in [b[0] for b in backend.batches]
+    await queue.close()
+
+
+async def test_cancel_running_job_interrupts_it():
+    backend = FakeBackend()
+    backend.gate.clear()
+    queue = make_queue(backend)
+    await queue.start()
+    running = queue.submit(job(1, "A0"))
+    await settle()
+    assert queue.cancel(1).request.prefix == "A0"
+    with pytest.raises(JobCancelled):
+        await running.result()
+    assert backend.interrupts[0].is_set()
+    backend.gate.set()
+    await queue.close()
+
+
+async def test_timeout_fails_the_job_stops_it_and_the_worker_goes_on():
+    class SlowBackend(FakeBackend):
+        async def run(self, task, requests, interrupt):
+            if requests[0].prefix == "slow":
+                while not interrupt.is_set():  # a well-behaved adapter polls its interrupt
+                    await asyncio.sleep(0.01)
+                return [Caption("late")]
+            return await super().run(task, requests, interrupt)
+
+    backend = SlowBackend()
+    queue = make_queue(backend, job_timeout_s=0.2)
+    await queue.start()
+    slow = queue.submit(job(1, "slow"))
+    fast = queue.submit(job(2, "fast"))
+    started = time.monotonic()
+    with pytest.raises(JobTimedOut):
+        await slow.result()
+    assert time.monotonic() - started < 2
+    assert (await fast.result()).text == "caption of fast"
+    assert queue.stats().failed == 1
+    await queue.close()
+
+
+async def test_a_failing_job_fails_alone_even_inside_a_batch():
+    backend = FakeBackend()
+    backend.gate.clear()
+    backend.fail_on = {"bad"}
+    queue = make_queue(backend, max_batch_size=8)
+    await queue.start()
+    first = queue.submit(job(9, "first"))
+    await settle()
+    good1 = queue.submit(job(1, "good1"))
+    bad = queue.submit(job(2, "bad"))
+    good2 = queue.submit(job(3, "good2"))
+    backend.gate.set()
+    assert (await first.result()).text == "caption of first"
+    assert (await good1.result()).text == "caption of good1"
+    with pytest.raises(ModelFailed) as failed:
+        await bad.result()
+    assert "CUDA" not in failed.value.user_message  # users never see exception text
+    assert (await good2.result()).text == "caption of good2"
+    # one batch of three, then each retried alone
+    assert backend.batches[1:] == [["good1", "bad", "good2"], ["good1"], ["bad"], ["good2"]]
+    # the worker keeps serving
+    assert (await queue.submit(job(4, "after")).result()).text == "caption of after"
+    await queue.close()
+
+
+async def test_model_unavailable_reaches_each_job_with_its_own_message():
+    backend = FakeBackend()
+    backend.unavailable = True
+    queue = make_queue(backend)
+    await queue.start()
+    with pytest.raises(ModelUnavailable) as unavailable:
+        await queue.submit(job(1, "x")).result()
+    assert "isn't available" in unavailable.value.user_message
+    await queue.close()
+
+
+async def test_waiting_jobs_are_batched_in_fair_order_up_to_the_limit():
+    backend = FakeBackend()
+    backend.gate.clear()
+    queue = make_queue(backend, max_batch_size=3)
+    await queue.start()
+    tickets = [queue.submit(job(1, "A0"))]
+    await settle()
+    tickets += [queue.submit(job(1, f"A{i}")) for i in (1, 2)]
+    tickets += [queue.submit(job(2, f"B{i}")) for i in (0, 1)]
+    backend.gate.set()
+    await asyncio.gather(*(t.result() for t in tickets))
+    assert backend.batches == [["A0"], ["B0", "A1", "B1"], ["A2"]]
+    await queue.close()
+
+
+async def test_lone_job_starts_at_once():
+    backend = FakeBackend()
+    queue = make_queue(backend, max_batch_size=8)
+    await queue.start()
+    started = time.monotonic()
+    assert (await queue.submit(job(1, "solo")).result()).text == "caption of solo"
+    assert time.monotonic() - started < 0.5
+    await queue.close()
