@@ -10,7 +10,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from bot.errors import BadImage
 
 # Formats Telegram users actually send; everything else (PSD, EPS, ICO, ...) is refused before decoding.
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG covers MPO (phone cameras)
 
 
 def configure_pillow(max_pixels: int) -> None:

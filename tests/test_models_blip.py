@@ -1,0 +1,65 @@
+"""The BLIP caption adapter, loaded from a tiny local checkpoint through the registry and the pool."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from PIL import Image
+
+from bot.backends import Interrupt
+from bot.errors import ModelUnavailable
+from bot.jobs import Caption, CaptionRequest, Task
+from bot.settings import Settings
+from models.blip import BlipCaptioner
+from models.pool import ModelPool
+from models.registry import adapter_for, read_model_type
+
+
+def settings_for(caption_model, **kw) -> Settings:
+    return Settings(telegram_bot_token="t", caption_model=str(caption_model), device="cpu", **kw)
+
+
+@pytest.fixture(scope="module")
+def pool(tiny_blip) -> ModelPool:
+    return ModelPool(settings_for(tiny_blip, caption_max_new_tokens=8))
+
+
+def test_registry_picks_blip_from_the_checkpoint_config(tiny_blip):
+    assert read_model_type(str(tiny_blip)) == "blip"
+    assert adapter_for(Task.CAPTION, str(tiny_blip)) is BlipCaptioner
+
+
+def test_batch_of_mixed_prefixes_keeps_order_and_continues_prefixes(pool):
+    red, blue = Image.new("RGB", (64, 48), "red"), Image.new("RGB", (20, 90), "blue")
+    requests = [CaptionRequest(red), CaptionRequest(blue, "a picture of"), CaptionRequest(red)]
+    results = pool.run(Task.CAPTION, requests, Interrupt())
+    assert [type(r) for r in results] == [Caption] * 3
+    assert results[1].text.startswith("a picture of")
+    assert results[0] == results[2]  # greedy decoding: same photo, same caption
+    assert all(r.text for r in results)
+
+
+def test_interrupt_stops_generation(pool):
+    interrupt = Interrupt()
+    interrupt.set()
+    started = time.monotonic()
+    (result,) = pool.run(Task.CAPTION, [CaptionRequest(Image.new("RGB", (32, 32)))], interrupt)
+    assert isinstance(result, Caption)
+    assert len(result.text.split()) <= 2  # stopped after the first token
+    assert time.monotonic() - started < 5
+
+
+def test_missing_model_is_unavailable_with_a_clear_reason(tmp_path, caplog):
+    pool = ModelPool(settings_for(tmp_path / "no-such-model"))
+    with pytest.raises(ModelUnavailable) as error:
+        pool.run(Task.CAPTION, [CaptionRequest(Image.new("RGB", (8, 8)))], Interrupt())
+    assert "no-such-model" in str(error.value)
+    assert "could not be loaded" in caplog.text
+
+
+def test_wrong_family_names_what_is_supported(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    with pytest.raises(ModelUnavailable, match="'gpt2' model; caption supports: blip"):
+        adapter_for(Task.CAPTION, str(tmp_path))
