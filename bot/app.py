@@ -22,6 +22,7 @@ from bot.backends import make_backend
 from bot.commands import CaptionCommand, Command
 from bot.context import BotContext, Services
 from bot.errors import BotError
+from bot.replies import reply
 from bot.queue import GpuQueue
 from bot.settings import Settings
 
@@ -85,7 +86,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
 
 async def unknown_command(update: Update, context: BotContext) -> None:
     """In private chats, point people at /help (in groups, other bots' commands are none of our business)."""
-    await update.effective_message.reply_text(texts.UNKNOWN_COMMAND)
+    await reply(update.effective_message, texts.UNKNOWN_COMMAND)
 
 
 async def on_error(update: object, context: BotContext) -> None:
@@ -94,16 +95,16 @@ async def on_error(update: object, context: BotContext) -> None:
     message = update.effective_message if isinstance(update, Update) else None
     if isinstance(error, BotError):
         log.info("request failed for update %s: %s", getattr(update, "update_id", "-"), error)
-        reply = error.user_message
+        text = error.user_message
     elif message is None:
         log.warning("error outside an update: %s", error, exc_info=not isinstance(error, TelegramError))
         return
     else:
         error_id = uuid.uuid4().hex[:8]
         log.error("unhandled error %s on update %s", error_id, update.update_id, exc_info=error)
-        reply = texts.internal_error(error_id)
+        text = texts.internal_error(error_id)
     if message is not None:
         try:
-            await message.reply_text(reply)
+            await reply(message, text)
         except TelegramError as exc:
             log.warning("could not send the error reply: %s", exc)

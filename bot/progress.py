@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from telegram.error import TelegramError
 
 from bot import texts
+from bot.replies import reply
 
 if TYPE_CHECKING:
     from telegram import Message
@@ -45,7 +46,7 @@ class StatusMessage:
             return
         try:
             if self.message is None:
-                self.message = await self.request.reply_text(text)
+                self.message = await reply(self.request, text)
             else:
                 await self.message.edit_text(text)
         except TelegramError as exc:  # cosmetic: never fail the job over a status update
@@ -62,10 +63,10 @@ class StatusMessage:
                 except TelegramError as exc:
                     log.warning("could not edit status into the answer (%s); sending it instead", exc)
                     await self.delete()
-                    return await self.request.reply_text(text)
+                    return await reply(self.request, text)
             self._text = text
             return self.message
-        return await self.request.reply_text(text)
+        return await reply(self.request, text)
 
     async def delete(self) -> None:
         """Remove the status message (before an answer that can't be an edit: a photo, an error)."""

@@ -8,6 +8,7 @@ from telegram.constants import ChatAction
 from bot import texts
 from bot.commands import Command, command_args
 from bot.context import BotContext
+from bot.replies import reply
 from bot.errors import BadInput
 from bot.jobs import CaptionRequest, Job
 from bot.media import fetch_image, find_photo
@@ -22,7 +23,7 @@ async def caption(update: Update, context: BotContext) -> None:
     message = update.effective_message
     photo = find_photo(message)
     if photo is None:
-        await message.reply_text(texts.CAPTION_USAGE)
+        await reply(message, texts.CAPTION_USAGE)
         return
     prefix = command_args(message.text or message.caption)
     if len(prefix) > MAX_PREFIX_CHARS:

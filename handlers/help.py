@@ -7,6 +7,7 @@ from telegram import Update
 from bot import texts
 from bot.commands import Command
 from bot.context import BotContext
+from bot.replies import reply
 
 
 def help_text(commands: tuple[Command, ...]) -> str:
@@ -25,7 +26,7 @@ def help_text(commands: tuple[Command, ...]) -> str:
 
 async def show_help(update: Update, context: BotContext) -> None:
     """List every command with an example."""
-    await update.effective_message.reply_text(help_text(context.services.commands))
+    await reply(update.effective_message, help_text(context.services.commands))
 
 
 COMMAND = Command("help", "What I can do, with examples", "/help", show_help)

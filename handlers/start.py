@@ -7,11 +7,12 @@ from telegram import Update
 from bot import texts
 from bot.commands import Command
 from bot.context import BotContext
+from bot.replies import reply
 
 
 async def start(update: Update, context: BotContext) -> None:
     """Say what the bot is and where to look next."""
-    await update.effective_message.reply_text(texts.START)
+    await reply(update.effective_message, texts.START)
 
 
 COMMAND = Command("start", "Start here", "/start", start)

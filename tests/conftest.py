@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 
 from tests.support import tiny_models
+from tests.support.bot_process import TOKEN, BotProcess
+from tests.support.fake_telegram import FakeTelegram
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +21,40 @@ def checkpoints(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_blip(checkpoints) -> Path:
     return tiny_models.build_blip_caption(checkpoints / "blip")
+
+
+@pytest.fixture(scope="session")
+def user_ids():
+    """Fresh Telegram user ids, so tests sharing one bot never see each other's chats."""
+    return itertools.count(1000)
+
+
+@pytest.fixture
+def new_bot(tmp_path):
+    """Start a fresh bot process (with its own fake Telegram) for tests that need a pristine queue."""
+    started: list[tuple[FakeTelegram, BotProcess]] = []
+
+    def start(prepare=None, **settings) -> tuple[FakeTelegram, BotProcess]:
+        telegram = FakeTelegram(TOKEN).start()
+        bot = BotProcess(telegram, tmp_path / f"bot{len(started)}", **settings)
+        started.append((telegram, bot))
+        if prepare is not None:
+            prepare(telegram)  # e.g. updates waiting before the bot's first getUpdates
+        bot.start()
+        return telegram, bot
+
+    yield start
+    for telegram, bot in started:
+        bot.stop()
+        telegram.stop()
+        assert TOKEN.split(":")[1] not in bot.logs()
+
+
+@pytest.fixture(scope="session")
+def caption_bot(tmp_path_factory, tiny_blip):
+    """One bot process with the tiny BLIP, shared by the end-to-end tests that don't need a fresh one."""
+    telegram = FakeTelegram(TOKEN).start()
+    bot = BotProcess(telegram, tmp_path_factory.mktemp("caption-bot"), caption_model=tiny_blip).start()
+    yield bot
+    bot.stop()
+    telegram.stop()

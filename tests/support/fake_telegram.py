@@ -684,6 +684,9 @@ class FakeTelegram:
                 if document is not None:
                     stored = self._test_file(document, "document", document_name, document_mime)
                     msg["document"] = self._document_json(stored)
+                    # a file stored with add_file() has no name or type until it is sent as a document
+                    msg["document"].setdefault("mime_type", document_mime)
+                    msg["document"].setdefault("file_name", document_name)
             except ApiError as error:
                 raise ValueError(error.description) from None
             for key, value in (("text", text), ("caption", caption)):
