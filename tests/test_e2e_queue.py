@@ -1,0 +1,104 @@
+"""End to end: fair order, queue positions, one answer per request, /cancel, and an unavailable model."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.support.chat import answer_to, answered_at, is_status, photo_bytes, replies_to
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_twenty_captions_from_four_users_are_served_round_robin(new_bot, tiny_blip, user_ids):
+    requests: list[dict] = []
+
+    def prepare(tg):
+        # All 20 are waiting before the bot's first getUpdates: "submitted at once", user by user.
+        for name in "ABCD":
+            user = tg.user(next(user_ids), name)
+            chat = tg.private_chat(user)
+            for i in range(5):
+                requests.append(tg.send_message(chat, user, photo=photo_bytes(len(requests)), caption="/caption"))
+
+    tg, bot = new_bot(prepare, caption_model=tiny_blip, max_batch_size=1)
+
+    # While the queue is working, /help from someone else is answered at once.
+    deadline = time.monotonic() + 60
+    while not any(replies_to(tg, r) and not is_status(replies_to(tg, r)[0].get("text")) for r in requests):
+        assert time.monotonic() < deadline, "no caption answered"
+        time.sleep(0.01)
+    helper = tg.user(next(user_ids), "E")
+    help_request = tg.send_message(tg.private_chat(helper), helper, text="/help")
+    help_time = answered_at(tg, answer_to(tg, help_request, timeout=30))
+
+    answers = [answer_to(tg, r, timeout=120) for r in requests]
+    times = [answered_at(tg, a) for a in answers]
+    users = [r["from"]["first_name"] for _, r in sorted(zip(times, requests), key=lambda p: p[0])]
+    # Round robin: every 4 consecutive answers come from 4 different users (arrival order was AAAAABBBBB...).
+    assert all(len(set(users[i : i + 4])) == 4 for i in range(len(users) - 3)), users
+    assert sum(t > help_time for t in times) >= 10, "/help waited behind the captions"
+
+    first = min(range(len(requests)), key=lambda i: times[i])
+    for i, (request, answer) in enumerate(zip(requests, answers)):
+        chat_id = request["chat"]["id"]
+        history = tg.edits_of(chat_id, answer["message_id"])
+        if i == first:
+            continue  # it started at once: no status message
+        # The others saw their place in line; that status message became the answer.
+        assert history[0].startswith("⏳ Queued: #"), history
+        place = int(history[0].split("#")[1].split()[0])
+        assert 1 <= place <= 19
+        assert history[-1] == answer["text"] and not is_status(answer["text"])
+    for name_chat in {r["chat"]["id"] for r in requests}:
+        messages = tg.bot_messages(name_chat)
+        assert len(messages) == 5 and not any(is_status(m.get("text")) for m in messages)  # one answer each
+    assert bot.alive()
+
+
+def test_cancel_withdraws_the_newest_waiting_request(new_bot, tiny_blip, user_ids):
+    requests: list[dict] = []
+    user_box: list[dict] = []
+
+    def prepare(tg):
+        user = tg.user(next(user_ids), "Ann")
+        chat = tg.private_chat(user)
+        user_box.append(user)
+        requests.extend(
+            tg.send_message(chat, user, photo=photo_bytes(100 + i), caption="/caption") for i in range(3)
+        )
+
+    tg, bot = new_bot(prepare, caption_model=tiny_blip)
+    user = user_box[0]
+    chat_id = user["id"]
+    # Wait until the third request shows its place in line (the first is loading the model).
+    tg.wait_for_bot_message(
+        chat_id,
+        lambda m: m.get("reply_to_message", {}).get("message_id") == requests[2]["message_id"]
+        and m.get("text", "").startswith("⏳"),
+        timeout=30,
+    )
+    cancel = tg.send_message(tg.private_chat(user), user, text="/cancel")
+    assert answer_to(tg, cancel, timeout=20)["text"] == "Cancelled your /caption request."
+    assert answer_to(tg, requests[2])["text"] == "Cancelled."
+    assert answer_to(tg, requests[0])["text"] and answer_to(tg, requests[1])["text"]
+    # The cancelled request's status message was removed: one answer per request.
+    assert len(replies_to(tg, requests[2])) == 1
+    assert not any(is_status(m.get("text")) for m in tg.bot_messages(chat_id))
+
+
+def test_unloadable_model_gives_a_clear_reply_and_other_commands_keep_working(new_bot, user_ids, tmp_path):
+    tg, bot = new_bot(caption_model=str(tmp_path / "no-such-blip"))
+    user = tg.user(next(user_ids), "Ann")
+    chat = tg.private_chat(user)
+    request = tg.send_message(chat, user, photo=photo_bytes(1), caption="/caption")
+    assert "isn't available" in answer_to(tg, request, timeout=30)["text"]
+    help_request = tg.send_message(chat, user, text="/help")
+    assert "/caption" in answer_to(tg, help_request, timeout=20)["text"]
+    again = tg.send_message(chat, user, photo=photo_bytes(2), caption="/caption")
+    assert "isn't available" in answer_to(tg, again, timeout=30)["text"]
+    logs = bot.logs()
+    assert "could not be loaded" in logs and "no-such-blip" in logs
+    assert "Traceback" not in logs  # a missing model is an operator error, not a crash
+    assert bot.alive()
