@@ -54,7 +54,7 @@ class Job:
     chat_id: int
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     created: float = field(default_factory=time.monotonic)
-    seq: int = field(default_factory=lambda: next(_sequence))
+    seq: int = field(default_factory=lambda: next(_sequence))  # arrival order; the update_id for jobs from updates
 
     @property
     def task(self) -> Task:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import heapq
 import logging
 import time
@@ -75,7 +76,7 @@ class GpuQueue:
 
     Fairness: the next job comes from the user who was served least recently (users never served
     first, in order of arrival), so 4 users with 5 jobs each are served A B C D A B C D ...
-    rather than in arrival order. Jobs of one user keep their order.
+    rather than in arrival order. Jobs of one user keep the order they were sent in (`Job.seq`).
     Batching: jobs waiting behind the chosen one with the same batch key join it, in fair order,
     up to `max_batch_size`.
     """
@@ -133,7 +134,8 @@ class GpuQueue:
                 ),
             )
         ticket = Ticket(job)
-        self._waiting.setdefault(job.user_id, deque()).append(ticket)
+        # A user's jobs run in the order they were sent (seq), not in the order their downloads finished.
+        bisect.insort(self._waiting.setdefault(job.user_id, deque()), ticket, key=lambda t: t.job.seq)
         self._reposition()
         self._wake.set()
         log.info("job %s queued: %s for user %s (position %s)", job.id, job.task, job.user_id, ticket.position)

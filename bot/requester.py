@@ -1,8 +1,10 @@
-"""Who a request counts against: the sender, or the chat itself for posts without a sender (channels)."""
+"""Who a request counts against (the sender, or the chat for posts without one), and the job it becomes."""
 
 from __future__ import annotations
 
 from telegram import Update
+
+from bot.jobs import Job, Request
 
 
 def requester_id(update: Update) -> int:
@@ -10,3 +12,8 @@ def requester_id(update: Update) -> int:
     if update.effective_user is not None:
         return update.effective_user.id
     return update.effective_chat.id
+
+
+def job_for(update: Update, request: Request) -> Job:
+    """The job for `request`, ordered by the update that asked for it."""
+    return Job(request, user_id=requester_id(update), chat_id=update.effective_chat.id, seq=update.update_id)

@@ -10,10 +10,10 @@ from bot.commands import Command, command_args
 from bot.context import BotContext
 from bot.replies import reply
 from bot.errors import BadInput
-from bot.jobs import CaptionRequest, Job
+from bot.jobs import CaptionRequest
 from bot.media import fetch_image, find_photo
 from bot.progress import run_job
-from bot.requester import requester_id
+from bot.requester import job_for
 
 MAX_PREFIX_CHARS = 200
 
@@ -32,7 +32,7 @@ async def caption(update: Update, context: BotContext) -> None:
             user_message=f"That prefix is too long ({len(prefix)} characters; the limit is {MAX_PREFIX_CHARS}).",
         )
     image = await fetch_image(context.bot, photo, context.services.settings.max_image_pixels)
-    job = Job(CaptionRequest(image, prefix or None), user_id=requester_id(update), chat_id=message.chat_id)
+    job = job_for(update, CaptionRequest(image, prefix or None))
     result, status = await run_job(message, context, job, ChatAction.TYPING)
     await status.answer(result.text.strip() or "I couldn't find words for this one.")
 

@@ -234,6 +234,24 @@ async def test_waiting_jobs_are_batched_in_fair_order_up_to_the_limit():
     await queue.close()
 
 
+async def test_a_users_jobs_run_in_the_order_sent_not_the_order_submitted():
+    backend = FakeBackend()
+    backend.gate.clear()
+    queue = make_queue(backend)
+    await queue.start()
+    first = queue.submit(Job(CaptionRequest(IMAGE, "m1"), user_id=1, chat_id=1, seq=101))
+    await settle()
+    # m3's download finished before m2's: it is submitted first, but m2 was sent first.
+    m3 = queue.submit(Job(CaptionRequest(IMAGE, "m3"), user_id=1, chat_id=1, seq=103))
+    m2 = queue.submit(Job(CaptionRequest(IMAGE, "m2"), user_id=1, chat_id=1, seq=102))
+    assert (m2.position, m3.position) == (1, 2)
+    assert queue.cancel(1).request.prefix == "m3"  # /cancel withdraws the newest sent
+    backend.gate.set()
+    await asyncio.gather(first.result(), m2.result())
+    assert backend.batches == [["m1"], ["m2"]]
+    await queue.close()
+
+
 async def test_lone_job_starts_at_once():
     backend = FakeBackend()
     queue = make_queue(backend, max_batch_size=8)
