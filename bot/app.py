@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 
@@ -19,9 +20,10 @@ from telegram.ext import (
 
 from bot import texts
 from bot.backends import make_backend
-from bot.commands import CaptionCommand, Command
+from bot.commands import Callback, CaptionCommand, Command
 from bot.context import BotContext, Services
-from bot.errors import BotError
+from bot.errors import BotError, ShuttingDown
+from bot.journal import JobJournal
 from bot.replies import reply
 from bot.queue import GpuQueue
 from bot.settings import Settings
@@ -45,7 +47,8 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         job_timeout_s=settings.job_timeout_s,
         max_batch_size=settings.max_batch_size,
     )
-    services = Services(settings=settings, queue=queue, commands=commands)
+    journal = JobJournal(settings.sqlite_path)
+    services = Services(settings=settings, queue=queue, commands=commands, journal=journal)
 
     async def post_init(application: Application) -> None:
         await backend.start()
@@ -54,14 +57,21 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
             await application.bot.set_my_commands([BotCommand(c.name, c.summary) for c in commands])
         except TelegramError as exc:
             log.warning("could not set the command menu: %s", exc)
+        unfinished = journal.take_unfinished()
+        for data in unfinished:
+            await application.update_queue.put(Update.de_json(data, application.bot))
+        if unfinished:
+            log.info("replaying %d unfinished request(s) from the journal", len(unfinished))
         log.info("bot @%s is up; serving %d commands", application.bot.username, len(commands))
 
     async def post_shutdown(application: Application) -> None:
         await queue.close()
         await backend.close()
+        journal.close_db()
 
     application = (
         ApplicationBuilder()
+        .application_class(BotApplication)
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
@@ -74,14 +84,43 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
     application.bot_data["services"] = services
     for command in commands:
         block = not command.long_running
-        application.add_handler(CommandHandler(command.name, command.callback, block=block))
+        callback = journaled(command.callback) if command.long_running else command.callback
+        application.add_handler(CommandHandler(command.name, callback, block=block))
         if command.on_photo:
-            application.add_handler(
-                MessageHandler(IMAGE_MESSAGE & CaptionCommand(command.name), command.callback, block=block)
-            )
+            application.add_handler(MessageHandler(IMAGE_MESSAGE & CaptionCommand(command.name), callback, block=block))
     application.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
     application.add_error_handler(on_error)
     return application
+
+
+def journaled(callback: Callback) -> Callback:
+    """Keep the update in the job journal from before the handler starts until it has answered."""
+
+    @functools.wraps(callback)
+    async def run(update: Update, context: BotContext) -> None:
+        journal = context.services.journal
+        journal.open(update.update_id, update.effective_chat.id, update.to_dict())
+        try:
+            await callback(update, context)
+        except ShuttingDown:
+            return  # left in the journal: it is replayed when the bot is back
+        except BotError as error:
+            # Answered here, before the entry is closed, so a crash can't lose the reply.
+            await reply_error(update, error)
+        except Exception:
+            journal.close(update.update_id)  # a bug would only repeat on replay
+            raise
+        journal.close(update.update_id)
+
+    return run
+
+
+class BotApplication(Application):
+    """The PTB Application, stopping the job queue first so a stop doesn't wait for every queued job."""
+
+    async def stop(self) -> None:
+        await self.bot_data["services"].queue.close()
+        await super().stop()
 
 
 async def unknown_command(update: Update, context: BotContext) -> None:
@@ -93,18 +132,29 @@ async def on_error(update: object, context: BotContext) -> None:
     """Log with an id; tell the user the error's own message, or a generic one with that id."""
     error = context.error
     message = update.effective_message if isinstance(update, Update) else None
+    if isinstance(error, ShuttingDown):
+        return
     if isinstance(error, BotError):
-        log.info("request failed for update %s: %s", getattr(update, "update_id", "-"), error)
-        text = error.user_message
-    elif message is None:
+        await reply_error(update, error)
+        return
+    if message is None:
         log.warning("error outside an update: %s", error, exc_info=not isinstance(error, TelegramError))
         return
-    else:
-        error_id = uuid.uuid4().hex[:8]
-        log.error("unhandled error %s on update %s", error_id, update.update_id, exc_info=error)
-        text = texts.internal_error(error_id)
-    if message is not None:
-        try:
-            await reply(message, text)
-        except TelegramError as exc:
-            log.warning("could not send the error reply: %s", exc)
+    error_id = uuid.uuid4().hex[:8]
+    log.error("unhandled error %s on update %s", error_id, update.update_id, exc_info=error)
+    try:
+        await reply(message, texts.internal_error(error_id))
+    except TelegramError as exc:
+        log.warning("could not send the error reply: %s", exc)
+
+
+async def reply_error(update: object, error: BotError) -> None:
+    """Tell the user what went wrong with their request, in the error's own words."""
+    log.info("request failed for update %s: %s", getattr(update, "update_id", "-"), error)
+    message = update.effective_message if isinstance(update, Update) else None
+    if message is None:
+        return
+    try:
+        await reply(message, error.user_message)
+    except TelegramError as exc:
+        log.warning("could not send the error reply: %s", exc)

@@ -10,7 +10,8 @@ The tree::
     ├── JobCancelled         the user cancelled the job
     ├── JobTimedOut          the job ran past JOB_TIMEOUT_S
     ├── ModelUnavailable     the configured model can't be loaded
-    └── ModelFailed          the model raised while running this job
+    ├── ModelFailed          the model raised while running this job
+    └── ShuttingDown         the bot is stopping; the request stays in the journal for after the restart
 
 Anything that is not a BotError is a bug: the error handler logs it with an id and the user
 gets a generic message with that id, never the exception text.
@@ -62,3 +63,9 @@ class ModelUnavailable(BotError):
 
 class ModelFailed(BotError):
     user_message = "The model failed on this request. Please try again or use another photo."
+
+
+class ShuttingDown(BotError):
+    """Not an answer: the request is replayed from the journal when the bot is back."""
+
+    user_message = "The bot is restarting; your request will be answered when it is back."

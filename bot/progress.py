@@ -6,16 +6,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
+from telegram import Message
 from telegram.error import TelegramError
 
 from bot import texts
+from bot.errors import ShuttingDown
 from bot.replies import reply
 
 if TYPE_CHECKING:
-    from telegram import Message
-
     from bot.context import BotContext
     from bot.jobs import Job, Result
     from bot.queue import GpuQueue, Ticket
@@ -31,11 +31,22 @@ STATUS_EDIT_INTERVAL_S = 2.0
 class StatusMessage:
     """The one bot message of a request: it shows the queue position, then becomes the answer."""
 
-    def __init__(self, request: Message) -> None:
+    def __init__(self, request: Message, on_sent: Callable[[Message], None] | None = None) -> None:
         self.request = request
         self.message: Message | None = None
         self._text: str | None = None
         self._edited_at = 0.0
+        self._on_sent = on_sent
+
+    async def resume(self, message_id: int, text: str) -> None:
+        """Adopt a status message sent before a restart (showing `text`), if it still exists."""
+        try:
+            edited = await self.request.get_bot().edit_message_text(text, self.request.chat_id, message_id)
+        except TelegramError as exc:
+            log.info("could not resume status message %s: %s", message_id, exc)
+            return
+        if isinstance(edited, Message):
+            self.message, self._text, self._edited_at = edited, text, time.monotonic()
 
     async def show(self, text: str, *, force: bool = False) -> None:
         """Send or edit the status text; unchanged texts and too-frequent edits are skipped."""
@@ -47,6 +58,8 @@ class StatusMessage:
         try:
             if self.message is None:
                 self.message = await reply(self.request, text)
+                if self._on_sent is not None:
+                    self._on_sent(self.message)
             else:
                 await self.message.edit_text(text)
         except TelegramError as exc:  # cosmetic: never fail the job over a status update
@@ -91,11 +104,16 @@ async def run_job(message: Message, context: BotContext, job: Job, action: str) 
 
     Raises the job's BotError (busy, cancelled, timed out, model failed) after removing the status.
     """
-    queue = context.services.queue
+    queue, journal = context.services.queue, context.services.journal
     ticket = queue.submit(job)
-    status = StatusMessage(message)
+    status = StatusMessage(message, on_sent=lambda sent: journal.set_status_message(job.seq, sent.message_id))
+    earlier = journal.status_message(job.seq)
+    if earlier is not None:  # replayed after a restart: carry on in the message the user already has
+        await status.resume(earlier, texts.RESUMED)
     try:
         return await _follow(ticket, queue, status, message, action), status
+    except ShuttingDown:
+        raise  # keep the status message: the replay after the restart edits it
     except BaseException:
         await status.delete()
         raise

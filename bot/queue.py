@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from bot.backends import Interrupt
-from bot.errors import BotError, Busy, JobCancelled, JobTimedOut, ModelFailed, TooManyPending
+from bot.errors import BotError, Busy, JobCancelled, JobTimedOut, ModelFailed, ShuttingDown, TooManyPending
 
 if TYPE_CHECKING:
     from bot.backends import Backend
@@ -113,11 +113,14 @@ class GpuQueue:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="gpu-queue-dispatcher")
 
     async def close(self) -> None:
+        """Stop taking jobs; every waiting and running job ends with ShuttingDown (the journal keeps them)."""
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
         for ticket in list(self._iter_waiting()) + self._running:
-            ticket._finish(error=JobCancelled("queue closed", user_message="The bot is restarting; please send that again."))
+            ticket._finish(error=ShuttingDown(f"job {ticket.job.id} stopped by shutdown"))
+            if ticket._interrupt is not None:
+                ticket._interrupt.set()
         self._waiting.clear()
 
     def submit(self, job: Job) -> Ticket:

@@ -37,6 +37,8 @@ def queued(position: int) -> str:
 
 WORKING = "⚙️ Working on it…"
 
+RESUMED = "⏳ I was restarted; your request is back in the queue."
+
 
 def cancelled(command: str) -> str:
     return f"Cancelled your {command} request."

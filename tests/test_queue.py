@@ -260,3 +260,21 @@ async def test_lone_job_starts_at_once():
     assert (await queue.submit(job(1, "solo")).result()).text == "caption of solo"
     assert time.monotonic() - started < 0.5
     await queue.close()
+
+
+async def test_close_ends_waiting_and_running_jobs_with_shutting_down_and_interrupts():
+    from bot.errors import ShuttingDown
+
+    backend = FakeBackend()
+    backend.gate.clear()
+    queue = make_queue(backend)
+    await queue.start()
+    running = queue.submit(job(1, "A0"))
+    await settle()
+    waiting = queue.submit(job(2, "B0"))
+    await queue.close()
+    for ticket in (running, waiting):
+        with pytest.raises(ShuttingDown):
+            await ticket.result()
+    assert backend.interrupts[0].is_set()
+    backend.gate.set()

@@ -1,0 +1,77 @@
+"""JobJournal: every accepted request, in SQLite, until it is answered, so a crash loses none.
+
+python-telegram-bot confirms updates to Telegram as soon as it has handed them to the handlers, so a
+bot killed mid-queue never receives those updates again: the journal is the only record of them.
+On start, unfinished entries are fed back through the handlers in their original order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS job_journal (
+    update_id INTEGER PRIMARY KEY,
+    chat_id INTEGER NOT NULL,
+    update_json TEXT NOT NULL,
+    status_message_id INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+)
+"""
+
+# An update that crashed the bot this many times is dropped rather than replayed forever.
+MAX_ATTEMPTS = 3
+
+
+class JobJournal:
+    """A small SQLite table of open requests, keyed by update_id (which also orders them)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit: each write is durable on its own; WAL keeps writes cheap (no fsync per commit
+        # with synchronous=NORMAL, which still survives a killed process).
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def open(self, update_id: int, chat_id: int, update: dict) -> None:
+        """Record a request before anything is done about it (a replay keeps its first record)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO job_journal (update_id, chat_id, update_json, created) VALUES (?, ?, ?, ?)",
+            (update_id, chat_id, json.dumps(update), time.time()),
+        )
+
+    def set_status_message(self, update_id: int, message_id: int) -> None:
+        """Remember the status message, so a replay edits it instead of sending a second one."""
+        self._db.execute("UPDATE job_journal SET status_message_id = ? WHERE update_id = ?", (message_id, update_id))
+
+    def status_message(self, update_id: int) -> int | None:
+        row = self._db.execute("SELECT status_message_id FROM job_journal WHERE update_id = ?", (update_id,)).fetchone()
+        return row[0] if row else None
+
+    def close(self, update_id: int) -> None:
+        """The request was answered (or failed with a reply): forget it."""
+        self._db.execute("DELETE FROM job_journal WHERE update_id = ?", (update_id,))
+
+    def take_unfinished(self) -> list[dict]:
+        """Unfinished updates in their original order, counting this as one more attempt."""
+        self._db.execute("UPDATE job_journal SET attempts = attempts + 1")
+        dropped = self._db.execute(
+            "DELETE FROM job_journal WHERE attempts > ? RETURNING update_id", (MAX_ATTEMPTS,)
+        ).fetchall()
+        for (update_id,) in dropped:
+            log.error("dropping update %s from the journal: it was replayed %d times without finishing",
+                      update_id, MAX_ATTEMPTS)
+        rows = self._db.execute("SELECT update_json FROM job_journal ORDER BY update_id").fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def close_db(self) -> None:
+        self._db.close()

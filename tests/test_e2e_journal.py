@@ -1,0 +1,77 @@
+"""The job journal: requests survive a killed or stopped bot and are answered exactly once, in order."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from bot import texts
+from tests.support.chat import answer_to, answered_at, is_status, photo_bytes, replies_to
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def queue_two_users(requests: list[dict], user_ids):
+    def prepare(tg):
+        for name in ("Ann", "Bob"):
+            user = tg.user(next(user_ids), name)
+            chat = tg.private_chat(user)
+            for i in range(3):
+                requests.append(tg.send_message(chat, user, photo=photo_bytes(len(requests)), caption="/caption"))
+
+    return prepare
+
+
+def wait_until_queued(tg, requests: list[dict], count: int) -> None:
+    deadline = time.monotonic() + 30
+    while sum(any(is_status(m.get("text")) for m in replies_to(tg, r)) for r in requests) < count:
+        assert time.monotonic() < deadline, "requests never showed their place in line"
+        time.sleep(0.01)
+
+
+def assert_each_answered_once_in_order(tg, requests: list[dict]) -> None:
+    answers = [answer_to(tg, r, timeout=120) for r in requests]
+    time.sleep(1.0)  # anything sent twice would show up by now
+    for request in requests:
+        replies = replies_to(tg, request)
+        assert len(replies) == 1 and not is_status(replies[0].get("text")), replies
+    for user_id in {r["from"]["id"] for r in requests}:
+        times = [answered_at(tg, a) for r, a in zip(requests, answers) if r["from"]["id"] == user_id]
+        assert times == sorted(times), "a user's requests were answered out of order"
+
+
+def journal_rows(bot) -> int:
+    with sqlite3.connect(bot.workdir / "data" / "bot.sqlite3") as db:
+        return db.execute("SELECT COUNT(*) FROM job_journal").fetchone()[0]
+
+
+def test_killed_bot_answers_every_queued_request_exactly_once_after_restart(new_bot, tiny_blip, user_ids):
+    requests: list[dict] = []
+    tg, bot = new_bot(queue_two_users(requests, user_ids), caption_model=tiny_blip, max_batch_size=1)
+    wait_until_queued(tg, requests, 4)
+    bot.kill()  # SIGKILL: no clean-up at all
+    unanswered = [r for r in requests if not any(not is_status(m.get("text")) for m in replies_to(tg, r))]
+    assert len(unanswered) >= 4
+    assert tg.pending_updates() == []  # Telegram won't send them again: only the journal has them
+    bot.start()
+    assert_each_answered_once_in_order(tg, requests)
+    assert journal_rows(bot) == 0
+    assert "replaying" in bot.logs()
+
+
+def test_stopped_bot_does_not_wait_for_the_queue_and_resumes_after_restart(new_bot, tiny_blip, user_ids):
+    requests: list[dict] = []
+    tg, bot = new_bot(queue_two_users(requests, user_ids), caption_model=tiny_blip, max_batch_size=1)
+    wait_until_queued(tg, requests, 4)
+    assert bot.stop() == 0  # Ctrl-C: the queue is closed, nothing is answered with an error
+    unanswered = [r for r in requests if not any(not is_status(m.get("text")) for m in replies_to(tg, r))]
+    assert unanswered, "the stop waited for every job"
+    assert journal_rows(bot) == len(unanswered)
+    bot.start()
+    assert_each_answered_once_in_order(tg, requests)
+    # The replay carried on in the status message the user already had.
+    resumed = [r for r in unanswered if texts.RESUMED in tg.edits_of(r["chat"]["id"], replies_to(tg, r)[0]["message_id"])]
+    assert resumed
+    assert journal_rows(bot) == 0
