@@ -6,7 +6,7 @@ import functools
 import logging
 import uuid
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -19,6 +19,7 @@ from telegram.ext import (
 )
 
 from bot import texts
+from bot.access import is_admin
 from bot.backends import make_backend
 from bot.commands import Callback, CaptionCommand, Command
 from bot.context import BotContext, Services
@@ -46,17 +47,16 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         max_per_user=settings.queue_max_per_user,
         job_timeout_s=settings.job_timeout_s,
         max_batch_size=settings.max_batch_size,
+        batch_sizes=settings.batch_sizes,
+        batch_window_s=settings.batch_window_ms / 1000,
     )
     journal = JobJournal(settings.sqlite_path)
-    services = Services(settings=settings, queue=queue, commands=commands, journal=journal)
+    services = Services(settings=settings, queue=queue, backend=backend, commands=commands, journal=journal)
 
     async def post_init(application: Application) -> None:
         await backend.start()
         await queue.start()
-        try:
-            await application.bot.set_my_commands([BotCommand(c.name, c.summary) for c in commands])
-        except TelegramError as exc:
-            log.warning("could not set the command menu: %s", exc)
+        await set_menus(application, commands, settings.admin_user_ids)
         unfinished = journal.take_unfinished()
         for data in unfinished:
             await application.update_queue.put(Update.de_json(data, application.bot))
@@ -85,12 +85,26 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
     for command in commands:
         block = not command.long_running
         callback = journaled(command.callback) if command.long_running else command.callback
+        if command.admin_only:
+            callback = admins_only(callback)
         application.add_handler(CommandHandler(command.name, callback, block=block))
         if command.on_photo:
             application.add_handler(MessageHandler(IMAGE_MESSAGE & CaptionCommand(command.name), callback, block=block))
     application.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
     application.add_error_handler(on_error)
     return application
+
+
+async def set_menus(application: Application, commands: tuple[Command, ...], admins: frozenset[int]) -> None:
+    """Telegram's command menu: everyone sees the public commands, admins (in their private chats) all of them."""
+    public = [BotCommand(c.name, c.summary) for c in commands if not c.admin_only]
+    everything = [BotCommand(c.name, c.summary) for c in commands]
+    try:
+        await application.bot.set_my_commands(public)
+        for admin in sorted(admins):
+            await application.bot.set_my_commands(everything, scope=BotCommandScopeChat(admin))
+    except TelegramError as exc:
+        log.warning("could not set the command menu: %s", exc)
 
 
 def journaled(callback: Callback) -> Callback:
@@ -111,6 +125,19 @@ def journaled(callback: Callback) -> Callback:
             journal.close(update.update_id)  # a bug would only repeat on replay
             raise
         journal.close(update.update_id)
+
+    return run
+
+
+def admins_only(callback: Callback) -> Callback:
+    """Refuse the command, with one short reply, to anyone not in ADMIN_USER_IDS."""
+
+    @functools.wraps(callback)
+    async def run(update: Update, context: BotContext) -> None:
+        if not is_admin(update, context.services.settings):
+            await reply(update.effective_message, texts.ADMINS_ONLY)
+            return
+        await callback(update, context)
 
     return run
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from telegram.ext import CallbackContext, ExtBot
 
 if TYPE_CHECKING:
+    from bot.backends import Backend
     from bot.commands import Command
     from bot.journal import JobJournal
     from bot.queue import GpuQueue
@@ -20,6 +21,7 @@ class Services:
 
     settings: Settings
     queue: GpuQueue
+    backend: Backend
     commands: tuple[Command, ...]
     journal: JobJournal
 

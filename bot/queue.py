@@ -9,7 +9,7 @@ import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 from bot.backends import Interrupt
 from bot.errors import BotError, Busy, JobCancelled, JobTimedOut, ModelFailed, ShuttingDown, TooManyPending
@@ -78,7 +78,8 @@ class GpuQueue:
     first, in order of arrival), so 4 users with 5 jobs each are served A B C D A B C D ...
     rather than in arrival order. Jobs of one user keep the order they were sent in (`Job.seq`).
     Batching: jobs waiting behind the chosen one with the same batch key join it, in fair order,
-    up to `max_batch_size`.
+    up to the task's batch size. A lone job arriving at an idle worker waits `batch_window_s`
+    (a few ms) for batch mates; jobs arriving while the worker is busy simply gather.
     """
 
     def __init__(
@@ -89,6 +90,8 @@ class GpuQueue:
         max_per_user: int,
         job_timeout_s: float,
         max_batch_size: int = 1,
+        batch_sizes: Mapping[str, int] | None = None,
+        batch_window_s: float = 0.0,
         concurrency: int = 1,
     ) -> None:
         self._backend = backend
@@ -96,6 +99,8 @@ class GpuQueue:
         self._max_per_user = max_per_user
         self._timeout = job_timeout_s
         self._max_batch = max(1, max_batch_size)
+        self._batch_sizes = {str(task): max(1, size) for task, size in (batch_sizes or {}).items()}
+        self._batch_window = batch_window_s
         self._slots = asyncio.Semaphore(concurrency)
         self._waiting: dict[int, deque[Ticket]] = {}
         self._running: list[Ticket] = []
@@ -203,7 +208,8 @@ class GpuQueue:
         order = self._fair_order()
         first = order[0]
         key = first.job.request.batch_key
-        batch = [first] + [t for t in order[1:] if t.job.request.batch_key == key][: self._max_batch - 1]
+        limit = self._batch_sizes.get(str(first.job.task), self._max_batch)
+        batch = [first] + [t for t in order[1:] if t.job.request.batch_key == key][: limit - 1]
         for ticket in batch:
             user = ticket.job.user_id
             self._waiting[user].remove(ticket)
@@ -219,6 +225,9 @@ class GpuQueue:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._batch_window and not self._running:
+                # An idle worker waits a few ms for batch mates; a busy one gathers them anyway.
+                await asyncio.sleep(self._batch_window)
             while self._waiting:
                 await self._slots.acquire()
                 if not self._waiting:  # everything was cancelled while we waited for a slot

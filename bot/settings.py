@@ -51,6 +51,19 @@ class Settings(BaseSettings):
     queue_max_per_user: int = Field(5, ge=1, description="Jobs one user may have waiting at once.")
     job_timeout_s: float = Field(300.0, gt=0, description="Seconds a job may run before it is stopped.")
     max_batch_size: int = Field(8, ge=1, le=256, description="Most same-task jobs run together in one batch.")
+    batch_sizes: dict[str, int] = Field(
+        {}, description='Per-task batch limits as JSON, overriding MAX_BATCH_SIZE, e.g. {"gen": 2, "caption": 16}.'
+    )
+    batch_window_ms: float = Field(
+        5.0, ge=0, le=1000, description="How long an idle worker waits for batch mates of a lone job."
+    )
+
+    # Model residency
+    model_memory_budget_gb: float = Field(
+        0.0, ge=0, description="Memory the loaded models may use; least recently used ones are unloaded. 0 = no limit."
+    )
+    model_idle_unload_s: float = Field(0.0, ge=0, description="Unload a model unused this long. 0 = keep it.")
+    preload_models: str = Field("", description="Comma-separated tasks to load at start (e.g. caption), or 'all'.")
 
     # Stores
     chroma_url: str = Field("", description="A Chroma server URL instead of the embedded store; empty = embedded.")

@@ -28,6 +28,8 @@ CAPTION_USAGE = (
 
 UNKNOWN_COMMAND = "I don't know that command. Send /help to see what I can do."
 
+ADMINS_ONLY = "That command is for the bot's admins."
+
 NOTHING_TO_CANCEL = "You have no request waiting or running here."
 
 

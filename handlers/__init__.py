@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from bot.commands import Command
-from handlers import cancel, caption, help, start
+from handlers import cancel, caption, help, start, stats
 
 COMMANDS: tuple[Command, ...] = (
     start.COMMAND,
     help.COMMAND,
     caption.COMMAND,
     cancel.COMMAND,
+    stats.COMMAND,
 )

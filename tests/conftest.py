@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import tiny_models
-from tests.support.bot_process import TOKEN, BotProcess
+from tests.support.bot_process import ADMIN, TOKEN, BotProcess
 from tests.support.fake_telegram import FakeTelegram
 
 
@@ -54,7 +54,9 @@ def new_bot(tmp_path):
 def caption_bot(tmp_path_factory, tiny_blip):
     """One bot process with the tiny BLIP, shared by the end-to-end tests that don't need a fresh one."""
     telegram = FakeTelegram(TOKEN).start()
-    bot = BotProcess(telegram, tmp_path_factory.mktemp("caption-bot"), caption_model=tiny_blip).start()
+    bot = BotProcess(
+        telegram, tmp_path_factory.mktemp("caption-bot"), caption_model=tiny_blip, admin_user_ids=str(ADMIN)
+    ).start()
     yield bot
     bot.stop()
     telegram.stop()

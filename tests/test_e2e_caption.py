@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from PIL import Image
 
@@ -10,7 +12,7 @@ from bot.images import decode_image
 from bot.jobs import CaptionRequest, Task
 from bot.settings import Settings
 from handlers import COMMANDS
-from tests.support.bot_process import TOKEN
+from tests.support.bot_process import ADMIN, TOKEN
 from tests.support.chat import answer_to, photo_bytes, replies_to
 
 pytestmark = pytest.mark.timeout(120)
@@ -46,7 +48,22 @@ def reference_captioner(tiny_blip):
 
 
 def test_menu_is_set_from_the_registration_list(tg):
-    assert [c["command"] for c in tg.my_commands()] == [c.name for c in COMMANDS]
+    assert [c["command"] for c in tg.my_commands()] == [c.name for c in COMMANDS if not c.admin_only]
+    admin_menu = tg.my_commands(scope={"type": "chat", "chat_id": ADMIN})
+    assert [c["command"] for c in admin_menu] == [c.name for c in COMMANDS]
+
+
+def test_stats_is_for_admins_and_reports_queue_models_and_memory(tg, user, chat):
+    refused = tg.send_message(chat, user, text="/stats")
+    assert answer_to(tg, refused, timeout=20)["text"] == "That command is for the bot's admins."
+    captioned = tg.send_message(chat, user, photo=photo_bytes(11), caption="/caption")
+    answer_to(tg, captioned)
+    admin = tg.user(ADMIN, "Root")
+    request = tg.send_message(tg.private_chat(admin), admin, text="/stats")
+    text = answer_to(tg, request, timeout=20)["text"]
+    assert "Queue: 0 waiting, 0 running" in text
+    assert re.search(r"Jobs: [1-9]\d* served, \d+ failed", text)
+    assert "Models on cpu (float32):" in text and "caption:" in text and "MB" in text
 
 
 def test_help_lists_commands_and_explains_privacy_mode(tg, user, chat):

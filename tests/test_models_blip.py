@@ -63,3 +63,19 @@ def test_wrong_family_names_what_is_supported(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
     with pytest.raises(ModelUnavailable, match="'gpt2' model; caption supports: blip"):
         adapter_for(Task.CAPTION, str(tmp_path))
+
+
+def test_budget_and_idle_unload_free_the_model_and_stats_report_it(tiny_blip, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    pool = ModelPool(settings_for(tiny_blip, model_memory_budget_gb=1e-6, model_idle_unload_s=0.01))
+    pool.run(Task.CAPTION, [CaptionRequest(Image.new("RGB", (16, 16)))], Interrupt())
+    stats = pool.stats()
+    assert list(stats["loaded"]) == ["caption"] and stats["loaded"]["caption"]["mb"] > 0
+    assert "need more than MODEL_MEMORY_BUDGET_GB" in caplog.text  # larger than the budget: loaded, but said
+    time.sleep(0.05)
+    pool.unload_idle()
+    assert pool.stats()["loaded"] == {} and pool.unloads == 1
+    pool.run(Task.CAPTION, [CaptionRequest(Image.new("RGB", (16, 16)))], Interrupt())
+    assert pool.loads == 2

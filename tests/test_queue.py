@@ -278,3 +278,32 @@ async def test_close_ends_waiting_and_running_jobs_with_shutting_down_and_interr
             await ticket.result()
     assert backend.interrupts[0].is_set()
     backend.gate.set()
+
+
+async def test_per_task_batch_size_overrides_the_default():
+    backend = FakeBackend()
+    backend.gate.clear()
+    queue = make_queue(backend, max_batch_size=8, batch_sizes={"caption": 2})
+    await queue.start()
+    tickets = [queue.submit(job(1, "A0"))]
+    await settle()
+    tickets += [queue.submit(job(u, f"U{u}")) for u in range(2, 7)]
+    backend.gate.set()
+    await asyncio.gather(*(t.result() for t in tickets))
+    assert [len(b) for b in backend.batches] == [1, 2, 2, 1]
+    await queue.close()
+
+
+async def test_batch_window_gathers_near_simultaneous_jobs_and_bounds_a_lone_jobs_wait():
+    backend = FakeBackend()
+    queue = make_queue(backend, max_batch_size=8, batch_window_s=0.05)
+    await queue.start()
+    first = queue.submit(job(1, "A"))
+    await asyncio.sleep(0.01)  # arrives inside the window
+    second = queue.submit(job(2, "B"))
+    await asyncio.gather(first.result(), second.result())
+    assert backend.batches == [["A", "B"]]
+    started = time.monotonic()
+    await queue.submit(job(3, "C")).result()
+    assert time.monotonic() - started < 0.5
+    await queue.close()

@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Sequence
 
+from bot.jobs import Task
+
 if TYPE_CHECKING:
     from bot.backends import Interrupt
-    from bot.jobs import Request, Result, Task
+    from bot.jobs import Request, Result
     from bot.settings import Settings
     from models.pool import ModelPool
+
+log = logging.getLogger(__name__)
+
+
+def preload_tasks(setting: str) -> list[Task]:
+    """PRELOAD_MODELS ('caption,clip' or 'all') as tasks; unknown names are logged and skipped."""
+    names = [n.strip().lower() for n in setting.split(",") if n.strip()]
+    if names == ["all"]:
+        return list(Task)
+    tasks = []
+    for name in names:
+        try:
+            tasks.append(Task(name))
+        except ValueError:
+            log.warning("PRELOAD_MODELS: %r is not a task (%s)", name, ", ".join(Task))
+    return tasks
 
 
 class LocalBackend:
@@ -23,16 +43,30 @@ class LocalBackend:
         self._settings = settings
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="device-worker")
         self._pool: ModelPool | None = None
+        self._janitor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         # torch is imported on the worker thread, so the bot answers while it loads.
         loop = asyncio.get_running_loop()
         self._pool = await loop.run_in_executor(self._executor, self._make_pool)
+        tasks = [t for t in preload_tasks(self._settings.preload_models) if t in self._pool.tasks]
+        if tasks:
+            # Not awaited: the bot starts polling while models load; jobs queue behind the load.
+            loop.run_in_executor(self._executor, self._pool.preload, tasks)
+        if self._settings.model_idle_unload_s:
+            self._janitor = asyncio.create_task(self._unload_idle_models())
 
     def _make_pool(self) -> ModelPool:
         from models.pool import ModelPool
 
         return ModelPool(self._settings)
+
+    async def _unload_idle_models(self) -> None:
+        period = max(1.0, min(self._settings.model_idle_unload_s / 4, 30.0))
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period)
+            await loop.run_in_executor(self._executor, self._pool.unload_idle)
 
     async def run(self, task: Task, requests: Sequence[Request], interrupt: Interrupt) -> list[Result]:
         if self._pool is None:
@@ -41,6 +75,10 @@ class LocalBackend:
         return await loop.run_in_executor(self._executor, self._pool.run, task, list(requests), interrupt)
 
     async def close(self) -> None:
+        if self._janitor is not None:
+            self._janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._janitor
         if self._pool is not None:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._executor, self._pool.close)

@@ -13,6 +13,7 @@ from tests.support.fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456789:AAFakeTokenForTests-NeverLogged_0123456"
+ADMIN = 999  # the admin user of the shared test bot
 
 
 class BotProcess:
