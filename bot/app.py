@@ -46,9 +46,10 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         max_pending=settings.queue_max_pending,
         max_per_user=settings.queue_max_per_user,
         job_timeout_s=settings.job_timeout_s,
-        max_batch_size=settings.max_batch_size,
-        batch_sizes=settings.batch_sizes,
-        batch_window_s=settings.batch_window_ms / 1000,
+        max_batch_size=settings.max_batch_size if backend.batches_in_queue else 1,
+        batch_sizes=settings.batch_sizes if backend.batches_in_queue else {},
+        batch_window_s=settings.batch_window_ms / 1000 if backend.batches_in_queue else 0.0,
+        concurrency=backend.concurrency,
     )
     journal = JobJournal(settings.sqlite_path)
     services = Services(settings=settings, queue=queue, backend=backend, commands=commands, journal=journal)

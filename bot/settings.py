@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     model_idle_unload_s: float = Field(0.0, ge=0, description="Unload a model unused this long. 0 = keep it.")
     preload_models: str = Field("", description="Comma-separated tasks to load at start (e.g. caption), or 'all'.")
 
+    # Ray Serve (QUEUE_BACKEND=ray)
+    ray_address: str = Field("", description="A Ray cluster to join (ray://host:10001 or host:6379); empty = start one.")
+    ray_replicas: int = Field(1, ge=1, description="Replicas per model deployment.")
+    ray_num_gpus: float = Field(0.0, ge=0, description="GPU share per replica, e.g. 0.5; 0 = run on CPUs.")
+    ray_num_cpus: float = Field(0.0, ge=0, description="CPUs reserved per replica.")
+    ray_deployments: dict[str, dict[str, float]] = Field(
+        {}, description='Per-task overrides as JSON, e.g. {"gen": {"num_gpus": 1, "num_replicas": 2}}.'
+    )
+
     # Stores
     chroma_url: str = Field("", description="A Chroma server URL instead of the embedded store; empty = embedded.")
 

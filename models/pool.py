@@ -17,6 +17,7 @@ from bot.errors import BotError, ModelUnavailable
 from bot.jobs import Task
 from models.base import Adapter, Device
 from models.registry import adapter_for
+from models.sources import configured_sources
 
 if TYPE_CHECKING:
     from bot.backends import Interrupt
@@ -28,11 +29,6 @@ log = logging.getLogger(__name__)
 # After a failed load, wait this long before trying again, so a broken model isn't reloaded per request.
 RETRY_LOAD_AFTER_S = 60.0
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
-
-
-def configured_sources(settings: Settings) -> dict[Task, str]:
-    """The model setting behind each task."""
-    return {Task.CAPTION: settings.caption_model}
 
 
 def module_bytes(obj: Any) -> int:

@@ -185,6 +185,17 @@ def test_nothing_to_cancel(tg, user, chat):
     assert answer_to(tg, request, timeout=20)["text"] == "You have no request waiting or running here."
 
 
+def test_a_request_the_model_chokes_on_fails_alone_and_the_worker_goes_on(tg, user, chat, user_ids):
+    # More tokens than the tiny BLIP's 64 positions: its forward pass raises.
+    poison = tg.send_message(chat, user, photo=photo_bytes(12), caption="/caption " + "a " * 70)
+    other = tg.user(next(user_ids), "Bob")
+    fine = tg.send_message(tg.private_chat(other), other, photo=photo_bytes(13), caption="/caption")
+    assert answer_to(tg, poison)["text"] == "The model failed on this request. Please try again or use another photo."
+    assert answer_to(tg, fine)["text"] and "failed" not in answer_to(tg, fine)["text"]
+    again = tg.send_message(chat, user, photo=photo_bytes(14), caption="/caption")
+    assert answer_to(tg, again)["text"] != answer_to(tg, poison)["text"]
+
+
 def test_token_never_appears_in_the_logs(caption_bot):
     logs = caption_bot.logs()
     assert "getUpdates" in logs or "Bot API" in logs or "bot @" in logs  # the log is really being written

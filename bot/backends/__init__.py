@@ -48,11 +48,22 @@ class Backend(Protocol):
     def stats(self) -> dict[str, object]:
         """Loaded models and device facts, for logs and /stats."""
 
+    @property
+    def concurrency(self) -> int:
+        """How many batches the queue may have in flight at once."""
+
+    @property
+    def batches_in_queue(self) -> bool:
+        """True when the queue should form batches; False when the backend batches itself (Ray Serve)."""
+
 
 def make_backend(settings: Settings) -> Backend:
     """The backend QUEUE_BACKEND names."""
-    if settings.queue_backend == "local":
-        from bot.backends.local import LocalBackend
+    if settings.queue_backend == "ray":
+        from bot.backends.ray import RayBackend
+        from models.sources import configured_sources
 
-        return LocalBackend(settings)
-    raise ValueError(f"QUEUE_BACKEND={settings.queue_backend!r} is not available in this version; use 'local'")
+        return RayBackend(settings, list(configured_sources(settings)))
+    from bot.backends.local import LocalBackend
+
+    return LocalBackend(settings)

@@ -45,6 +45,9 @@ class LocalBackend:
         self._pool: ModelPool | None = None
         self._janitor: asyncio.Task[None] | None = None
 
+    concurrency = 1  # one device, one batch at a time
+    batches_in_queue = True
+
     async def start(self) -> None:
         # torch is imported on the worker thread, so the bot answers while it loads.
         loop = asyncio.get_running_loop()

@@ -1,0 +1,15 @@
+"""Which model setting serves each task (no torch here: the bot process reads it too)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.jobs import Task
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+
+def configured_sources(settings: Settings) -> dict[Task, str]:
+    """The model (hub id or local directory) behind each task."""
+    return {Task.CAPTION: settings.caption_model}
