@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
+import transformers
 
 from bot.errors import BotError, ModelUnavailable
 from bot.jobs import Task
@@ -85,6 +86,7 @@ class ModelPool:
         self._lock = threading.RLock()
         self.loads = 0
         self.unloads = 0
+        transformers.utils.logging.disable_progress_bar()  # per-load bars are noise in a service's log
         log.info("models will run on %s", self.device)
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from typing import TYPE_CHECKING, Protocol, Sequence
@@ -60,6 +61,8 @@ class Backend(Protocol):
 def make_backend(settings: Settings) -> Backend:
     """The backend QUEUE_BACKEND names."""
     if settings.queue_backend == "ray":
+        if importlib.util.find_spec("ray") is None:
+            raise SystemExit("QUEUE_BACKEND=ray needs Ray Serve: pip install -e '.[ray]'")
         from bot.backends.ray import RayBackend
         from models.sources import configured_sources
 

@@ -1,0 +1,59 @@
+"""32 concurrent /caption jobs through the real GpuQueue + LocalBackend: batched against one at a time.
+
+Run: .venv/bin/python bench/caption_batching.py [--jobs 32] [--batch 32] [--repeats 3]
+Prints both wall times and their ratio (goal: batched ≤ 0.5× unbatched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from _common import tiny_blip
+
+from PIL import Image
+
+
+async def wall_time(settings, jobs: int, batch: int) -> float:
+    from bot.backends.local import LocalBackend
+    from bot.jobs import CaptionRequest, Job
+    from bot.queue import GpuQueue
+
+    backend = LocalBackend(settings)
+    await backend.start()
+    queue = GpuQueue(backend, max_pending=1000, max_per_user=1000, job_timeout_s=600, max_batch_size=batch)
+    await queue.start()
+    images = [Image.new("RGB", (64, 64), (i * 7 % 256, 80, 160)) for i in range(jobs)]
+    await queue.submit(Job(CaptionRequest(images[0]), user_id=0, chat_id=0)).result()  # load + warm up
+    started = time.perf_counter()
+    tickets = [queue.submit(Job(CaptionRequest(img), user_id=i % 8, chat_id=i % 8)) for i, img in enumerate(images)]
+    await asyncio.gather(*(t.result() for t in tickets))
+    elapsed = time.perf_counter() - started
+    await queue.close()
+    await backend.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    from bot.settings import Settings
+
+    settings = Settings(telegram_bot_token="bench", caption_model=str(tiny_blip()), device="cpu")
+    unbatched, batched = [], []
+    for _ in range(args.repeats):  # interleaved, so drift hits both alike
+        unbatched.append(asyncio.run(wall_time(settings, args.jobs, 1)))
+        batched.append(asyncio.run(wall_time(settings, args.jobs, args.batch)))
+    u, b = min(unbatched), min(batched)
+    print(f"{args.jobs} concurrent captions, tiny BLIP, CPU (best of {args.repeats})")
+    print(f"  one at a time : {u:.3f} s")
+    print(f"  batched (≤{args.batch}): {b:.3f} s")
+    print(f"  ratio batched/unbatched: {b / u:.2f}  (goal ≤ 0.50)")
+
+
+if __name__ == "__main__":
+    main()
