@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
@@ -24,7 +26,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
         description="A self-hosted multimodal Telegram bot. Settings come from the environment or ./.env.",
-        epilog="commands:\n  run        run the bot (long polling); the default\n"
+        epilog="commands:\n  run        run the bot (long polling, or a webhook with WEBHOOK_URL); the default\n"
         "  download   fetch the configured models into the Hugging Face cache, with progress bars\n\n"
         "settings (environment variables):\n" + describe_settings(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -49,7 +51,7 @@ def load_settings() -> Settings:
         sys.exit("Bad settings (see .env.example):\n" + "\n".join(problems))
 
 
-def run(settings: Settings) -> None:
+def run(settings: Settings, webhook_secret: str) -> None:
     from telegram import Update
 
     from bot.app import build_application
@@ -58,7 +60,18 @@ def run(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     configure_pillow(settings.max_image_pixels)
     application = build_application(settings)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    if settings.webhook_url:
+        # Telegram sends the secret in a header; PTB answers 403 to any request without it.
+        application.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=urlparse(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url,
+            secret_token=webhook_secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
 
 
 def download(settings: Settings, only: str) -> int:
@@ -95,10 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings()
     from bot.logs import configure_logging
 
-    configure_logging(settings.log_level, settings.telegram_bot_token.get_secret_value())
+    webhook_secret = settings.webhook_secret.get_secret_value() or secrets.token_urlsafe(32)
+    configure_logging(settings.log_level, settings.telegram_bot_token.get_secret_value(), webhook_secret)
     if args.command == "download":
         sys.exit(download(settings, args.only))
-    run(settings)
+    run(settings, webhook_secret)
 
 
 if __name__ == "__main__":

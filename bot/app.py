@@ -15,11 +15,12 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from bot import texts
-from bot.access import is_admin
+from bot.access import AccessGate, is_admin
 from bot.backends import make_backend
 from bot.commands import Callback, CaptionCommand, Command
 from bot.context import BotContext, Services
@@ -83,6 +84,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         .build()
     )
     application.bot_data["services"] = services
+    application.add_handler(TypeHandler(Update, AccessGate(settings)), group=-1)
     for command in commands:
         block = not command.long_running
         callback = journaled(command.callback) if command.long_running else command.callback

@@ -5,32 +5,33 @@ from __future__ import annotations
 import logging
 
 
-class RedactToken(logging.Filter):
-    """Replaces the token wherever it appears in a record (message, arguments, traceback)."""
+class RedactSecrets(logging.Filter):
+    """Replaces the token (and other secrets) wherever they appear in a record: message, arguments, traceback."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, *secrets: str) -> None:
         super().__init__()
-        self._secret = secret
+        self._secrets = [s for s in secrets if s]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secret:
+        if not self._secrets:
             return True
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if self._secret in message or (record.exc_text and self._secret in record.exc_text):
-            record.msg = message.replace(self._secret, "[REDACTED]")
-            record.args = None
-            if record.exc_text:
-                record.exc_text = record.exc_text.replace(self._secret, "[REDACTED]")
+        for secret in self._secrets:
+            if secret in message or (record.exc_text and secret in record.exc_text):
+                message = message.replace(secret, "[REDACTED]")
+                record.msg, record.args = message, None
+                if record.exc_text:
+                    record.exc_text = record.exc_text.replace(secret, "[REDACTED]")
         return True
 
 
-def configure_logging(level: str, secret: str) -> None:
+def configure_logging(level: str, *secrets: str) -> None:
     """Root logging to stderr, token-free; httpx at WARNING because it logs URLs, and URLs hold the token."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactToken(secret))
+    handler.addFilter(RedactSecrets(*secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

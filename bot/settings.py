@@ -74,6 +74,14 @@ class Settings(BaseSettings):
         {}, description='Per-task overrides as JSON, e.g. {"gen": {"num_gpus": 1, "num_replicas": 2}}.'
     )
 
+    # Webhook mode (instead of long polling)
+    webhook_url: str = Field("", description="Public HTTPS URL Telegram posts updates to; empty = long polling.")
+    webhook_secret: SecretStr = Field(
+        SecretStr(""), description="Secret Telegram sends with each update; empty = a random one per start."
+    )
+    webhook_listen: str = Field("0.0.0.0", description="Address the webhook server listens on.")
+    webhook_port: int = Field(8443, ge=1, le=65535, description="Port the webhook server listens on.")
+
     # Stores
     chroma_url: str = Field("", description="A Chroma server URL instead of the embedded store; empty = embedded.")
 
@@ -115,7 +123,7 @@ def describe_settings() -> str:
     for name, field in Settings.model_fields.items():
         if field.is_required():
             default = "required"
-        elif field.default in ("", frozenset()):
+        elif field.default in ("", frozenset(), {}) or field.default == SecretStr(""):
             default = "empty"
         else:
             default = str(field.default)

@@ -28,6 +28,10 @@ CAPTION_USAGE = (
 
 UNKNOWN_COMMAND = "I don't know that command. Send /help to see what I can do."
 
+NOT_ALLOWED = "Sorry, this bot is private. Ask its owner for access."
+
+LEAVING_UNLISTED_CHAT = "This bot is private and isn't enabled for this chat, so I'm leaving. Bye!"
+
 ADMINS_ONLY = "That command is for the bot's admins."
 
 NOTHING_TO_CANCEL = "You have no request waiting or running here."

@@ -11,7 +11,7 @@ import pytest
 from bot.app import build_application
 from bot.commands import Command
 from bot.errors import BadInput
-from bot.logs import RedactToken
+from bot.logs import RedactSecrets
 from bot.settings import Settings
 from tests.support.bot_process import TOKEN
 from tests.support.chat import answer_to
@@ -67,7 +67,7 @@ async def test_a_bot_error_replies_with_its_own_message(running_app):
 
 def test_token_is_scrubbed_from_messages_arguments_and_tracebacks():
     secret = "123:ABCsecret"
-    record_filter = RedactToken(secret)
+    record_filter = RedactSecrets(secret, "other-secret")
     try:
         raise ValueError(f"https://api.telegram.org/bot{secret}/getMe failed")
     except ValueError as exc:

@@ -46,16 +46,16 @@ class BotProcess:
         env.update({k.upper(): str(v) for k, v in self.settings.items()})
         return env
 
-    def start(self, timeout: float = 60.0) -> BotProcess:
-        """Start the bot and wait until it polls for updates."""
+    def start(self, timeout: float = 60.0, ready_call: str = "getUpdates") -> BotProcess:
+        """Start the bot and wait until it polls for updates (or makes `ready_call`, e.g. setWebhook)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        seen = len(self.telegram.calls("getUpdates"))
+        seen = len(self.telegram.calls(ready_call))
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot"], cwd=self.workdir, env=self.environment(), stdout=log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + timeout
-        while len(self.telegram.calls("getUpdates")) <= seen:
+        while len(self.telegram.calls(ready_call)) <= seen:
             if self.process.poll() is not None:
                 raise AssertionError(f"the bot exited with {self.process.returncode}:\n{self.logs()[-4000:]}")
             if time.monotonic() > deadline:

@@ -1,0 +1,126 @@
+"""Access lists, leaving unlisted groups, and webhook mode, through the real bot process."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from bot import texts
+from tests.support.chat import answer_to, replies_to
+
+pytestmark = pytest.mark.timeout(120)
+
+ALLOWED, STRANGER, ADMIN_ID, LISTED_GROUP = 501, 502, 510, -5001
+
+
+@pytest.fixture(scope="module")
+def private_bot(tmp_path_factory, tiny_blip):
+    from tests.support.bot_process import TOKEN, BotProcess
+    from tests.support.fake_telegram import FakeTelegram
+
+    telegram = FakeTelegram(TOKEN).start()
+    bot = BotProcess(telegram, tmp_path_factory.mktemp("private-bot"), caption_model=tiny_blip,
+                     allowed_user_ids=str(ALLOWED), allowed_chat_ids=str(LISTED_GROUP),
+                     admin_user_ids=str(ADMIN_ID)).start()
+    yield telegram, bot
+    bot.stop()
+    telegram.stop()
+
+
+def test_listed_users_admins_and_listed_chats_are_served(private_bot):
+    tg, _ = private_bot
+    for user_id in (ALLOWED, ADMIN_ID):
+        user = tg.user(user_id, "Ok")
+        request = tg.send_message(tg.private_chat(user), user, text="/help")
+        assert "/caption" in answer_to(tg, request, timeout=20)["text"]
+    stranger = tg.user(STRANGER + 100, "Guest")
+    group = tg.group_chat(LISTED_GROUP, "Family")
+    request = tg.send_message(group, stranger, text="/help")
+    assert "/caption" in answer_to(tg, request, timeout=20)["text"]
+
+
+def test_strangers_get_one_short_refusal_per_chat(private_bot):
+    tg, _ = private_bot
+    stranger = tg.user(STRANGER, "Eve")
+    chat = tg.private_chat(stranger)
+    first = tg.send_message(chat, stranger, text="/help")
+    tg.wait_for_bot_message(chat["id"], lambda m: m.get("text") == texts.NOT_ALLOWED, timeout=20)
+    second = tg.send_message(chat, stranger, text="/caption")
+    # A listed user's request sent after it is answered, so the stranger's second one was seen by now.
+    friend = tg.user(ALLOWED, "Ok")
+    marker = tg.send_message(tg.private_chat(friend), friend, text="/start")
+    answer_to(tg, marker, timeout=20)
+    assert len(tg.bot_messages(chat["id"])) == 1 and replies_to(tg, second) == []
+    assert first  # the refusal went to the first message only
+
+
+def test_added_to_an_unlisted_group_the_bot_says_so_and_leaves(private_bot):
+    tg, _ = private_bot
+    adder = tg.user(STRANGER + 50, "Mallory")
+    group = tg.group_chat(-7007, "Random")
+    tg.inject({
+        "chat": group, "from": adder, "date": int(time.time()),
+        "old_chat_member": {"status": "left", "user": tg.bot_user},
+        "new_chat_member": {"status": "member", "user": tg.bot_user},
+    }, kind="my_chat_member")
+    tg.wait_for_call("leaveChat", lambda c: str(c.params.get("chat_id")) == "-7007", timeout=20)
+    assert any(m.get("text") == texts.LEAVING_UNLISTED_CHAT for m in tg.bot_messages(-7007))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url: str, update: dict, secret: str | None) -> int:
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    request = urllib.request.Request(url, data=json.dumps(update).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_webhook_mode_requires_the_secret(tmp_path, tiny_blip):
+    from tests.support.bot_process import TOKEN, BotProcess
+    from tests.support.fake_telegram import FakeTelegram
+
+    port = free_port()
+    public = "https://bot.example.test/telegram-hook"  # what Telegram calls; a proxy forwards it here:
+    url = f"http://127.0.0.1:{port}/telegram-hook"
+    tg = FakeTelegram(TOKEN).start()
+    bot = BotProcess(tg, tmp_path / "webhook-bot", caption_model=tiny_blip, webhook_url=public,
+                     webhook_secret="s3cret-value_1", webhook_listen="127.0.0.1", webhook_port=str(port))
+    try:
+        bot.start(ready_call="setWebhook")
+        registered = tg.webhook()
+        assert registered["url"] == public and registered["secret_token"] == "s3cret-value_1"
+        user = tg.user(77, "Web")
+        message = tg.message(tg.private_chat(user), user, text="/help")
+        deadline = time.monotonic() + 20
+        while True:  # the server comes up right after setWebhook
+            try:
+                status = post(url, {"update_id": 1, "message": message}, "wrong")
+                break
+            except urllib.error.URLError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert status == 403
+        assert post(url, {"update_id": 2, "message": message}, None) == 403
+        time.sleep(0.5)
+        assert replies_to(tg, message) == []  # neither was acted on
+        assert post(url, {"update_id": 3, "message": message}, "s3cret-value_1") == 200
+        assert "/caption" in answer_to(tg, message, timeout=20)["text"]
+        assert "s3cret-value_1" not in bot.logs() and TOKEN not in bot.logs()
+    finally:
+        bot.stop()
+        tg.stop()
