@@ -28,6 +28,7 @@ from bot.errors import BotError, ShuttingDown
 from bot.journal import JobJournal
 from bot.replies import reply
 from bot.queue import GpuQueue
+from bot.quotas import Quotas
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,9 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         concurrency=backend.concurrency,
     )
     journal = JobJournal(settings.sqlite_path)
-    services = Services(settings=settings, queue=queue, backend=backend, commands=commands, journal=journal)
+    quotas = Quotas(settings.sqlite_path, settings.quota_per_minute, settings.quota_per_day)
+    services = Services(settings=settings, queue=queue, backend=backend, commands=commands, journal=journal,
+                        quotas=quotas)
 
     async def post_init(application: Application) -> None:
         await backend.start()
@@ -70,6 +73,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         await queue.close()
         await backend.close()
         journal.close_db()
+        quotas.close()
 
     application = (
         ApplicationBuilder()

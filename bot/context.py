@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from bot.backends import Backend
     from bot.commands import Command
     from bot.journal import JobJournal
+    from bot.quotas import Quotas
     from bot.queue import GpuQueue
     from bot.settings import Settings
 
@@ -24,6 +25,7 @@ class Services:
     backend: Backend
     commands: tuple[Command, ...]
     journal: JobJournal
+    quotas: Quotas
 
 
 class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):

@@ -7,6 +7,7 @@ The tree::
     │   └── BadImage         corrupt, truncated, too large, not an allowed format
     ├── Busy                 the global queue cap is reached
     ├── TooManyPending       the user's own cap of waiting jobs is reached
+    ├── QuotaExceeded        the user's per-minute or per-day quota for the command is used up
     ├── JobCancelled         the user cancelled the job
     ├── JobTimedOut          the job ran past JOB_TIMEOUT_S
     ├── ModelUnavailable     the configured model can't be loaded
@@ -47,6 +48,10 @@ class Busy(BotError):
 
 class TooManyPending(BotError):
     user_message = "You already have several requests waiting. Wait for them, or /cancel one."
+
+
+class QuotaExceeded(BotError):
+    user_message = "You've reached your limit for now. Please try again later."
 
 
 class JobCancelled(BotError):

@@ -55,6 +55,7 @@ class Job:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     created: float = field(default_factory=time.monotonic)
     seq: int = field(default_factory=lambda: next(_sequence))  # arrival order; the update_id for jobs from updates
+    message_id: int | None = None  # the request message, for /cancel sent as a reply to it
 
     @property
     def task(self) -> Task:

@@ -57,6 +57,13 @@ class JobJournal:
         row = self._db.execute("SELECT status_message_id FROM job_journal WHERE update_id = ?", (update_id,)).fetchone()
         return row[0] if row else None
 
+    def update_of_status_message(self, chat_id: int, message_id: int) -> int | None:
+        """The request (update_id) whose status message this is, while it is open."""
+        row = self._db.execute(
+            "SELECT update_id FROM job_journal WHERE chat_id = ? AND status_message_id = ?", (chat_id, message_id)
+        ).fetchone()
+        return row[0] if row else None
+
     def close(self, update_id: int) -> None:
         """The request was answered (or failed with a reply): forget it."""
         self._db.execute("DELETE FROM job_journal WHERE update_id = ?", (update_id,))

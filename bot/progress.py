@@ -104,12 +104,19 @@ async def run_job(message: Message, context: BotContext, job: Job, action: str) 
 
     Raises the job's BotError (busy, cancelled, timed out, model failed) after removing the status.
     """
-    queue, journal = context.services.queue, context.services.journal
+    services = context.services
+    queue, journal = services.queue, services.journal
+    replayed = journal.status_message(job.seq)
+    # Admins are exempt; a replay after a restart was counted the first time.
+    counted = replayed is None and job.user_id not in services.settings.admin_user_ids
+    if counted:
+        services.quotas.check(job.user_id, str(job.task))
     ticket = queue.submit(job)
+    if counted:
+        services.quotas.record(job.user_id, str(job.task))
     status = StatusMessage(message, on_sent=lambda sent: journal.set_status_message(job.seq, sent.message_id))
-    earlier = journal.status_message(job.seq)
-    if earlier is not None:  # replayed after a restart: carry on in the message the user already has
-        await status.resume(earlier, texts.RESUMED)
+    if replayed is not None:  # replayed after a restart: carry on in the message the user already has
+        await status.resume(replayed, texts.RESUMED)
     try:
         return await _follow(ticket, queue, status, message, action), status
     except ShuttingDown:

@@ -9,7 +9,7 @@ import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from bot.backends import Interrupt
 from bot.errors import BotError, Busy, JobCancelled, JobTimedOut, ModelFailed, ShuttingDown, TooManyPending
@@ -151,21 +151,27 @@ class GpuQueue:
 
     def cancel(self, user_id: int, chat_id: int | None = None) -> Job | None:
         """Cancel the user's newest waiting job (in `chat_id` if given), else their running one."""
-        queue = self._waiting.get(user_id)
-        if queue:
-            for ticket in reversed(queue):
-                if chat_id is None or ticket.job.chat_id == chat_id:
+        mine = [t.job for t in self._waiting.get(user_id, ()) if chat_id is None or t.job.chat_id == chat_id]
+        if mine:
+            newest = mine[-1]
+            return self.cancel_matching(lambda job: job is newest)
+        return self.cancel_matching(lambda job: job.user_id == user_id and (chat_id is None or job.chat_id == chat_id))
+
+    def cancel_matching(self, predicate: Callable[[Job], bool]) -> Job | None:
+        """Cancel the first waiting or running job that `predicate` accepts (an admin's /cancel on a reply)."""
+        for user, queue in list(self._waiting.items()):
+            for ticket in queue:
+                if predicate(ticket.job):
                     queue.remove(ticket)
                     if not queue:
-                        del self._waiting[user_id]
+                        del self._waiting[user]
                     ticket._finish(error=JobCancelled(f"job {ticket.job.id} cancelled while waiting"))
                     self._reposition()
                     return ticket.job
         for ticket in self._running:
-            if ticket.job.user_id == user_id and (chat_id is None or ticket.job.chat_id == chat_id):
-                if ticket._finish(error=JobCancelled(f"job {ticket.job.id} cancelled while running")):
-                    self._interrupt_if_abandoned(ticket)
-                    return ticket.job
+            if predicate(ticket.job) and ticket._finish(error=JobCancelled(f"job {ticket.job.id} cancelled while running")):
+                self._interrupt_if_abandoned(ticket)
+                return ticket.job
         return None
 
     def stats(self) -> QueueStats:

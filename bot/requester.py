@@ -16,4 +16,11 @@ def requester_id(update: Update) -> int:
 
 def job_for(update: Update, request: Request) -> Job:
     """The job for `request`, ordered by the update that asked for it."""
-    return Job(request, user_id=requester_id(update), chat_id=update.effective_chat.id, seq=update.update_id)
+    message = update.effective_message
+    return Job(
+        request,
+        user_id=requester_id(update),
+        chat_id=update.effective_chat.id,
+        seq=update.update_id,
+        message_id=message.message_id if message is not None else None,
+    )

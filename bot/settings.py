@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     webhook_listen: str = Field("0.0.0.0", description="Address the webhook server listens on.")
     webhook_port: int = Field(8443, ge=1, le=65535, description="Port the webhook server listens on.")
 
+    # Quotas (per user, across chats; admins are exempt)
+    quota_per_minute: dict[str, int] = Field(
+        {"*": 10, "gen": 4}, description='Jobs per minute per user, by task as JSON ("*" = any other task; 0 = none).'
+    )
+    quota_per_day: dict[str, int] = Field(
+        {"*": 500, "gen": 100}, description='Jobs per day per user, by task as JSON ("*" = any other task; 0 = none).'
+    )
+
     # Stores
     chroma_url: str = Field("", description="A Chroma server URL instead of the embedded store; empty = embedded.")
 

@@ -47,7 +47,7 @@ RESUMED = "⏳ I was restarted; your request is back in the queue."
 
 
 def cancelled(command: str) -> str:
-    return f"Cancelled your {command} request."
+    return f"Cancelled the {command} request."
 
 
 def internal_error(error_id: str) -> str:

@@ -1,10 +1,11 @@
-"""/cancel: withdraw one's own newest waiting (or running) request in this chat."""
+"""/cancel: withdraw one's newest request in this chat, or (as a reply) that request; admins may cancel anyone's."""
 
 from __future__ import annotations
 
 from telegram import Update
 
 from bot import texts
+from bot.access import is_admin
 from bot.commands import Command
 from bot.context import BotContext
 from bot.replies import reply
@@ -12,10 +13,22 @@ from bot.requester import requester_id
 
 
 async def cancel(update: Update, context: BotContext) -> None:
-    """Cancel the sender's newest request in this chat."""
+    """Cancel the sender's newest request here, or the request (or status message) this replies to."""
     message = update.effective_message
-    job = context.services.queue.cancel(requester_id(update), chat_id=message.chat_id)
+    services = context.services
+    user_id, chat_id = requester_id(update), message.chat_id
+    target = message.reply_to_message
+    if target is None:
+        job = services.queue.cancel(user_id, chat_id=chat_id)
+    else:
+        request_update = services.journal.update_of_status_message(chat_id, target.message_id)
+        anyone = is_admin(update, services.settings)
+        job = services.queue.cancel_matching(
+            lambda j: j.chat_id == chat_id
+            and (j.message_id == target.message_id or (request_update is not None and j.seq == request_update))
+            and (anyone or j.user_id == user_id)
+        )
     await reply(message, texts.cancelled(f"/{job.task}") if job else texts.NOTHING_TO_CANCEL)
 
 
-COMMAND = Command("cancel", "Cancel your waiting request", "/cancel", cancel)
+COMMAND = Command("cancel", "Cancel your waiting request", "/cancel (or as a reply to a request)", cancel)

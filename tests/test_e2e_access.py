@@ -124,3 +124,21 @@ def test_webhook_mode_requires_the_secret(tmp_path, tiny_blip):
     finally:
         bot.stop()
         tg.stop()
+
+
+def test_quota_refuses_with_the_wait_and_admins_are_exempt(new_bot, tiny_blip, user_ids):
+    tg, bot = new_bot(caption_model=tiny_blip, quota_per_minute='{"caption": 2}', admin_user_ids="4242")
+    from tests.support.chat import photo_bytes
+
+    user = tg.user(next(user_ids), "Ann")
+    chat = tg.private_chat(user)
+    first, second = (tg.send_message(chat, user, photo=photo_bytes(i), caption="/caption") for i in (1, 2))
+    assert answer_to(tg, first, timeout=60)["text"] and answer_to(tg, second, timeout=60)["text"]
+    third = tg.send_message(chat, user, photo=photo_bytes(3), caption="/caption")
+    text = answer_to(tg, third, timeout=30)["text"]
+    assert text.startswith("You've reached your limit of 2 /caption requests per minute. Try again in ")
+    admin = tg.user(4242, "Root")
+    admin_chat = tg.private_chat(admin)
+    for i in range(3):
+        request = tg.send_message(admin_chat, admin, photo=photo_bytes(10 + i), caption="/caption")
+        assert "limit" not in answer_to(tg, request, timeout=60)["text"]

@@ -78,7 +78,7 @@ def test_cancel_withdraws_the_newest_waiting_request(new_bot, tiny_blip, user_id
         chat_id, lambda m: sum(is_status(x.get("text")) for x in tg.bot_messages(chat_id)) >= 2, timeout=30
     )
     cancel = tg.send_message(tg.private_chat(user), user, text="/cancel")
-    assert answer_to(tg, cancel, timeout=20)["text"] == "Cancelled your /caption request."
+    assert answer_to(tg, cancel, timeout=20)["text"] == "Cancelled the /caption request."
     # The newest one sent is withdrawn; the others are answered.
     assert answer_to(tg, requests[2])["text"] == "Cancelled."
     assert answer_to(tg, requests[0])["text"] != "Cancelled." != answer_to(tg, requests[1])["text"]
@@ -101,3 +101,35 @@ def test_unloadable_model_gives_a_clear_reply_and_other_commands_keep_working(ne
     assert "could not be loaded" in logs and "no-such-blip" in logs
     assert "Traceback" not in logs  # a missing model is an operator error, not a crash
     assert bot.alive()
+
+
+def test_cancel_as_a_reply_only_for_ones_own_request_unless_admin(new_bot, tiny_blip, user_ids):
+    requests: list[dict] = []
+    people: dict[str, dict] = {}
+    ids = {name: next(user_ids) for name in ("Ann", "Bob", "Root")}
+
+    def prepare(tg):
+        group = tg.group_chat(-880, "Club")
+        for name, user_id in ids.items():
+            people[name] = tg.user(user_id, name)
+        people["group"] = group
+        requests.extend(tg.send_message(group, people["Ann"], photo=photo_bytes(200 + i), caption="/caption")
+                        for i in range(4))
+
+    tg, bot = new_bot(prepare, caption_model=tiny_blip, max_batch_size=1, admin_user_ids=str(ids["Root"]))
+    group = people["group"]
+    status = tg.wait_for_bot_message(
+        group["id"], lambda m: m.get("reply_to_message", {}).get("message_id") == requests[2]["message_id"]
+        and is_status(m.get("text")), timeout=30)
+    # Bob can't cancel Ann's request...
+    bobs = tg.send_message(group, people["Bob"], text="/cancel", reply_to=requests[2])
+    assert answer_to(tg, bobs, timeout=20)["text"] == "You have no request waiting or running here."
+    # ...but Ann can, replying to the bot's status message of it.
+    anns = tg.send_message(group, people["Ann"], text="/cancel", reply_to=status)
+    assert answer_to(tg, anns, timeout=20)["text"] == "Cancelled the /caption request."
+    assert answer_to(tg, requests[2])["text"] == "Cancelled."
+    # An admin may cancel anyone's, replying to the request itself.
+    roots = tg.send_message(group, people["Root"], text="/cancel", reply_to=requests[3])
+    assert answer_to(tg, roots, timeout=20)["text"] == "Cancelled the /caption request."
+    assert answer_to(tg, requests[3])["text"] == "Cancelled."
+    assert answer_to(tg, requests[1])["text"] != "Cancelled."

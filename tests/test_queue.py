@@ -307,3 +307,21 @@ async def test_batch_window_gathers_near_simultaneous_jobs_and_bounds_a_lone_job
     await queue.submit(job(3, "C")).result()
     assert time.monotonic() - started < 0.5
     await queue.close()
+
+
+async def test_cancel_matching_reaches_any_waiting_or_running_job():
+    backend = FakeBackend()
+    backend.gate.clear()
+    queue = make_queue(backend)
+    await queue.start()
+    running = queue.submit(Job(CaptionRequest(IMAGE, "r"), user_id=1, chat_id=5, message_id=10))
+    await settle()
+    waiting = queue.submit(Job(CaptionRequest(IMAGE, "w"), user_id=2, chat_id=5, message_id=11))
+    assert queue.cancel_matching(lambda j: j.message_id == 11) is waiting.job
+    assert queue.cancel_matching(lambda j: j.message_id == 10) is running.job
+    assert queue.cancel_matching(lambda j: True) is None
+    for ticket in (running, waiting):
+        with pytest.raises(JobCancelled):
+            await ticket.result()
+    backend.gate.set()
+    await queue.close()
