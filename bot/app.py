@@ -33,7 +33,7 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-IMAGE_MESSAGE = filters.PHOTO | filters.Document.IMAGE
+IMAGE_MESSAGE = filters.UpdateType.MESSAGE & (filters.PHOTO | filters.Document.IMAGE)
 
 
 def build_application(settings: Settings, commands: tuple[Command, ...] | None = None) -> Application:
@@ -94,10 +94,13 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         callback = journaled(command.callback) if command.long_running else command.callback
         if command.admin_only:
             callback = admins_only(callback)
-        application.add_handler(CommandHandler(command.name, callback, block=block))
+        # New messages only: editing an old "/caption" must not run it again.
+        application.add_handler(CommandHandler(command.name, callback, filters.UpdateType.MESSAGE, block=block))
         if command.on_photo:
             application.add_handler(MessageHandler(IMAGE_MESSAGE & CaptionCommand(command.name), callback, block=block))
-    application.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
+    application.add_handler(
+        MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE, unknown_command)
+    )
     application.add_error_handler(on_error)
     return application
 
@@ -120,7 +123,11 @@ def journaled(callback: Callback) -> Callback:
     @functools.wraps(callback)
     async def run(update: Update, context: BotContext) -> None:
         journal = context.services.journal
-        journal.open(update.update_id, update.effective_chat.id, update.to_dict())
+        fresh = journal.open(update.update_id, update.effective_chat.id, update.to_dict())
+        if not fresh and update.update_id not in journal.replaying:
+            log.info("update %s was already handled; ignoring it delivered again", update.update_id)
+            return
+        journal.replaying.discard(update.update_id)
         try:
             await callback(update, context)
         except ShuttingDown:

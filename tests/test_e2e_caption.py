@@ -201,3 +201,28 @@ def test_token_never_appears_in_the_logs(caption_bot):
     assert "getUpdates" in logs or "Bot API" in logs or "bot @" in logs  # the log is really being written
     assert TOKEN not in logs
     assert TOKEN.split(":")[1] not in logs
+
+
+def test_forum_topics_get_their_answers_in_the_same_topic(tg, user, user_ids):
+    forum = tg.group_chat(-100_000_000_000 - next(user_ids), "Forum", is_forum=True)
+    in_topic = tg.send_message(forum, user, photo=photo_bytes(15), caption="/caption", message_thread_id=7)
+    in_general = tg.send_message(forum, user, text="/help")
+    assert answer_to(tg, in_topic)["message_thread_id"] == 7
+    assert "message_thread_id" not in answer_to(tg, in_general, timeout=20)  # the General topic is omitted
+    actions = [c for c in tg.calls("sendChatAction") if str(c.params.get("chat_id")) == str(forum["id"])]
+    assert actions and all(c.params.get("message_thread_id") == 7 for c in actions)
+
+
+def test_edited_commands_and_channel_posts_are_ignored(tg, user, chat, user_ids):
+    original = tg.send_message(chat, user, text="/start")
+    answer_to(tg, original, timeout=20)
+    edited = dict(original, text="/help", edit_date=original["date"] + 5)
+    tg.inject(edited, kind="edited_message")
+    channel = tg.group_chat(-100_000_000_000 - next(user_ids), "News")
+    channel["type"] = "channel"
+    post = tg.message(channel, None, text="/help")
+    tg.inject(post, kind="channel_post")
+    marker = tg.send_message(chat, user, text="/start")  # handled after the two above
+    answer_to(tg, marker, timeout=20)
+    assert len(replies_to(tg, original)) == 1  # only the /start answer, no /help for the edit
+    assert tg.bot_messages(channel["id"]) == []

@@ -698,20 +698,28 @@ class FakeTelegram:
             self._messages.setdefault(chat["id"], {})[msg["message_id"]] = msg
             return copy.deepcopy(msg)
 
-    def inject(self, update_payload: Json, kind: str = "message") -> int:
-        """Queue an update for getUpdates; returns its update_id."""
+    def inject(self, update_payload: Json, kind: str = "message", *, update_id: int | None = None) -> int:
+        """Queue an update for getUpdates; returns its update_id.
+
+        ``update_id`` re-delivers an earlier update, as Telegram does when a bot died before its
+        confirming getUpdates reached the server.
+        """
         if kind not in UPDATE_KINDS:
             raise ValueError(f"unknown update kind {kind!r}")
         with self._lock:
-            self._last_update_id += 1
+            if update_id is None:
+                self._last_update_id += 1
+                update_id = self._last_update_id
+            else:
+                self._confirmed = min(self._confirmed, update_id - 1)
             payload = copy.deepcopy(update_payload)
-            self._pending.append({"update_id": self._last_update_id, kind: payload})
+            self._pending.append({"update_id": update_id, kind: payload})
             if kind == "callback_query":
                 self._callback_queries.setdefault(payload["id"], False)
             if kind in ("edited_message", "edited_channel_post"):
                 self._messages.setdefault(payload["chat"]["id"], {})[payload["message_id"]] = payload
             self._notify()
-            return self._last_update_id
+            return update_id
 
     def send_message(self, chat: Json, from_user: Json | None, **kwargs: Any) -> Json:
         """``message(...)`` + ``inject``: the user sends it; returns the Message."""
