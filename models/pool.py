@@ -27,7 +27,11 @@ RETRY_LOAD_AFTER_S = 60.0
 
 def configured_sources(settings: Settings) -> dict[Task, str]:
     """The model setting behind each task."""
-    return {Task.CAPTION: settings.caption_model}
+    return {
+        Task.CAPTION: settings.caption_model,
+        Task.GENERATE: settings.gen_model,
+        Task.CLASSIFY: settings.classify_model,
+    }
 
 
 class ModelPool:

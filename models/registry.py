@@ -18,6 +18,12 @@ ADAPTERS: dict[Task, dict[str, str]] = {
     Task.CAPTION: {
         "blip": "models.blip:BlipCaptioner",
     },
+    Task.GENERATE: {
+        "StableDiffusionXLPipeline": "models.sdxl:SdxlGenerator",
+    },
+    Task.CLASSIFY: {
+        "vit": "models.vit:VitClassifier",
+    },
 }
 
 
