@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import uuid
 
 from telegram import BotCommand, Update
@@ -11,6 +13,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -22,6 +25,7 @@ from bot.backends import make_backend
 from bot.commands import CaptionCommand, Command
 from bot.context import BotContext, Services
 from bot.errors import BotError
+from bot.generation import GenService
 from bot.replies import reply
 from bot.queue import GpuQueue
 from bot.settings import Settings
@@ -45,9 +49,11 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         job_timeout_s=settings.job_timeout_s,
         max_batch_size=settings.max_batch_size,
     )
-    services = Services(settings=settings, queue=queue, commands=commands)
+    gen = GenService(settings)
+    services = Services(settings=settings, queue=queue, commands=commands, gen=gen)
 
     async def post_init(application: Application) -> None:
+        await gen.start()
         await backend.start()
         await queue.start()
         try:
@@ -59,6 +65,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
     async def post_shutdown(application: Application) -> None:
         await queue.close()
         await backend.close()
+        await gen.close()
 
     application = (
         ApplicationBuilder()
@@ -79,7 +86,11 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
             application.add_handler(
                 MessageHandler(IMAGE_MESSAGE & CaptionCommand(command.name), command.callback, block=block)
             )
+        if command.on_button is not None:
+            pattern = f"^{re.escape(command.name)}:"
+            application.add_handler(CallbackQueryHandler(command.on_button, pattern=pattern, block=False))
     application.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
+    application.add_handler(CallbackQueryHandler(unknown_button))
     application.add_error_handler(on_error)
     return application
 
@@ -89,10 +100,19 @@ async def unknown_command(update: Update, context: BotContext) -> None:
     await reply(update.effective_message, texts.UNKNOWN_COMMAND)
 
 
+async def unknown_button(update: Update, context: BotContext) -> None:
+    """Every callback query gets an answer, even one from a button this version no longer knows."""
+    await update.callback_query.answer(texts.BUTTON_UNKNOWN)
+
+
 async def on_error(update: object, context: BotContext) -> None:
     """Log with an id; tell the user the error's own message, or a generic one with that id."""
     error = context.error
     message = update.effective_message if isinstance(update, Update) else None
+    if isinstance(update, Update) and update.callback_query is not None:
+        # Stop the button's spinner if the handler failed before answering (a second answer just fails).
+        with contextlib.suppress(TelegramError):
+            await update.callback_query.answer()
     if isinstance(error, BotError):
         log.info("request failed for update %s: %s", getattr(update, "update_id", "-"), error)
         text = error.user_message

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from bot.commands import Command
-from handlers import cancel, caption, help, start
+from handlers import cancel, caption, classify, gen, help, safety, start
 
 COMMANDS: tuple[Command, ...] = (
     start.COMMAND,
     help.COMMAND,
     caption.COMMAND,
+    classify.COMMAND,
+    gen.COMMAND,
     cancel.COMMAND,
+    safety.COMMAND,
 )
