@@ -344,12 +344,20 @@ def test_checker_withholds_pictures_and_the_admins_switch_outlives_a_restart(new
     assert refused["text"] == texts.SAFETY_ADMINS_ONLY
     assert new_reply(tg, tg.send_message(admin_chat, admin, text="/safety off"), timeout=20)["text"] == \
         texts.safety_switched(False)
-    assert gen(2).get("media_group_id")
+    album = gen(2)
+    assert album.get("media_group_id")
+    buttons_message = new_reply(tg, album, timeout=20)
 
     bot.stop()
     bot.start()
     status = new_reply(tg, tg.send_message(admin_chat, admin, text="/safety"), timeout=20)["text"]
     assert status == texts.safety_status(False, str(flagging_safety_checker), 0)
+    # Buttons sent before the restart still work: their parameters are in SQLite.
+    query = tg.press_button(buttons_message, keyboard(buttons_message)[texts.BUTTON_SAME_SEED], user)
+    assert callback_answer(tg, query).get("text") == texts.BUTTON_ACCEPTED
+    rerun = new_reply(tg, buttons_message)
+    assert rerun.get("media_group_id") and rerun["caption"] == album["caption"]
+    assert photo_png(tg, rerun) == photo_png(tg, album)
     assert gen(3).get("media_group_id")
     assert new_reply(tg, tg.send_message(admin_chat, admin, text="/safety on"), timeout=20)["text"] == \
         texts.safety_switched(True)
