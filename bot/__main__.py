@@ -15,7 +15,7 @@ from bot.settings import Settings, describe_settings
 
 log = logging.getLogger("bot")
 
-MODEL_SETTINGS = ("caption_model", "clip_model", "classify_model", "vlm_model", "gen_model")
+MODEL_SETTINGS = ("caption_model", "clip_model", "classify_model", "vlm_model", "gen_model", "safety_checker_model")
 
 # Weights in formats this bot never loads: skip them when downloading.
 IGNORED_FILES = ["*.msgpack", "*.h5", "*.ot", "*.onnx", "*.onnx_data", "*.tflite", "flax_model*", "tf_model*",
@@ -89,12 +89,17 @@ def download(settings: Settings, only: str) -> int:
         if setting not in wanted:
             continue
         source = getattr(settings, setting)
+        if not source:  # optional models (the safety checker) may be left empty
+            continue
         if Path(source).is_dir():
             log.info("%s: %s is a local directory; nothing to download", setting.upper(), source)
             continue
         log.info("%s: downloading %s", setting.upper(), source)
         try:
-            path = snapshot_download(source, ignore_patterns=IGNORED_FILES)
+            # A diffusers pipeline lives in model_index.json and its component folders; repos such as
+            # sdxl-turbo also hold single-file checkpoints of the same weights at the top (20 GB more).
+            allow = ["model_index.json", "*/*"] if setting == "gen_model" else None
+            path = snapshot_download(source, allow_patterns=allow, ignore_patterns=IGNORED_FILES)
         except (HfHubHTTPError, OSError, ValueError) as exc:
             failed += 1
             log.error("%s: could not download %s: %s", setting.upper(), source, exc)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import re
 import uuid
 
 from telegram import BotCommand, BotCommandScopeChat, Update
@@ -12,6 +14,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -25,6 +28,7 @@ from bot.backends import make_backend
 from bot.commands import Callback, CaptionCommand, Command
 from bot.context import BotContext, Services
 from bot.errors import BotError, ShuttingDown
+from bot.generation import GenService
 from bot.journal import JobJournal
 from bot.replies import reply
 from bot.queue import GpuQueue
@@ -55,10 +59,12 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
     )
     journal = JobJournal(settings.sqlite_path)
     quotas = Quotas(settings.sqlite_path, settings.quota_per_minute, settings.quota_per_day)
+    gen = GenService(settings)
     services = Services(settings=settings, queue=queue, backend=backend, commands=commands, journal=journal,
-                        quotas=quotas)
+                        quotas=quotas, gen=gen)
 
     async def post_init(application: Application) -> None:
+        await gen.start()
         await backend.start()
         await queue.start()
         await set_menus(application, commands, settings.admin_user_ids)
@@ -74,6 +80,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         await backend.close()
         journal.close_db()
         quotas.close()
+        await gen.close()
 
     application = (
         ApplicationBuilder()
@@ -98,9 +105,13 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         application.add_handler(CommandHandler(command.name, callback, filters.UpdateType.MESSAGE, block=block))
         if command.on_photo:
             application.add_handler(MessageHandler(IMAGE_MESSAGE & CaptionCommand(command.name), callback, block=block))
+        if command.on_button is not None:
+            pattern = f"^{re.escape(command.name)}:"
+            application.add_handler(CallbackQueryHandler(journaled(command.on_button), pattern=pattern, block=False))
     application.add_handler(
         MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE, unknown_command)
     )
+    application.add_handler(CallbackQueryHandler(unknown_button))
     application.add_error_handler(on_error)
     return application
 
@@ -169,12 +180,21 @@ async def unknown_command(update: Update, context: BotContext) -> None:
     await reply(update.effective_message, texts.UNKNOWN_COMMAND)
 
 
+async def unknown_button(update: Update, context: BotContext) -> None:
+    """Every callback query gets an answer, even one from a button this version no longer knows."""
+    await update.callback_query.answer(texts.BUTTON_UNKNOWN)
+
+
 async def on_error(update: object, context: BotContext) -> None:
     """Log with an id; tell the user the error's own message, or a generic one with that id."""
     error = context.error
     message = update.effective_message if isinstance(update, Update) else None
     if isinstance(error, ShuttingDown):
         return
+    if isinstance(update, Update) and update.callback_query is not None:
+        # Stop the button's spinner if the handler failed before answering (a second answer just fails).
+        with contextlib.suppress(TelegramError):
+            await update.callback_query.answer()
     if isinstance(error, BotError):
         await reply_error(update, error)
         return

@@ -28,6 +28,8 @@ class Command:
     on_photo: bool = False  # also accepted as the caption of a photo or image file
     long_running: bool = False  # runs outside the update loop (block=False)
     admin_only: bool = False
+    details: str = ""  # one more line for /help (options and such)
+    on_button: Callback | None = None  # answers presses of inline buttons whose callback_data is "<name>:..."
 
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s|$)")

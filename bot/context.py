@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from bot.commands import Command
     from bot.journal import JobJournal
     from bot.quotas import Quotas
+    from bot.generation import GenService
     from bot.queue import GpuQueue
     from bot.settings import Settings
 
@@ -26,6 +27,7 @@ class Services:
     commands: tuple[Command, ...]
     journal: JobJournal
     quotas: Quotas
+    gen: GenService
 
 
 class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):

@@ -17,6 +17,8 @@ class Task(StrEnum):
     """What a job asks of a model; each task has one configured model."""
 
     CAPTION = "caption"
+    GENERATE = "gen"
+    CLASSIFY = "classify"
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,8 +41,77 @@ class Caption:
     text: str
 
 
-Request = CaptionRequest
-Result = Caption
+SEED_LIMIT = 2**32  # seeds are 0 .. 2**32 - 1, as torch.Generator.manual_seed and most UIs take them
+
+
+@dataclass(frozen=True, eq=False)
+class GenerateRequest:
+    """/gen: `count` images of `prompt`; image i is seeded with `seed + i`, so each can be redrawn alone.
+
+    `guidance` 0 means no classifier-free guidance (turbo models); then `negative_prompt` has no effect.
+    `check_safety` asks the worker to run the safety checker (when one is configured) on every image.
+    """
+
+    prompt: str
+    seed: int
+    steps: int
+    width: int
+    height: int
+    guidance: float
+    count: int = 1
+    negative_prompt: str | None = None
+    check_safety: bool = False
+
+    task = Task.GENERATE
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple((self.seed + i) % SEED_LIMIT for i in range(self.count))
+
+    @property
+    def batch_key(self) -> Hashable:
+        """One pipeline call takes one size, step count and guidance; negative prompts all or none
+        (the pipeline encodes "no negative prompt" as zeros, which a batch mate's text would change)."""
+        return self.task, self.width, self.height, self.steps, self.guidance, self.negative_prompt is not None
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    seed: int
+    png: bytes
+
+
+@dataclass(frozen=True)
+class GeneratedImages:
+    """The images that passed the safety check, in seed order, as PNG files; `blocked` were withheld."""
+
+    images: tuple[GeneratedImage, ...]
+    blocked: tuple[int, ...] = ()  # seeds of the images the safety checker withheld
+
+
+@dataclass(frozen=True, eq=False)
+class ClassifyRequest:
+    """/classify: the `top_k` most likely labels of `image`."""
+
+    image: Image
+    top_k: int = 5
+
+    task = Task.CLASSIFY
+
+    @property
+    def batch_key(self) -> Hashable:
+        return self.task
+
+
+@dataclass(frozen=True)
+class Classification:
+    """(label, probability) pairs, most likely first; probabilities are a softmax over every label."""
+
+    labels: tuple[tuple[str, float], ...]
+
+
+Request = CaptionRequest | GenerateRequest | ClassifyRequest
+Result = Caption | GeneratedImages | Classification
 
 _sequence = itertools.count()
 

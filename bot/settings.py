@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IdSet = Annotated[frozenset[int], NoDecode]
+Terms = Annotated[tuple[str, ...], NoDecode]
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -39,6 +40,20 @@ class Settings(BaseSettings):
     clip_model: str = Field("openai/clip-vit-large-patch14", description="/find and photo indexing (CLIP).")
     classify_model: str = Field("google/vit-base-patch16-224", description="/classify (ImageNet classifier).")
     caption_max_new_tokens: int = Field(40, ge=1, le=512, description="Longest caption, in tokens.")
+    gen_model_kind: Literal["auto", "turbo", "full"] = Field(
+        "auto",
+        description="turbo (1-4 steps, no guidance), full (up to 50 steps, negative prompts) or auto: "
+        "read from GEN_MODEL's name and scheduler config.",
+    )
+
+    # /gen safety: the admins switch it with /safety on|off; that choice outlives restarts
+    gen_safety: bool = Field(True, description="Whether /gen safety is on until an admin switches it with /safety.")
+    safety_checker_model: str = Field(
+        "", description="Safety checker for /gen images (e.g. CompVis/stable-diffusion-safety-checker); empty = none."
+    )
+    gen_prompt_blocklist: Terms = Field(
+        (), description="Comma-separated words or phrases refused in /gen prompts while safety is on; word* = prefix."
+    )
 
     # Access
     allowed_user_ids: IdSet = Field(frozenset(), description="Comma-separated user ids; empty = everyone.")
@@ -111,6 +126,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected comma-separated integer ids, got {value!r}") from None
         return value
 
+    @field_validator("gen_prompt_blocklist", mode="before")
+    @classmethod
+    def _split_terms(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+        return value
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
@@ -131,7 +153,7 @@ def describe_settings() -> str:
     for name, field in Settings.model_fields.items():
         if field.is_required():
             default = "required"
-        elif field.default in ("", frozenset(), {}) or field.default == SecretStr(""):
+        elif field.default in ("", frozenset(), (), {}) or field.default == SecretStr(""):
             default = "empty"
         else:
             default = str(field.default)

@@ -52,3 +52,171 @@ def cancelled(command: str) -> str:
 
 def internal_error(error_id: str) -> str:
     return f"Sorry, something went wrong on my side (error {error_id}). Please try again."
+
+
+# --- /gen ------------------------------------------------------------------------------------------
+
+GEN_HELP_DETAILS = (
+    "options after the prompt: --seed N · --steps N · --size WxH · --n 1–4 · --no words to avoid · "
+    "--file (PNG); /gen alone explains them"
+)
+
+
+def gen_usage(max_steps: int, min_side: int, max_side: int, max_count: int, negative: bool) -> str:
+    """The /gen manual, with the configured model's ranges."""
+    lines = [
+        "Send /gen and what to draw, then any options, e.g.",
+        "/gen a red fox in the snow --seed 42 --size 768x512 --n 2",
+        "",
+        "--seed N — the same seed draws the same picture again (0–4294967295; random if left out)",
+        f"--steps N — more steps, more detail (1–{max_steps})",
+        f"--size WxH — width×height, multiples of 64 from {min_side} to {max_side}; one number for a square",
+        f"--n N — how many pictures (1–{max_count})",
+    ]
+    if negative:
+        lines.append("--no words — what to keep out of the picture (up to the next option)")
+    lines += [
+        "--file — send full-quality PNG files instead of photos",
+        "",
+        "Under every result: 🔁 draws it again with the same seed, 🎲 with a new one.",
+    ]
+    return "\n".join(lines)
+
+
+GEN_PROMPT_FIRST = "Write what to draw first, then the options, e.g. /gen a red fox --seed 42"
+NEGATIVE_UNSUPPORTED = (
+    "--no can't be used with this model: it draws without guidance (a turbo model), "
+    "so a negative prompt would have no effect."
+)
+PROMPT_BLOCKED = "🚫 That prompt isn't allowed on this bot."
+GEN_MORE = "More like this:"
+BUTTON_SAME_SEED = "🔁 Same seed"
+BUTTON_NEW_SEED = "🎲 New seed"
+BUTTON_EXPIRED = "This button has expired. Send /gen again."
+BUTTON_UNKNOWN = "This button no longer works."
+BUTTON_ACCEPTED = "On it!"
+
+_OPTION_VALUES = {
+    "seed": "--seed 42",
+    "steps": "--steps 2",
+    "size": "--size 768x512",
+    "n": "--n 2",
+    "no": "--no blurry, text",
+}
+
+
+def option_range(name: str, low: int, high: int) -> str:
+    return f"--{name} must be a whole number from {low} to {high}."
+
+
+def size_range(min_side: int, max_side: int) -> str:
+    return (
+        f"--size must be WIDTHxHEIGHT with each side a multiple of 64 from {min_side} to {max_side}, "
+        "or one number for a square, e.g. --size 768x512."
+    )
+
+
+def unknown_option(name: str) -> str:
+    return (
+        f"I don't know the option --{name}. "
+        "Options: --seed, --steps, --size, --n, --no, --file (/gen alone explains them)."
+    )
+
+
+def option_twice(name: str) -> str:
+    return f"--{name} is given twice."
+
+
+def option_needs_value(name: str) -> str:
+    return f"--{name} needs a value, e.g. {_OPTION_VALUES[name]}"
+
+
+def stray_words(words: str) -> str:
+    if len(words) > 60:
+        words = words[:59] + "…"
+    return f"I didn't understand “{words}”. Write the prompt first, then the options, e.g. /gen a red fox --seed 42"
+
+
+def too_long(what: str, length: int, limit: int) -> str:
+    return f"{what} is too long ({length} characters; the limit is {limit})."
+
+
+def images_withheld(blocked: int, total: int) -> str:
+    """The notice that replaces images the safety checker flagged."""
+    if blocked == total == 1:
+        return "🚫 The safety filter withheld this picture."
+    if blocked == total:
+        return f"🚫 The safety filter withheld all {total} pictures."
+    return f"🚫 {blocked} of {total} pictures withheld by the safety filter"
+
+
+def rerun_for(name: str) -> str:
+    return f"🔁 for {name}"
+
+
+def gen_settings_line(seeds: tuple[int, ...], steps: int, width: int, height: int, negative: str | None) -> str:
+    """seed, steps, size (and negative prompt) of a result, as its caption shows them."""
+    if len(seeds) == 1:
+        seed = f"seed {seeds[0]}"
+    elif list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
+        seed = f"seeds {seeds[0]}–{seeds[-1]}"
+    else:
+        seed = "seeds " + ", ".join(map(str, seeds))
+    line = f"🌱 {seed} · {steps} step{'s' if steps != 1 else ''} · {width}×{height}"
+    return line + (f" · no: {negative}" if negative else "")
+
+
+CAPTION_LIMIT = 1024  # Telegram's, in UTF-16 code units
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def gen_caption(prompt: str, details: list[str]) -> str:
+    """The prompt over `details` lines, the prompt shortened (…) if the whole would pass Telegram's limit."""
+    tail = "\n" + "\n".join(details) if details else ""
+    room = CAPTION_LIMIT - _utf16_len(tail)
+    if _utf16_len(prompt) > room:
+        while _utf16_len(prompt) > room - 1:
+            prompt = prompt[:-1]
+        prompt = prompt.rstrip() + "…"
+    return prompt + tail
+
+
+# --- /safety -----------------------------------------------------------------------------------
+
+SAFETY_USAGE = "Use /safety on or /safety off; /safety alone shows the state."
+SAFETY_CHECKER_UNAVAILABLE = (
+    "The safety checker isn't available, so I'm not drawing pictures right now. The admin can see why in the logs."
+)
+
+
+def safety_status(on: bool, checker: str, blocked_terms: int) -> str:
+    lines = [f"/gen safety is {'ON' if on else 'OFF'}."]
+    lines.append(f"Image checker: {checker}" if checker else "Image checker: none configured (SAFETY_CHECKER_MODEL)")
+    lines.append(
+        f"Prompt blocklist: {blocked_terms} term{'s' if blocked_terms != 1 else ''}"
+        if blocked_terms else "Prompt blocklist: empty (GEN_PROMPT_BLOCKLIST)"
+    )
+    if on and not checker and not blocked_terms:
+        lines.append("Nothing is checked until one of them is configured.")
+    return "\n".join(lines)
+
+
+def safety_switched(on: bool) -> str:
+    if on:
+        return "✅ /gen safety is now ON."
+    return "⚠️ /gen safety is now OFF: prompts and pictures are not checked."
+
+
+# --- /classify ---------------------------------------------------------------------------------
+
+CLASSIFY_USAGE = (
+    "Send /classify as the caption of a photo, or reply /classify to a photo, and I'll name what's in it."
+)
+
+
+def classification(labels: tuple[tuple[str, float], ...]) -> str:
+    """Top labels, most likely first, with their probabilities."""
+    return "\n".join(f"{rank}. {label} — {p:.1%}" for rank, (label, p) in enumerate(labels, start=1))

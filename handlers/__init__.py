@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from bot.commands import Command
-from handlers import cancel, caption, help, start, stats
+from handlers import cancel, caption, classify, gen, help, safety, start, stats
 
 COMMANDS: tuple[Command, ...] = (
     start.COMMAND,
     help.COMMAND,
     caption.COMMAND,
+    classify.COMMAND,
+    gen.COMMAND,
     cancel.COMMAND,
     stats.COMMAND,
+    safety.COMMAND,
 )

@@ -18,6 +18,12 @@ ADAPTERS: dict[Task, dict[str, str]] = {
     Task.CAPTION: {
         "blip": "models.blip:BlipCaptioner",
     },
+    Task.GENERATE: {
+        "StableDiffusionXLPipeline": "models.sdxl:SdxlGenerator",
+    },
+    Task.CLASSIFY: {
+        "vit": "models.vit:VitClassifier",
+    },
 }
 
 
@@ -43,9 +49,13 @@ def _hub_file(repo_id: str, filename: str) -> Path | None:
 
     try:
         return Path(hf_hub_download(repo_id, filename))
+    except LocalEntryNotFoundError as exc:  # offline, not cached (a subclass of EntryNotFoundError: first)
+        raise ModelUnavailable(
+            f"{repo_id!r} is neither a local model directory nor a cached hub model (offline?): {exc}"
+        ) from None
     except EntryNotFoundError:
-        return None
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        return None  # the repo exists but has no such file: try the next one
+    except (HfHubHTTPError, OSError, ValueError) as exc:
         raise ModelUnavailable(
             f"{repo_id!r} is neither a local model directory nor a hub model that could be fetched: {exc}"
         ) from None

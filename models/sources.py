@@ -12,4 +12,8 @@ if TYPE_CHECKING:
 
 def configured_sources(settings: Settings) -> dict[Task, str]:
     """The model (hub id or local directory) behind each task."""
-    return {Task.CAPTION: settings.caption_model}
+    return {
+        Task.CAPTION: settings.caption_model,
+        Task.GENERATE: settings.gen_model,
+        Task.CLASSIFY: settings.classify_model,
+    }

@@ -24,6 +24,28 @@ def tiny_blip(checkpoints) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_sdxl(checkpoints) -> Path:
+    return tiny_models.build_sdxl(checkpoints / "sdxl")
+
+
+@pytest.fixture(scope="session")
+def tiny_vit(checkpoints) -> Path:
+    return tiny_models.build_vit(checkpoints / "vit")
+
+
+@pytest.fixture(scope="session")
+def flagging_safety_checker(checkpoints) -> Path:
+    """A tiny safety checker whose thresholds are below any score: it flags every image."""
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+
+    path = tiny_models.build_sd_safety_checker(checkpoints / "safety-checker")
+    checker = StableDiffusionSafetyChecker.from_pretrained(str(path))
+    checker.concept_embeds_weights.data.fill_(-2.0)
+    checker.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def user_ids():
     """Fresh Telegram user ids, so tests sharing one bot never see each other's chats."""
     return itertools.count(1000)

@@ -40,6 +40,9 @@ class BotProcess:
             PYTHONUNBUFFERED="1",
             LOG_LEVEL="DEBUG",
             OMP_NUM_THREADS="1",
+            # Quotas are off unless a test sets them: tests send more than a person would.
+            QUOTA_PER_MINUTE='{"*": 0}',
+            QUOTA_PER_DAY='{"*": 0}',
         )
         for name in ("CAPTION_MODEL", "GEN_MODEL", "VLM_MODEL", "CLIP_MODEL", "CLASSIFY_MODEL"):
             env[name] = missing

@@ -1,0 +1,123 @@
+"""SQLite storage for /gen: the parameters behind rerun buttons, and the admins' safety switch."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# Rerun buttons keep working this long; older entries are deleted.
+BUTTON_TTL_S = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """What a rerun button needs to draw a result again (Telegram's callback_data holds only 64 bytes)."""
+
+    prompt: str
+    seed: int
+    steps: int
+    width: int
+    height: int
+    count: int = 1
+    negative_prompt: str | None = None
+    as_file: bool = False
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS gen_buttons (
+    key TEXT PRIMARY KEY,
+    chat_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    created REAL NOT NULL,
+    prompt TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    steps INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    negative_prompt TEXT,
+    as_file INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gen_buttons_created ON gen_buttons (created);
+CREATE TABLE IF NOT EXISTS bot_flags (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    changed_by INTEGER,
+    changed REAL NOT NULL
+);
+"""
+_FIELDS = tuple(GenParams.__dataclass_fields__)
+
+
+class GenStore:
+    """One SQLite connection guarded by a lock; every method is short and blocking (call it off the loop)."""
+
+    def __init__(self, path: Path, ttl_s: float = BUTTON_TTL_S) -> None:
+        self.path = path
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+        db.execute("PRAGMA journal_mode=WAL")  # readers (other features' tables) don't block writers
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("GenStore used before open()")
+        return self._db
+
+    def remember(self, params: GenParams, chat_id: int, user_id: int) -> str:
+        """Store `params` for the buttons of a result in `chat_id`; returns the key the buttons carry."""
+        key = secrets.token_urlsafe(9)  # 12 characters; unguessable, so one chat can't replay another's
+        now = time.time()
+        row = asdict(params)
+        with self._lock, self._conn() as db:
+            db.execute("DELETE FROM gen_buttons WHERE created < ?", (now - self.ttl_s,))
+            db.execute(
+                f"INSERT INTO gen_buttons (key, chat_id, user_id, created, {', '.join(_FIELDS)}) "
+                f"VALUES (?, ?, ?, ?, {', '.join('?' * len(_FIELDS))})",
+                (key, chat_id, user_id, now, *(row[f] for f in _FIELDS)),
+            )
+        return key
+
+    def recall(self, key: str, chat_id: int) -> GenParams | None:
+        """The parameters behind `key`, if they belong to `chat_id` and haven't expired."""
+        with self._lock:
+            found = self._conn().execute(
+                f"SELECT {', '.join(_FIELDS)} FROM gen_buttons WHERE key = ? AND chat_id = ? AND created >= ?",
+                (key, chat_id, time.time() - self.ttl_s),
+            ).fetchone()
+        if found is None:
+            return None
+        params = dict(zip(_FIELDS, found))
+        params["as_file"] = bool(params["as_file"])
+        return GenParams(**params)
+
+    def flag(self, name: str) -> str | None:
+        with self._lock:
+            found = self._conn().execute("SELECT value FROM bot_flags WHERE name = ?", (name,)).fetchone()
+        return found[0] if found else None
+
+    def set_flag(self, name: str, value: str, changed_by: int | None = None) -> None:
+        with self._lock, self._conn() as db:
+            db.execute(
+                "INSERT INTO bot_flags (name, value, changed_by, changed) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value, changed_by = excluded.changed_by, "
+                "changed = excluded.changed",
+                (name, value, changed_by, time.time()),
+            )

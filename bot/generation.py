@@ -1,0 +1,82 @@
+"""GenService: what /gen, its buttons and /safety need besides the queue, behind async methods."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from bot import texts
+from bot.errors import BadInput, ModelUnavailable
+from bot.gen_options import PROFILES, GenProfile, model_kind
+from bot.gen_store import GenParams, GenStore
+from bot.safety import PromptBlocklist
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SAFETY_FLAG = "gen_safety"
+# After the model's kind couldn't be read, don't try again on every message.
+RETRY_PROFILE_AFTER_S = 60.0
+
+
+class PromptBlocked(BadInput):
+    user_message = texts.PROMPT_BLOCKED
+
+
+class GenService:
+    """The model's profile (read once), the rerun-button store, the safety switch and the blocklist."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = GenStore(settings.sqlite_path)
+        self.blocklist = PromptBlocklist(settings.gen_prompt_blocklist)
+        self._profile: GenProfile | None = None
+        self._profile_failed: tuple[float, str] | None = None
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.store.open)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.store.close)
+
+    async def profile(self) -> GenProfile:
+        """The configured model's limits; raises ModelUnavailable when its kind can't be read."""
+        if self._profile is not None:
+            return self._profile
+        failed = self._profile_failed
+        if failed is not None and time.monotonic() - failed[0] < RETRY_PROFILE_AFTER_S:
+            raise ModelUnavailable(failed[1])
+        try:
+            kind = await asyncio.to_thread(model_kind, self.settings.gen_model, self.settings.gen_model_kind)
+        except ModelUnavailable as exc:
+            self._profile_failed = (time.monotonic(), str(exc))
+            log.error("%s", exc)
+            raise
+        self._profile = PROFILES[kind]
+        log.info("GEN_MODEL %r is a %s model: %s", self.settings.gen_model, kind, self._profile)
+        return self._profile
+
+    async def safety_on(self) -> bool:
+        """The admins' switch as last set with /safety, else GEN_SAFETY."""
+        value = await asyncio.to_thread(self.store.flag, SAFETY_FLAG)
+        return self.settings.gen_safety if value is None else value == "on"
+
+    async def set_safety(self, on: bool, changed_by: int | None) -> None:
+        await asyncio.to_thread(self.store.set_flag, SAFETY_FLAG, "on" if on else "off", changed_by)
+        log.warning("/gen safety switched %s by user %s", "on" if on else "off", changed_by)
+
+    def check_prompt(self, prompt: str) -> None:
+        """Raise PromptBlocked when `prompt` has a blocklisted term (call only while safety is on)."""
+        term = self.blocklist.match(prompt)
+        if term is not None:
+            raise PromptBlocked(f"prompt blocked by the term {term!r}")
+
+    async def remember(self, params: GenParams, chat_id: int, user_id: int) -> str:
+        return await asyncio.to_thread(self.store.remember, params, chat_id, user_id)
+
+    async def recall(self, key: str, chat_id: int) -> GenParams | None:
+        return await asyncio.to_thread(self.store.recall, key, chat_id)

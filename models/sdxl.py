@@ -1,0 +1,201 @@
+"""SDXL text-to-image (stabilityai/sdxl-turbo, SDXL base and its fine-tunes) through diffusers."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, ClassVar, Self, Sequence
+
+import torch
+from diffusers import AutoPipelineForText2Image, StableDiffusionXLPipeline
+from PIL.PngImagePlugin import PngInfo
+
+from bot import texts
+from bot.errors import JobCancelled, ModelUnavailable
+from bot.jobs import GeneratedImage, GeneratedImages, GenerateRequest, Task
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from bot.backends import Interrupt
+    from bot.settings import Settings
+    from models.base import Device
+    from models.sd_safety import SafetyChecker
+
+log = logging.getLogger(__name__)
+
+# After the safety checker failed to load, refuse /gen (never draw unchecked) and retry this much later.
+RETRY_CHECKER_AFTER_S = 60.0
+# PNG is lossless at every level; level 1 encodes ~2x faster than the default 6 for ~10% more bytes,
+# and encoding runs on the device thread, where every millisecond keeps the GPU idle.
+PNG_COMPRESS_LEVEL = 1
+
+
+class _Interrupted(Exception):
+    """Raised from the step-end callback: leaves the pipeline between two diffusion steps."""
+
+
+def _stop_when_interrupted(interrupt: Interrupt):
+    def callback(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
+        if interrupt.is_set():
+            raise _Interrupted(step + 1)
+        return {}
+
+    return callback
+
+
+def load_pipeline(source: str, device: Device) -> StableDiffusionXLPipeline:
+    """The pipeline at `source` on `device`, fp16 weights where the checkpoint has them (half the download)."""
+    pipe = None
+    if device.dtype == torch.float16:
+        try:
+            pipe = AutoPipelineForText2Image.from_pretrained(source, dtype=device.dtype, variant="fp16")
+        except (OSError, ValueError):
+            log.info("%s has no fp16 variant; loading its default weights as fp16", source)
+    if pipe is None:
+        pipe = AutoPipelineForText2Image.from_pretrained(source, dtype=device.dtype)
+    if not isinstance(pipe, StableDiffusionXLPipeline):
+        raise ModelUnavailable(f"{source!r} loads as {type(pipe).__name__}, not an SDXL text-to-image pipeline")
+    pipe.to(device.torch_device)
+    pipe.set_progress_bar_config(disable=True)
+    # Decode one image at a time: a batch of big images would otherwise need the VAE's memory times the
+    # batch size, and a batched image decodes exactly as it would alone.
+    pipe.vae.enable_slicing()
+    return pipe
+
+
+class SdxlGenerator:
+    """Draws batches of /gen requests; each image has its own seeded generator, so a request's images
+    are the same whether it runs alone or batched with others (up to float rounding of batched matmuls)."""
+
+    task: ClassVar[Task] = Task.GENERATE
+
+    def __init__(self, pipe: StableDiffusionXLPipeline, device: Device, *, max_images: int, model_name: str,
+                 checker_source: str = "") -> None:
+        self.pipe = pipe
+        self.device = device
+        self.max_images = max(1, max_images)
+        self.model_name = model_name
+        self.checker_source = checker_source
+        self._checker: SafetyChecker | None = None
+        self._checker_failed: tuple[float, str] | None = None
+        self._checker_lock = threading.Lock()
+        # zlib releases the GIL: a batch's PNGs encode in parallel, on the CPU cores the GPU leaves idle.
+        self._encoder = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="png")
+
+    @classmethod
+    def load(cls, source: str, device: Device, settings: Settings) -> Self:
+        return cls(
+            load_pipeline(source, device),
+            device,
+            max_images=settings.max_batch_size,
+            model_name=source.rstrip("/").rsplit("/", 1)[-1],
+            checker_source=settings.safety_checker_model,
+        )
+
+    def run(self, requests: Sequence[GenerateRequest], interrupt: Interrupt) -> list[GeneratedImages]:
+        if interrupt.is_set():
+            raise JobCancelled("interrupted before drawing")
+        checker = self.checker() if any(r.check_safety for r in requests) else None  # before drawing anything
+        drawn = self._draw_all(requests, interrupt)
+        withheld = self._withheld(checker, requests, drawn)
+        keep = [(i, seed, picture) for i, pictures in enumerate(drawn) for seed, picture in pictures
+                if (i, seed) not in withheld]
+        pngs = dict(zip(((i, seed) for i, seed, _ in keep),
+                        self._encoder.map(lambda item: self._png(item[2], requests[item[0]], item[1]), keep)))
+        results = []
+        for i, request in enumerate(requests):
+            blocked = tuple(seed for seed, _ in drawn[i] if (i, seed) in withheld)
+            if blocked:
+                log.warning("safety checker withheld %d of %d images (seeds %s)", len(blocked), request.count, blocked)
+            images = tuple(GeneratedImage(seed, pngs[i, seed]) for seed, _ in drawn[i] if (i, seed) in pngs)
+            results.append(GeneratedImages(images, blocked))
+        return results
+
+    def _draw_all(self, requests: Sequence[GenerateRequest], interrupt: Interrupt) -> list[list[tuple[int, Image]]]:
+        """(seed, picture) for every image of every request, in as few pipeline calls as the sizes allow."""
+        drawn: list[list[tuple[int, Image]]] = [[] for _ in requests]
+        # The queue batches equal keys only; grouping again keeps other callers (retries, Ray) correct.
+        groups: dict[object, list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(request.batch_key, []).append(index)
+        for indices in groups.values():
+            images = [(i, seed) for i in indices for seed in requests[i].seeds]
+            for start in range(0, len(images), self.max_images):
+                chunk = images[start : start + self.max_images]
+                pictures = self._draw([requests[i] for i, _ in chunk], [seed for _, seed in chunk], interrupt)
+                for (i, seed), picture in zip(chunk, pictures):
+                    drawn[i].append((seed, picture))
+        return drawn
+
+    @staticmethod
+    def _withheld(checker: SafetyChecker | None, requests: Sequence[GenerateRequest],
+                  drawn: list[list[tuple[int, Image]]]) -> set[tuple[int, int]]:
+        """(request index, seed) of every image the checker flags, among the requests that asked for it."""
+        if checker is None:
+            return set()
+        spots = [(i, seed, picture) for i, r in enumerate(requests) if r.check_safety for seed, picture in drawn[i]]
+        flags = checker.flags([picture for _, _, picture in spots])
+        return {(i, seed) for (i, seed, _), flagged in zip(spots, flags) if flagged}
+
+    def checker(self) -> SafetyChecker:
+        """The safety checker, loaded on first use; raises ModelUnavailable (so nothing is drawn) without one."""
+        with self._checker_lock:
+            if self._checker is not None:
+                return self._checker
+            if not self.checker_source:
+                # Requests only ask for checks when a checker is configured; be safe if settings disagree.
+                raise ModelUnavailable("safety check asked for, but SAFETY_CHECKER_MODEL is empty",
+                                       user_message=texts.SAFETY_CHECKER_UNAVAILABLE)
+            failed = self._checker_failed
+            if failed is not None and time.monotonic() - failed[0] < RETRY_CHECKER_AFTER_S:
+                raise ModelUnavailable(failed[1], user_message=texts.SAFETY_CHECKER_UNAVAILABLE)
+            from models.sd_safety import SafetyChecker
+
+            try:
+                self._checker = SafetyChecker.load(self.checker_source, self.device)
+            except Exception as exc:  # any load failure: refuse /gen while safety is on, keep the bot up
+                reason = f"safety checker {self.checker_source!r} could not be loaded: {type(exc).__name__}: {exc}"
+                self._checker_failed = (time.monotonic(), reason)
+                log.error("%s", reason)
+                raise ModelUnavailable(reason, user_message=texts.SAFETY_CHECKER_UNAVAILABLE) from None
+            log.info("loaded safety checker %r", self.checker_source)
+            return self._checker
+
+    def _draw(self, requests: list[GenerateRequest], seeds: list[int], interrupt: Interrupt) -> list[Image]:
+        """One pipeline call; `requests[k]` (repeated for its count) is drawn with `seeds[k]`."""
+        first = requests[0]
+        # CPU generators: the same seed gives the same picture on any GPU or CPU (diffusers' advice).
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+        negative = [r.negative_prompt or "" for r in requests] if first.negative_prompt is not None else None
+        try:
+            output = self.pipe(
+                prompt=[r.prompt for r in requests],
+                negative_prompt=negative,
+                num_inference_steps=first.steps,
+                guidance_scale=first.guidance,
+                height=first.height,
+                width=first.width,
+                generator=generators,
+                callback_on_step_end=_stop_when_interrupted(interrupt),
+            )
+        except _Interrupted as stopped:
+            raise JobCancelled(f"generation stopped after step {stopped.args[0]} of {first.steps}") from None
+        return list(output.images)
+
+    def _png(self, picture: Image, request: GenerateRequest, seed: int) -> bytes:
+        # The settings go into the file too, in the "parameters" text chunk most SD tools read.
+        info = PngInfo()
+        parameters = request.prompt
+        if request.negative_prompt:
+            parameters += f"\nNegative prompt: {request.negative_prompt}"
+        parameters += (f"\nSteps: {request.steps}, CFG scale: {request.guidance:g}, Seed: {seed}, "
+                       f"Size: {request.width}x{request.height}, Model: {self.model_name}")
+        info.add_text("parameters", parameters)
+        out = io.BytesIO()
+        picture.save(out, "PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
+        return out.getvalue()
