@@ -192,7 +192,7 @@ class ModelPool:
         }
         memory: dict[str, object] = {"models_mb": round(self.resident_bytes() / 2**20, 1)}
         if self._budget:
-            memory["budget_mb"] = round(self._budget / 2**20)
+            memory["budget_mb"] = round(self._budget / 2**20, 1)
         if self.device.torch_device.type == "cuda":
             memory["cuda_allocated_mb"] = round(torch.cuda.memory_allocated(self.device.torch_device) / 2**20)
             memory["cuda_reserved_mb"] = round(torch.cuda.memory_reserved(self.device.torch_device) / 2**20)
