@@ -19,9 +19,10 @@ from telegram.ext import (
 
 from bot import texts
 from bot.backends import make_backend
-from bot.commands import CaptionCommand, Command
+from bot.commands import CaptionCommand, Command, ReplyToBot
 from bot.context import BotContext, Services
 from bot.errors import BotError
+from bot.history import ChatHistory
 from bot.replies import reply
 from bot.queue import GpuQueue
 from bot.settings import Settings
@@ -45,9 +46,11 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         job_timeout_s=settings.job_timeout_s,
         max_batch_size=settings.max_batch_size,
     )
-    services = Services(settings=settings, queue=queue, commands=commands)
+    history = ChatHistory(settings.sqlite_path)
+    services = Services(settings=settings, queue=queue, commands=commands, history=history)
 
     async def post_init(application: Application) -> None:
+        history.open()
         await backend.start()
         await queue.start()
         try:
@@ -59,6 +62,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
     async def post_shutdown(application: Application) -> None:
         await queue.close()
         await backend.close()
+        history.close()
 
     application = (
         ApplicationBuilder()
@@ -78,6 +82,10 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         if command.on_photo:
             application.add_handler(
                 MessageHandler(IMAGE_MESSAGE & CaptionCommand(command.name), command.callback, block=block)
+            )
+        if command.on_reply:
+            application.add_handler(
+                MessageHandler(filters.TEXT & ~filters.COMMAND & ReplyToBot(), command.callback, block=block)
             )
     application.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
     application.add_error_handler(on_error)

@@ -28,6 +28,7 @@ class Command:
     on_photo: bool = False  # also accepted as the caption of a photo or image file
     long_running: bool = False  # runs outside the update loop (block=False)
     admin_only: bool = False
+    on_reply: bool = False  # also runs for a plain text reply to one of the bot's messages
 
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s|$)")
@@ -67,3 +68,11 @@ class CaptionCommand(filters.MessageFilter):
             return False
         addressee = parsed[1]
         return addressee is None or addressee.lower() == (message.get_bot().username or "").lower()
+
+
+class ReplyToBot(filters.MessageFilter):
+    """Matches a message that replies to one of this bot's own messages."""
+
+    def filter(self, message: Message) -> bool:
+        replied = message.reply_to_message
+        return replied is not None and replied.from_user is not None and replied.from_user.id == message.get_bot().id

@@ -9,6 +9,7 @@ from telegram.ext import CallbackContext, ExtBot
 
 if TYPE_CHECKING:
     from bot.commands import Command
+    from bot.history import ChatHistory
     from bot.queue import GpuQueue
     from bot.settings import Settings
 
@@ -20,6 +21,7 @@ class Services:
     settings: Settings
     queue: GpuQueue
     commands: tuple[Command, ...]
+    history: ChatHistory | None = None  # photo conversations (/ask, /box, /reset)
 
 
 class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from telegram.error import TelegramError
 
 from bot import texts
-from bot.replies import reply
+from bot.replies import TEXT_LIMIT, reply, split_text
 
 if TYPE_CHECKING:
     from telegram import Message
@@ -26,53 +26,109 @@ log = logging.getLogger(__name__)
 CHAT_ACTION_PERIOD_S = 4.5
 # Status edits are cosmetic: at most one per message this often, so answers aren't slowed by them.
 STATUS_EDIT_INTERVAL_S = 2.0
+# Streamed answers: at most one edit (or new part) per this many seconds. Telegram allows about one
+# message a second per chat and twenty a minute per group, and edits count.
+STREAM_INTERVAL_PRIVATE_S = 1.0
+STREAM_INTERVAL_GROUP_S = 3.0
+# Shown after a streamed answer while the model is still writing it.
+CURSOR = " ▌"
 
 
 class StatusMessage:
-    """The one bot message of a request: it shows the queue position, then becomes the answer."""
+    """The bot's message(s) for one request: the queue position first, then the answer.
+
+    A streamed answer grows in place (throttled edits, a cursor while it is incomplete) and spills
+    into further messages when it outgrows Telegram's 4096 characters; `parts` are all of them.
+    """
 
     def __init__(self, request: Message) -> None:
         self.request = request
-        self.message: Message | None = None
-        self._text: str | None = None
+        self.parts: list[Message] = []
+        self._texts: list[str] = []  # what each part shows now
         self._edited_at = 0.0
+        self._streaming = False
+        private = request.chat.type == "private"
+        self.stream_interval = STREAM_INTERVAL_PRIVATE_S if private else STREAM_INTERVAL_GROUP_S
+
+    @property
+    def message(self) -> Message | None:
+        """The first message (the status, later the answer's first part)."""
+        return self.parts[0] if self.parts else None
 
     async def show(self, text: str, *, force: bool = False) -> None:
         """Send or edit the status text; unchanged texts and too-frequent edits are skipped."""
-        if text == self._text:
+        if self._streaming or self._texts[:1] == [text]:
             return
         now = time.monotonic()
-        if self.message is not None and not force and now - self._edited_at < STATUS_EDIT_INTERVAL_S:
+        if self.parts and not force and now - self._edited_at < STATUS_EDIT_INTERVAL_S:
             return
         try:
-            if self.message is None:
-                self.message = await reply(self.request, text)
-            else:
-                await self.message.edit_text(text)
+            await self._put(0, text)
         except TelegramError as exc:  # cosmetic: never fail the job over a status update
             log.warning("status update failed: %s", exc)
+
+    async def stream(self, partial: str) -> None:
+        """Show the answer so far: at most one edit or new part per stream_interval, never an unchanged one."""
+        pieces = split_text(partial, TEXT_LIMIT - len(CURSOR))
+        if not pieces:
             return
-        self._text, self._edited_at = text, now
+        pieces[-1] += CURSOR
+        if time.monotonic() - self._edited_at < self.stream_interval:
+            return
+        self._streaming = True
+        for index, piece in enumerate(pieces):
+            if index >= len(self._texts) or self._texts[index] != piece:
+                try:
+                    await self._put(index, piece)
+                except TelegramError as exc:
+                    log.warning("streamed edit failed: %s", exc)
+                return  # one call per interval: the next piece waits for the next turn
 
     async def answer(self, text: str) -> Message:
-        """Turn the status message into the answer, or reply with it when there is none."""
-        if self.message is not None:
-            if text != self._text:
-                try:
-                    await self.message.edit_text(text)
-                except TelegramError as exc:
-                    log.warning("could not edit status into the answer (%s); sending it instead", exc)
-                    await self.delete()
-                    return await reply(self.request, text)
-            self._text = text
-            return self.message
-        return await reply(self.request, text)
+        """Turn the status (or streamed) message(s) into the answer, split to Telegram's limit.
+
+        Returns the first message of the answer; `parts` holds all of them.
+        """
+        limit = TEXT_LIMIT - len(CURSOR) if self._streaming else TEXT_LIMIT
+        pieces = split_text(text, limit) or [text]
+        for index, piece in enumerate(pieces):
+            if index < len(self._texts) and self._texts[index] == piece:
+                continue
+            if self._streaming:  # the final edits keep the streaming pace too
+                await asyncio.sleep(max(0.0, self._edited_at + self.stream_interval - time.monotonic()))
+            try:
+                await self._put(index, piece)
+            except TelegramError as exc:
+                if index >= len(self.parts):
+                    raise
+                log.warning("could not edit part %d into the answer (%s); sending it instead", index + 1, exc)
+                message = await reply(self.request, piece)
+                await self._drop(self.parts[index])
+                self.parts[index], self._texts[index] = message, piece
+        for extra in self.parts[len(pieces):]:  # a shorter final text than the streamed one
+            await self._drop(extra)
+        del self.parts[len(pieces):], self._texts[len(pieces):]
+        return self.parts[0]
 
     async def delete(self) -> None:
-        """Remove the status message (before an answer that can't be an edit: a photo, an error)."""
-        if self.message is None:
-            return
-        message, self.message, self._text = self.message, None, None
+        """Remove the status message(s) (before an answer that can't be an edit: a photo, an error)."""
+        parts, self.parts, self._texts = self.parts, [], []
+        self._streaming = False
+        for message in parts:
+            await self._drop(message)
+
+    async def _put(self, index: int, text: str) -> None:
+        """Edit part `index` to `text`, or send it as a new part (a reply to the request)."""
+        if index < len(self.parts):
+            await self.parts[index].edit_text(text)
+            self._texts[index] = text
+        else:
+            self.parts.append(await reply(self.request, text))
+            self._texts.append(text)
+        self._edited_at = time.monotonic()
+
+    @staticmethod
+    async def _drop(message: Message) -> None:
         with contextlib.suppress(TelegramError):
             await message.delete()
 
@@ -112,7 +168,9 @@ async def _follow(ticket: Ticket, queue: GpuQueue, status: StatusMessage, messag
             elif position == 0:
                 if action_task is None:
                     action_task = asyncio.create_task(keep_chat_action(message, action))
-                if status.message is not None:
+                if ticket.partial:
+                    await status.stream(ticket.partial)
+                elif status.message is not None:
                     await status.show(texts.WORKING)
             await ticket.wait_changed(timeout=STATUS_EDIT_INTERVAL_S)
         return await ticket.result()

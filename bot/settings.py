@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     clip_model: str = Field("openai/clip-vit-large-patch14", description="/find and photo indexing (CLIP).")
     classify_model: str = Field("google/vit-base-patch16-224", description="/classify (ImageNet classifier).")
     caption_max_new_tokens: int = Field(40, ge=1, le=512, description="Longest caption, in tokens.")
+    vlm_max_new_tokens: int = Field(512, ge=1, le=8192, description="Longest /ask answer, in tokens.")
+    vlm_context_tokens: int = Field(
+        8192, ge=512, description="Most tokens of one /ask prompt plus its answer; older history is trimmed to fit."
+    )
+    vlm_image_pixels: int = Field(
+        1_003_520, ge=3136, description="Photos are scaled to at most this many pixels before the VLM sees them."
+    )
+    vlm_quantization: Literal["none", "gptq", "bnb-4bit"] = Field(
+        "none", description="none, gptq (a GPTQ checkpoint) or bnb-4bit; both need a CUDA GPU and an extra."
+    )
 
     # Access
     allowed_user_ids: IdSet = Field(frozenset(), description="Comma-separated user ids; empty = everyone.")

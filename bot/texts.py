@@ -44,3 +44,53 @@ def cancelled(command: str) -> str:
 
 def internal_error(error_id: str) -> str:
     return f"Sorry, something went wrong on my side (error {error_id}). Please try again."
+
+
+# -- /ask, /box, /reset -------------------------------------------------------------------------
+
+ASK_USAGE = (
+    "Send a photo with /ask and your question as its caption, or reply /ask <question> to a photo. "
+    "Then keep asking with /ask <question>, or reply to my answer: I remember our conversation "
+    "about the last photo here until you send /reset."
+)
+
+DEFAULT_QUESTION = "Describe this photo."
+
+NO_ANSWER = "I have no answer to that one."
+
+SINGLE_TURN_NOTE = "ℹ️ The model I use for /ask answers each question on its own: it doesn't see earlier ones."
+
+BOX_USAGE = (
+    "Send a photo with /box <object> as its caption (e.g. /box dog), or reply /box <object> to a photo. "
+    "Without a photo, I look at the last photo we talked about here."
+)
+
+RESET_DONE = "Starting over: I've forgotten our conversations about photos here."
+
+RESET_NOTHING = "There was nothing to forget here."
+
+
+def too_long(what: str, length: int, limit: int) -> str:
+    return f"That {what} is too long ({length} characters; the limit is {limit})."
+
+
+def nothing_found(target: str, model_text: str) -> str:
+    """/box found no box in the model's answer."""
+    text = f"I couldn't find “{target}” in this photo."
+    said = " ".join(model_text.split())
+    if said:
+        text += f"\nThe model said: {said[:300]}{'…' if len(said) > 300 else ''}"
+    return text
+
+
+def boxes_found(target: str, boxes, size: tuple[int, int], limit: int = 1024) -> str:
+    """The /box caption: each box's corners in the original photo's pixels, within Telegram's caption limit."""
+    header = f"Found {len(boxes)} × “{target}” (pixels of the {size[0]}×{size[1]} photo, x1,y1 – x2,y2):"
+    lines = [header]
+    for index, box in enumerate(boxes, start=1):
+        line = f"{index}. {box.label}: {box.x1},{box.y1} – {box.x2},{box.y2}"
+        if len("\n".join(lines + [line])) > limit - 20:
+            lines.append(f"…and {len(boxes) - index + 1} more")
+            break
+        lines.append(line)
+    return "\n".join(lines)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from bot.commands import Command
-from handlers import cancel, caption, help, start
+from handlers import ask, box, cancel, caption, help, reset, start
 
 COMMANDS: tuple[Command, ...] = (
     start.COMMAND,
     help.COMMAND,
     caption.COMMAND,
+    ask.COMMAND,
+    box.COMMAND,
+    reset.COMMAND,
     cancel.COMMAND,
 )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
-    from bot.backends import Interrupt
+    from bot.backends import Interrupt, OnPartial
     from bot.jobs import Request, Result, Task
     from bot.settings import Settings
     from models.pool import ModelPool
@@ -34,11 +35,20 @@ class LocalBackend:
 
         return ModelPool(self._settings)
 
-    async def run(self, task: Task, requests: Sequence[Request], interrupt: Interrupt) -> list[Result]:
+    async def run(
+        self, task: Task, requests: Sequence[Request], interrupt: Interrupt, on_partial: OnPartial | None = None
+    ) -> list[Result]:
         if self._pool is None:
             raise RuntimeError("LocalBackend.run() before start()")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._pool.run, task, list(requests), interrupt)
+        relay = None
+        if on_partial is not None:
+            # Adapters report from the worker thread; the callback belongs to the event loop.
+            def relay(index: int, text: str) -> None:
+                with contextlib.suppress(RuntimeError):  # the loop closed during shutdown: nobody listens
+                    loop.call_soon_threadsafe(on_partial, index, text)
+
+        return await loop.run_in_executor(self._executor, self._pool.run, task, list(requests), interrupt, relay)
 
     async def close(self) -> None:
         if self._pool is not None:

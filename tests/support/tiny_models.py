@@ -30,7 +30,6 @@ processor (image processor + tokenizer + chat template).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -668,53 +667,21 @@ def build_vilt(target_dir: Path) -> Path:
 
 
 def image_only_processor_class(base_cls: type) -> type:
-    """Subclass of a Qwen-VL/GLM-4V processor class that has no video processor.
+    """The production recipe (models.processors): a processor subclass without a video processor."""
+    from models.processors import image_only_processor_class as production_recipe
 
-    ``ProcessorMixin`` derives its sub-processors from ``get_attributes()`` (for ``__init__``,
-    ``from_pretrained`` and ``save_pretrained``); returning only ``image_processor`` and
-    ``tokenizer`` makes the processor construct, load and save without a video processor. The
-    base ``__init__`` still passes ``video_processor=None`` positionally, which ``ProcessorMixin``
-    drops (it zips the arguments with ``get_attributes()``). Calling it with ``videos=`` is not
-    supported. The subclass keeps the base class's name so that ``save_pretrained`` writes the
-    real ``processor_class`` (e.g. ``Qwen2_5_VLProcessor``) like an official checkpoint.
-    """
-
-    class ImageOnlyProcessor(base_cls):
-        @classmethod
-        def get_attributes(cls):
-            return ["image_processor", "tokenizer"]
-
-    ImageOnlyProcessor.__name__ = base_cls.__name__
-    ImageOnlyProcessor.__qualname__ = base_cls.__qualname__
-    ImageOnlyProcessor.__doc__ = f"{base_cls.__name__} without a video processor (image + text only)."
-    return ImageOnlyProcessor
+    return production_recipe(base_cls)
 
 
 def load_qwen_image_processor(path):
     """Load the processor of a Qwen2-VL / Qwen2.5-VL / Qwen3-VL (or GLM-4.1V) checkpoint, images only.
 
-    ``AutoProcessor.from_pretrained`` cannot be used without torchvision: these processors need a
-    video processor, and on such a directory AutoProcessor silently falls back to a bare
-    tokenizer. This picks the processor class from ``config.json``'s ``model_type`` and loads its
-    image-only subclass (image processor + tokenizer + chat template).
+    ``AutoProcessor.from_pretrained`` cannot be used without torchvision (see models.processors);
+    this is the bot's own loader, so tests load processors exactly as the bot does.
     """
-    import transformers
+    from models.processors import load_image_only_processor
 
-    base_by_model_type = {
-        "qwen2_vl": "Qwen2VLProcessor",
-        "qwen2_5_vl": "Qwen2_5_VLProcessor",
-        "qwen3_vl": "Qwen3VLProcessor",
-        "qwen3_vl_moe": "Qwen3VLProcessor",
-        "glm4v": "Glm4vProcessor",
-        "glm4v_moe": "Glm4vProcessor",
-    }
-    path = Path(path)
-    model_type = json.loads((path / "config.json").read_text(encoding="utf-8"))["model_type"]
-    try:
-        base_cls = getattr(transformers, base_by_model_type[model_type])
-    except KeyError:
-        raise ValueError(f"no image-only processor recipe for model_type {model_type!r}") from None
-    return image_only_processor_class(base_cls).from_pretrained(str(path))
+    return load_image_only_processor(str(path))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1130,3 +1097,53 @@ def build_all(root: Path) -> dict[str, Path]:
     """Build every family into ``root/<family>``; returns ``{family: directory}``."""
     root = Path(root)
     return {name: build(root / name) for name, build in BUILDERS.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Scripted generation (for end-to-end tests that need known answers from a chat VLM)
+# --------------------------------------------------------------------------------------------
+
+FORCE_BIAS = 100.0
+
+
+def force_answers(source: Path, target_dir: Path, answers: dict[str, str], *, visible_fallback: bool = True) -> Path:
+    """A copy of the chat-VLM checkpoint ``source`` whose greedy generation follows a script.
+
+    After a user turn whose text is exactly a key of ``answers`` (whatever came before it: system
+    prompt, photo, earlier turns), the model writes that answer and ends its turn. This is done
+    with the checkpoint's own ``generation_config.json`` (``sequence_bias``: each next token of the
+    answer gets a large bias when the tokens before it are the user text, the template's end of
+    turn and the answer so far), so the bot loads and runs it like any checkpoint; the weights stay
+    random. Any other prompt gets the random model's free text; with ``visible_fallback`` its
+    whitespace tokens are biased against, so that text is visible (and as long as max_new_tokens).
+    """
+    import shutil
+
+    from transformers import GenerationConfig
+
+    target_dir = Path(target_dir)
+    if target_dir.exists():
+        shutil.rmtree(target_dir)
+    shutil.copytree(source, target_dir)
+    processor = load_qwen_image_processor(target_dir)
+    tokenizer = processor.tokenizer
+    generation = GenerationConfig.from_pretrained(target_dir)
+    eos = generation.eos_token_id[0] if isinstance(generation.eos_token_id, list) else generation.eos_token_id
+    marker = "\x1fUSER-TEXT\x1f"
+    rendered = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "text", "text": marker}]}], add_generation_prompt=True, tokenize=False
+    )
+    suffix = rendered.split(marker, 1)[1]
+    biases: dict[tuple[int, ...], float] = {}
+    for user_text, answer in answers.items():
+        tail = tokenizer(user_text + suffix, add_special_tokens=False)["input_ids"]
+        output = tokenizer(answer, add_special_tokens=False)["input_ids"] + [eos]
+        sequence = tail + output
+        for i in range(len(output)):
+            biases[tuple(sequence[: len(tail) + i + 1])] = FORCE_BIAS
+    if visible_fallback:  # a bias, not suppress_tokens: the scripted answers still get their spaces
+        for char in ("Ċ", "Ġ", "ĉ", "č"):
+            biases[(tokenizer.convert_tokens_to_ids(char),)] = -FORCE_BIAS / 4
+    generation.sequence_bias = [[list(ids), bias] for ids, bias in biases.items()]
+    generation.save_pretrained(target_dir)
+    return target_dir
