@@ -30,6 +30,8 @@ STATUS_EDIT_INTERVAL_S = 2.0
 # message a second per chat and twenty a minute per group, and edits count.
 STREAM_INTERVAL_PRIVATE_S = 1.0
 STREAM_INTERVAL_GROUP_S = 3.0
+# An answer that is ready within this long after its first words is sent whole, without streaming.
+STREAM_AFTER_S = 1.0
 # Shown after a streamed answer while the model is still writing it.
 CURSOR = " ▌"
 
@@ -47,6 +49,7 @@ class StatusMessage:
         self._texts: list[str] = []  # what each part shows now
         self._edited_at = 0.0
         self._streaming = False
+        self._first_partial_at: float | None = None
         private = request.chat.type == "private"
         self.stream_interval = STREAM_INTERVAL_PRIVATE_S if private else STREAM_INTERVAL_GROUP_S
 
@@ -73,7 +76,10 @@ class StatusMessage:
         if not pieces:
             return
         pieces[-1] += CURSOR
-        if time.monotonic() - self._edited_at < self.stream_interval:
+        now = time.monotonic()
+        if self._first_partial_at is None:
+            self._first_partial_at = now
+        if now - self._first_partial_at < STREAM_AFTER_S or now - self._edited_at < self.stream_interval:
             return
         self._streaming = True
         for index, piece in enumerate(pieces):

@@ -78,7 +78,7 @@ def nothing_found(target: str, model_text: str) -> str:
     """/box found no box in the model's answer."""
     text = f"I couldn't find “{target}” in this photo."
     said = " ".join(model_text.split())
-    if said:
+    if any(c.isalnum() for c in said):  # words worth showing, not an empty "[]"
         text += f"\nThe model said: {said[:300]}{'…' if len(said) > 300 else ''}"
     return text
 

@@ -14,6 +14,14 @@ from bot.boxes import GroundingFormat
 from models.chat_vlm import ChatVlm
 
 
+def grounding_prompt(target: str) -> str:
+    """What /box asks a GLM-4V model."""
+    return (
+        f"Locate every {target} in the image. Give the bounding box of each as [x1,y1,x2,y2] "
+        "with coordinates from 0 to 1000, all boxes in one list like [[x1,y1,x2,y2],[x1,y1,x2,y2]]."
+    )
+
+
 class Glm4v(ChatVlm):
     """GLM-4V chat models through AutoModelForImageTextToText and an image-only processor."""
 
@@ -24,7 +32,4 @@ class Glm4v(ChatVlm):
         return GroundingFormat.GLM_1000
 
     def grounding_prompt(self, target: str) -> str:
-        return (
-            f"Locate every {target} in the image. Give the bounding box of each as [x1,y1,x2,y2] "
-            "with coordinates from 0 to 1000, all boxes in one list like [[x1,y1,x2,y2],[x1,y1,x2,y2]]."
-        )
+        return grounding_prompt(target)

@@ -19,6 +19,16 @@ GROUNDING = {
 }
 
 
+def grounding_prompt(fmt: GroundingFormat, target: str) -> str:
+    """What /box asks a Qwen-VL model of this grounding format."""
+    if fmt is GroundingFormat.REF_BOX_1000:
+        return f"Detect the bounding box of every <|object_ref_start|>{target}<|object_ref_end|> in the image."
+    return (
+        f'Locate every "{target}" in the image and output the bounding box of each in JSON format, '
+        f'as [{{"bbox_2d": [x1, y1, x2, y2], "label": "{target}"}}]. If there is none, output [].'
+    )
+
+
 class QwenVl(ChatVlm):
     """Qwen-VL chat models through AutoModelForImageTextToText and an image-only processor."""
 
@@ -28,9 +38,4 @@ class QwenVl(ChatVlm):
         return GROUNDING[self.model_type]
 
     def grounding_prompt(self, target: str) -> str:
-        if self.grounding_format() is GroundingFormat.REF_BOX_1000:
-            return f"Detect the bounding box of every <|object_ref_start|>{target}<|object_ref_end|> in the image."
-        return (
-            f'Locate every "{target}" in the image and output the bounding box of each in JSON format, '
-            f'as [{{"bbox_2d": [x1, y1, x2, y2], "label": "{target}"}}]. If there is none, output [].'
-        )
+        return grounding_prompt(self.grounding_format(), target)
