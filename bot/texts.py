@@ -5,6 +5,7 @@ from __future__ import annotations
 START = (
     "Hi! I'm a multimodal bot running on my owner's own GPU.\n"
     "Send me a photo with /caption as its caption, or reply /caption to a photo, and I'll describe it.\n"
+    "Send a photo with /ask and a question as its caption, and we can talk about it.\n"
     "Send /help to see everything I can do."
 )
 
@@ -18,7 +19,8 @@ PRIVACY_NOTE = (
 
 PHOTO_FORMS = (
     "Commands that work on a photo take it in any of these forms: the command as the photo's caption, "
-    "or the command sent as a reply to the photo."
+    "or the command sent as a reply to the photo. /ask and /box without a photo are about the last photo "
+    "we talked about here, and a reply to one of my /ask answers continues that conversation."
 )
 
 CAPTION_USAGE = (

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 # Markup a model may wrap its answer in; kept while decoding (grounding needs the box tags), hidden from users.
 _KEEP_TOKENS = ("<think>", "</think>", "<|begin_of_box|>", "<|end_of_box|>", "<|object_ref_start|>",
                 "<|object_ref_end|>", "<|box_start|>", "<|box_end|>")
+# Turns tokenized at a time while estimating how many fit the context.
+_COUNT_BATCH = 16
 _HIDDEN_MARKUP = re.compile(r"</?answer>|<\|begin_of_box\|>|<\|end_of_box\|>")
 
 
@@ -82,6 +84,7 @@ class ChatVlm:
         self.context_tokens = min(settings.vlm_context_tokens, model_limit)
         self._limit_image_pixels(settings.vlm_image_pixels)
         self._hidden_tokens = [t for t in self.tokenizer.all_special_tokens if t not in _KEEP_TOKENS]
+        self._per_turn: int | None = None
 
     @classmethod
     def load(cls, source: str, device: Device, settings: Settings) -> Self:
@@ -139,32 +142,68 @@ class ChatVlm:
 
         The budget is the context minus room for the answer; the photo and the question always
         stay, and the oldest turns go first. Raises BadInput when not even those fit.
+        A long history is not rendered whole: per-turn token counts (one batch tokenization)
+        estimate how many turns fit, and the real prompt is checked around that estimate.
         """
         budget = self.context_tokens - self.max_new_tokens
         image_tokens = self.image_tokens(image)
 
-        def fits(kept: int) -> tuple[bool, str]:
+        def measured(kept: int) -> tuple[int, str]:
             prompt = self.prompt(history[len(history) - kept:], question)
-            return self.count_tokens(prompt, image_tokens) <= budget, prompt
+            return self.count_tokens(prompt, image_tokens), prompt
 
-        ok, prompt = fits(len(history))
-        if ok:
-            return prompt, len(history)
-        low, high = 0, len(history) - 1  # the answer lies in [low, high]; fewer turns never take more tokens
-        ok, best = fits(0)
-        if not ok:
+        base, prompt = measured(0)
+        if base > budget:
             raise BadInput(
                 "question does not fit the context",
                 user_message="That question is too long for this model. Please ask something shorter.",
             )
-        while low < high:
-            middle = (low + high + 1) // 2
-            ok, prompt = fits(middle)
-            if ok:
-                low, best = middle, prompt
-            else:
-                high = middle - 1
-        return best, low
+        estimate = self._turns_within(history, budget - base)
+        best = (0, prompt)
+        kept = estimate
+        while kept > 0:  # the estimate may be a little high: step down to what really fits
+            used, prompt = measured(kept)
+            if used <= budget:
+                best = (kept, prompt)
+                break
+            kept -= 1
+        while best[0] < len(history):  # ...or a little low: step up while the next turn still fits
+            used, prompt = measured(best[0] + 1)
+            if used > budget:
+                break
+            best = (best[0] + 1, prompt)
+        return best[1], best[0]
+
+    def _turns_within(self, history: Sequence[Turn], room: int) -> int:
+        """How many of the newest turns fit in `room` tokens, by their token counts plus the template's share.
+
+        Turns are tokenized newest first, a batch at a time, and only until the room is used up:
+        a long stored history costs what fits, not what is stored.
+        """
+        per_turn = self._template_tokens_per_turn()
+        used = kept = 0
+        end = len(history)
+        while end > 0:
+            batch = history[max(0, end - _COUNT_BATCH):end]
+            texts = [t.question for t in batch] + [t.answer for t in batch]
+            lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+            for index in range(len(batch) - 1, -1, -1):
+                used += lengths[index] + lengths[len(batch) + index] + per_turn
+                if used > room:
+                    return kept
+                kept += 1
+            end -= len(batch)
+        return kept
+
+    def _template_tokens_per_turn(self) -> int:
+        """The tokens the chat template adds around one question and answer (role headers, ends of turn)."""
+        if self._per_turn is None:
+            turn = Turn("question", "answer")
+            with_turn = self.tokenizer(self.prompt([turn], "q"), add_special_tokens=False)["input_ids"]
+            without = self.tokenizer(self.prompt([], "q"), add_special_tokens=False)["input_ids"]
+            content = sum(len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in ("question", "answer"))
+            self._per_turn = max(0, len(with_turn) - len(without) - content)
+        return self._per_turn
 
     # -- generation --------------------------------------------------------------------------------
 

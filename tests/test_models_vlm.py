@@ -97,7 +97,6 @@ def test_history_is_trimmed_to_the_context_oldest_first_keeping_the_photo(family
     real = inputs["input_ids"].shape[1]
     assert adapter.count_tokens(prompt, adapter.image_tokens(PHOTO)) == real
     assert real <= 512 - 16
-    one_more, _ = adapter.fit(PHOTO, history[-(kept + 1):], "And now?")
     assert adapter.processor(text=[adapter.prompt(history[-(kept + 1):], "And now?")], images=[PHOTO],
                              return_tensors="pt")["input_ids"].shape[1] > 512 - 16  # one more turn would not fit
     (answer,) = pool.run(Task.ASK, [AskRequest(PHOTO, "And now?", history)], Interrupt())
