@@ -42,7 +42,7 @@ class ModelPool:
         self._sources = configured_sources(settings)
         self.device = Device.resolve(settings.device)
         self._adapters: dict[Task, Adapter] = {}
-        self._failures: dict[Task, tuple[float, str]] = {}
+        self._failures: dict[Task, tuple[float, str, str | None]] = {}  # when, why, what users are told
         self._locks = {task: threading.Lock() for task in self._sources}
         # One instance per (adapter class, source): /ask and /box share one loaded VLM.
         self._instances: dict[tuple[type, str], Adapter] = {}
@@ -60,17 +60,17 @@ class ModelPool:
                 return adapter
             failed = self._failures.get(task)
             if failed is not None and time.monotonic() - failed[0] < RETRY_LOAD_AFTER_S:
-                raise ModelUnavailable(f"{task} model unavailable: {failed[1]}")
+                raise ModelUnavailable(f"{task} model unavailable: {failed[1]}", user_message=failed[2])
             source = self._sources[task]
             started = time.monotonic()
             try:
                 adapter = self._instance(adapter_for(task, source), source)
             except Exception as exc:  # any load failure: log it clearly, keep the other tasks working
                 reason = exc.args[0] if isinstance(exc, BotError) and exc.args else f"{type(exc).__name__}: {exc}"
-                self._failures[task] = (time.monotonic(), reason)
-                log.error("the %s model %r could not be loaded: %s", task, source, reason)
                 # A specific reason for users (e.g. "this model can't draw boxes") survives; others get the generic one.
                 user_message = exc.user_message if isinstance(exc, ModelUnavailable) else None
+                self._failures[task] = (time.monotonic(), reason, user_message)
+                log.error("the %s model %r could not be loaded: %s", task, source, reason)
                 raise ModelUnavailable(f"{task} model unavailable: {reason}", user_message=user_message) from None
             self._failures.pop(task, None)
             self._adapters[task] = adapter

@@ -180,6 +180,20 @@ def test_reply_to_an_answer_continues_its_conversation_in_a_group(family, user_i
     assert len(tg.bot_messages(group["id"])) == 3
 
 
+def test_forum_topics_keep_their_own_conversations(family, user_ids):
+    name, tg, bot = family
+    ann = tg.user(next(user_ids), "Ann")
+    forum = tg.group_chat(-10**12 - next(user_ids), "Forum", is_forum=True)
+    in_topic = tg.send_message(forum, ann, photo=photo_bytes(7, PHOTO_SIZE), caption=f"/ask {Q1}",
+                               message_thread_id=11)
+    (answer,) = final_answer(tg, in_topic)
+    assert answer["text"] == A1 and answer.get("message_thread_id") == 11  # answered in the topic
+    other_topic = tg.send_message(forum, ann, text=f"/ask {Q2}", message_thread_id=12)
+    assert answer_to(tg, other_topic)["text"] == texts.ASK_USAGE  # topic 12 has no photo
+    same_topic = tg.send_message(forum, ann, text=f"/ask {Q2}", message_thread_id=11)
+    assert text_of(tg, same_topic) == A2
+
+
 def test_two_chats_never_see_each_others_history(family, user_ids):
     name, tg, bot = family
     ann, bob = tg.user(next(user_ids), "Ann"), tg.user(next(user_ids), "Bob")
