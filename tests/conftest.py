@@ -91,3 +91,13 @@ def tiny_instructblip(checkpoints) -> Path:
 @pytest.fixture(scope="session")
 def tiny_vilt(checkpoints) -> Path:
     return tiny_models.build_vilt(checkpoints / "vilt")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_vl(checkpoints) -> Path:
+    return tiny_models.build_qwen2_vl(checkpoints / "qwen2_vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_glm4v_moe(checkpoints) -> Path:
+    return tiny_models.build_glm4v_moe(checkpoints / "glm4v_moe")

@@ -18,6 +18,7 @@ from models.base import Device, PartialText
 from models.blip2 import Blip2Answerer
 from models.chat_vlm import chat_messages, visible_answer
 from models.glm4v import Glm4v
+from models.glm4v import grounding_prompt as grounding_prompt_glm
 from models.instructblip import InstructBlipAnswerer
 from models.pool import ModelPool
 from models.quantization import quantized_load_kwargs
@@ -213,3 +214,28 @@ def test_bnb_4bit_loads_and_answers_on_the_gpu(scripted_qwen):
                               vlm_quantization="bnb-4bit", vlm_max_new_tokens=256))
     (answer,) = pool.run(Task.ASK, [AskRequest(PHOTO, "Tell me more")], Interrupt())
     assert isinstance(answer.text, str)
+
+
+# -- the other chat families: Qwen2-VL's grounding tokens, GLM-4.5V's mixture of experts ------------
+
+
+def test_qwen2_vl_boxes_come_in_its_grounding_tokens(tiny_qwen2_vl, tmp_path):
+    answer = "<|object_ref_start|>cat<|object_ref_end|><|box_start|>(100,200),(500,800)<|box_end|>"
+    script = {grounding_prompt(GROUNDING["qwen2_vl"], "cat"): answer}
+    pool = ModelPool(settings_for(tiny_models.force_answers(tiny_qwen2_vl, tmp_path / "q2", script),
+                                  vlm_max_new_tokens=64))
+    assert type(pool.get(Task.BOX)) is QwenVl
+    (result,) = pool.run(Task.BOX, [BoxRequest(PHOTO, "cat")], Interrupt())
+    assert [(b.label, b.x1, b.y1, b.x2, b.y2) for b in result.found] == [("cat", 15, 20, 75, 80)]
+
+
+def test_glm4v_moe_is_served_by_the_glm_adapter(tiny_glm4v_moe, tmp_path):
+    script = {"Hi?": "Hello there.", grounding_prompt_glm("cup"): "<|begin_of_box|>[[0,0,500,500]]<|end_of_box|>"}
+    pool = ModelPool(settings_for(tiny_models.force_answers(tiny_glm4v_moe, tmp_path / "moe", script),
+                                  vlm_max_new_tokens=64))
+    adapter = pool.get(Task.ASK)
+    assert type(adapter) is Glm4v and type(adapter.model).__name__ == "Glm4vMoeForConditionalGeneration"
+    (answer,) = pool.run(Task.ASK, [AskRequest(PHOTO, "Hi?", (Turn("before", "yes"),))], Interrupt())
+    assert answer == Answer("Hello there.", history_used=1)
+    (result,) = pool.run(Task.BOX, [BoxRequest(PHOTO, "cup")], Interrupt())
+    assert [(b.x1, b.y1, b.x2, b.y2) for b in result.found] == [(0, 0, 75, 50)]

@@ -17,9 +17,11 @@ Families and the classes that load them:
 * ``build_blip2``         Blip2ForConditionalGeneration (OPT LM) + Blip2Processor
 * ``build_instructblip``  InstructBlipForConditionalGeneration (OPT LM) + InstructBlipProcessor
 * ``build_vilt``          ViltForQuestionAnswering + ViltProcessor
+* ``build_qwen2_vl``      Qwen2VLForConditionalGeneration (AutoModelForImageTextToText)
 * ``build_qwen2_5_vl``    Qwen2_5_VLForConditionalGeneration (AutoModelForImageTextToText)
 * ``build_qwen3_vl``      Qwen3VLForConditionalGeneration (AutoModelForImageTextToText)
 * ``build_glm4v``         Glm4vForConditionalGeneration (AutoModelForImageTextToText)
+* ``build_glm4v_moe``     Glm4vMoeForConditionalGeneration (AutoModelForImageTextToText)
 * ``build_sdxl``          StableDiffusionXLPipeline / AutoPipelineForText2Image
 * ``build_sd_safety_checker`` StableDiffusionSafetyChecker + CLIPImageProcessor
 
@@ -717,6 +719,65 @@ def _save_qwen_like(model, processor, tokenizer, target_dir: Path, eos_tokens: t
     processor.save_pretrained(target_dir)
 
 
+def build_qwen2_vl(target_dir: Path) -> Path:
+    """Qwen2VLForConditionalGeneration + Qwen2VLProcessor files (no video processor).
+
+    Same tokenizer, template and image sizes as :func:`build_qwen2_5_vl`; Qwen2-VL's grounding
+    tokens (``<|object_ref_start|>``, ``<|box_start|>``...) are among its special tokens.
+    """
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
+
+    target_dir = _prepare(target_dir)
+    _seed()
+    tokenizer = _qwen_tokenizer(QWEN_SPECIAL_TOKENS)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    image_processor = _image_processor(
+        "Qwen2VLImageProcessor",
+        size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112},
+        patch_size=14,
+        temporal_patch_size=2,
+        merge_size=2,
+    )
+    processor = image_only_processor_class(Qwen2VLProcessor)(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=QWEN2_5_VL_CHAT_TEMPLATE
+    )
+    hidden = 32
+    config = Qwen2VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=hidden,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,  # head_dim 8
+            num_key_value_heads=2,
+            max_position_embeddings=4096,
+            max_window_layers=2,
+            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 1, 1]},
+            bos_token_id=ids["<|endoftext|>"],
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=ids["<|endoftext|>"],
+        ),
+        vision_config=dict(
+            depth=2,
+            embed_dim=32,
+            hidden_size=hidden,  # the merger's output: the text hidden size
+            mlp_ratio=2,
+            num_heads=2,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    model = Qwen2VLForConditionalGeneration(config).eval()
+    _save_qwen_like(model, processor, tokenizer, target_dir, ("<|im_end|>", "<|endoftext|>"))
+    return target_dir
+
+
 def build_qwen2_5_vl(target_dir: Path) -> Path:
     """Qwen2_5_VLForConditionalGeneration + Qwen2_5_VLProcessor files (no video processor).
 
@@ -859,7 +920,23 @@ def build_glm4v(target_dir: Path) -> Path:
     tokenizer is a byte-level BPE with GLM's special tokens; the chat template follows
     GLM-4.1V's (``[gMASK]<sop><|user|>\\n<|begin_of_image|><|image|><|end_of_image|>...``).
     """
-    from transformers import Glm4vConfig, Glm4vForConditionalGeneration, Glm4vProcessor
+    return _build_glm(target_dir, moe=False)
+
+
+def build_glm4v_moe(target_dir: Path) -> Path:
+    """Glm4vMoeForConditionalGeneration (GLM-4.5V's architecture: a mixture-of-experts text model,
+    4 routed experts, 2 per token) with the same processor files as :func:`build_glm4v`."""
+    return _build_glm(target_dir, moe=True)
+
+
+def _build_glm(target_dir: Path, moe: bool) -> Path:
+    from transformers import (
+        Glm4vConfig,
+        Glm4vForConditionalGeneration,
+        Glm4vMoeConfig,
+        Glm4vMoeForConditionalGeneration,
+        Glm4vProcessor,
+    )
 
     target_dir = _prepare(target_dir)
     _seed()
@@ -884,23 +961,29 @@ def build_glm4v(target_dir: Path) -> Path:
         image_processor=image_processor, tokenizer=tokenizer, chat_template=GLM4V_CHAT_TEMPLATE
     )
     hidden = 64
-    config = Glm4vConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=hidden,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,  # head_dim 16, half of it rotary
-            num_key_value_heads=2,
-            max_position_embeddings=4096,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "partial_rotary_factor": 0.5,
-                "mrope_section": [2, 1, 1],  # sums to head_dim * partial_rotary_factor / 2
-            },
-            pad_token_id=ids["<|endoftext|>"],
-        ),
+    text_config = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,  # head_dim 16, half of it rotary
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": 10000.0,
+            "partial_rotary_factor": 0.5,
+            "mrope_section": [2, 1, 1],  # sums to head_dim * partial_rotary_factor / 2
+        },
+        pad_token_id=ids["<|endoftext|>"],
+    )
+    if moe:  # the first layer dense, the second routed over 4 small experts
+        text_config.update(moe_intermediate_size=16, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1,
+                           first_k_dense_replace=1, n_group=1, topk_group=1, head_dim=16)
+    config_cls, model_cls = (Glm4vMoeConfig, Glm4vMoeForConditionalGeneration) if moe else (
+        Glm4vConfig, Glm4vForConditionalGeneration)
+    config = config_cls(
+        text_config=text_config,
         vision_config=dict(
             depth=2,
             hidden_size=32,
@@ -919,7 +1002,7 @@ def build_glm4v(target_dir: Path) -> Path:
         video_start_token_id=ids["<|begin_of_video|>"],
         video_end_token_id=ids["<|end_of_video|>"],
     )
-    model = Glm4vForConditionalGeneration(config).eval()
+    model = model_cls(config).eval()
     model.save_pretrained(target_dir)
     _save_generation_config(
         model,
@@ -1085,9 +1168,11 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "blip2": build_blip2,
     "instructblip": build_instructblip,
     "vilt": build_vilt,
+    "qwen2_vl": build_qwen2_vl,
     "qwen2_5_vl": build_qwen2_5_vl,
     "qwen3_vl": build_qwen3_vl,
     "glm4v": build_glm4v,
+    "glm4v_moe": build_glm4v_moe,
     "sdxl": build_sdxl,
     "sd_safety_checker": build_sd_safety_checker,
 }
