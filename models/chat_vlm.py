@@ -82,6 +82,11 @@ class ChatVlm:
         text_config = getattr(model.config, "text_config", model.config)
         model_limit = getattr(text_config, "max_position_embeddings", None) or settings.vlm_context_tokens
         self.context_tokens = min(settings.vlm_context_tokens, model_limit)
+        if self.max_new_tokens > self.context_tokens // 2:
+            # Otherwise the answer's reserved room would leave (almost) none for the photo and the question.
+            log.warning("VLM_MAX_NEW_TOKENS=%d is more than half of the %d-token context; using %d",
+                        self.max_new_tokens, self.context_tokens, self.context_tokens // 2)
+            self.max_new_tokens = self.context_tokens // 2
         self._limit_image_pixels(settings.vlm_image_pixels)
         self._hidden_tokens = [t for t in self.tokenizer.all_special_tokens if t not in _KEEP_TOKENS]
         self._per_turn: int | None = None

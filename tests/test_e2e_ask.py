@@ -77,7 +77,7 @@ def family(request, tiny_qwen2_5_vl, tiny_qwen3_vl, tmp_path_factory):
     workdir = tmp_path_factory.mktemp(f"ask-{name}")
     checkpoint = tiny_models.force_answers(source, workdir / "checkpoint", script)
     telegram = FakeTelegram(TOKEN).start()
-    bot = BotProcess(telegram, workdir / "bot", vlm_model=checkpoint, vlm_max_new_tokens=1500).start()
+    bot = BotProcess(telegram, workdir / "bot", vlm_model=checkpoint, vlm_max_new_tokens=1200).start()
     yield name, telegram, bot
     bot.stop()
     telegram.stop()
@@ -215,10 +215,12 @@ def test_two_chats_never_see_each_others_history(family, user_ids):
 
 def test_answers_stream_with_throttled_edits(family, user_ids):
     name, tg, bot = family
+    if name != "qwen2_5_vl":
+        pytest.skip("streaming does not depend on the family; checked once, with Qwen2.5-VL")
     user = tg.user(next(user_ids), "Cy")
     chat = tg.private_chat(user)
     request = tg.send_message(chat, user, photo=photo_bytes(5, PHOTO_SIZE), caption="/ask Tell me everything")
-    (answer,) = final_answer(tg, request)
+    (answer,) = final_answer(tg, request, timeout=150)  # 1,200 unscripted tokens: slow on a busy CPU
     history = tg.edits_of(chat["id"], answer["message_id"])
     assert len(history) >= 2, history  # shown while being written, then finished
     assert all(h.endswith("▌") for h in history[:-1]) and not history[-1].endswith("▌")

@@ -239,3 +239,10 @@ def test_glm4v_moe_is_served_by_the_glm_adapter(tiny_glm4v_moe, tmp_path):
     assert answer == Answer("Hello there.", history_used=1)
     (result,) = pool.run(Task.BOX, [BoxRequest(PHOTO, "cup")], Interrupt())
     assert [(b.x1, b.y1, b.x2, b.y2) for b in result.found] == [(0, 0, 75, 50)]
+
+
+def test_the_answer_never_takes_the_whole_context(tiny_qwen3_vl):
+    adapter = ModelPool(settings_for(tiny_qwen3_vl, vlm_context_tokens=1024, vlm_max_new_tokens=4000)).get(Task.ASK)
+    assert adapter.max_new_tokens == 512
+    prompt, kept = adapter.fit(PHOTO, (Turn("q", "a"),), "Still room for a question?")
+    assert kept == 1
