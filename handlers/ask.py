@@ -30,16 +30,15 @@ async def ask(update: Update, context: BotContext) -> None:
         subject = await subject_of_reply(message, history, max_pixels)
         if subject is None or not question:
             return  # not an answer of a conversation (e.g. a caption): none of /ask's business
+        _check_length(question)
     else:
         question = command_args(text)
+        _check_length(question)  # before a new photo is downloaded and stored
         subject = await subject_of_command(message, context.bot, history, max_pixels)
         if subject is None:
             await reply(message, texts.ASK_USAGE)
             return
         question = question or texts.DEFAULT_QUESTION
-    if len(question) > MAX_QUESTION_CHARS:
-        raise BadInput(f"question of {len(question)} chars",
-                       user_message=texts.too_long("question", len(question), MAX_QUESTION_CHARS))
 
     conversation = subject.conversation
     # One turn at a time per conversation, so a quick follow-up sees the answer before it.
@@ -53,6 +52,12 @@ async def ask(update: Update, context: BotContext) -> None:
         await status.answer(shown)
         await history.add_turn(conversation.scope, conversation.id, Turn(question, result.text),
                                [m.message_id for m in status.parts], keep_earlier=result.history_used)
+
+
+def _check_length(question: str) -> None:
+    if len(question) > MAX_QUESTION_CHARS:
+        raise BadInput(f"question of {len(question)} chars",
+                       user_message=texts.too_long("question", len(question), MAX_QUESTION_CHARS))
 
 
 COMMAND = Command(

@@ -255,3 +255,19 @@ def test_box_draws_the_canned_boxes_in_original_pixels(family, user_ids):
     # Something the model doesn't find: a clear reply, no photo.
     missing = tg.send_message(chat, user, text="/box unicorn", reply_to=request)
     assert answer_to(tg, missing)["text"] == "I couldn't find “unicorn” in this photo."
+
+
+def test_bad_requests_get_clear_replies_and_store_nothing(family, user_ids):
+    name, tg, bot = family
+    user = tg.user(next(user_ids), "Eve")
+    chat = tg.private_chat(user)
+    too_long = tg.send_message(chat, user, photo=photo_bytes(8, PHOTO_SIZE), caption="/ask " + "why " * 600)
+    assert "too long (2399 characters; the limit is 2000)" in answer_to(tg, too_long)["text"]
+    no_target = tg.send_message(chat, user, text="/box")
+    assert answer_to(tg, no_target)["text"] == texts.BOX_USAGE
+    no_photo = tg.send_message(chat, user, text="/box cat")
+    assert answer_to(tg, no_photo)["text"] == texts.BOX_USAGE
+    broken = tg.send_message(chat, user, document=b"not an image", document_mime="image/jpeg", caption="/ask hi")
+    assert "isn't an image" in answer_to(tg, broken)["text"]
+    assert stored_turns(bot, chat["id"]) == []  # no conversation was started by any of them
+    assert bot.alive()
