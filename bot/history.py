@@ -107,6 +107,7 @@ class ChatHistory:
         self._db = db
 
     def close(self) -> None:
+        """Close the database file (a later call opens it again)."""
         with self._lock:
             if self._db is not None:
                 self._db.close()

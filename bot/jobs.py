@@ -81,6 +81,7 @@ class Answer:
 
     @property
     def multi_turn(self) -> bool:
+        """Whether the model saw the conversation (single-turn models answer each question on its own)."""
         return self.history_used is not None
 
 

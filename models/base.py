@@ -12,7 +12,7 @@ from transformers import StoppingCriteria
 from transformers.generation.streamers import BaseStreamer
 
 if TYPE_CHECKING:
-    from bot.backends import Interrupt, OnPartial
+    from bot.backends import Interrupt
     from bot.jobs import Request, Result, Task
     from bot.settings import Settings
 

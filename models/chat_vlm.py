@@ -112,6 +112,7 @@ class ChatVlm:
 
     def run(self, requests: Sequence[AskRequest | BoxRequest], interrupt: Interrupt,
             on_partial: OnPartial | None = None) -> list[Answer | Boxes]:
+        """Answer or ground each request in turn; /ask answers stream through `on_partial`."""
         results: list[Answer | Boxes] = []
         for index, request in enumerate(requests):
             if isinstance(request, AskRequest):
@@ -243,9 +244,11 @@ class ChatVlm:
     # -- grounding ---------------------------------------------------------------------------------
 
     def grounding_format(self) -> GroundingFormat:
+        """How this model writes boxes (bot.boxes)."""
         raise NotImplementedError
 
     def grounding_prompt(self, target: str) -> str:
+        """What /box asks this model for `target`."""
         raise NotImplementedError
 
     def box(self, request: BoxRequest, interrupt: Interrupt) -> Boxes:

@@ -41,14 +41,15 @@ class LocalBackend:
         if self._pool is None:
             raise RuntimeError("LocalBackend.run() before start()")
         loop = asyncio.get_running_loop()
-        relay = None
-        if on_partial is not None:
-            # Adapters report from the worker thread; the callback belongs to the event loop.
-            def relay(index: int, text: str) -> None:
-                with contextlib.suppress(RuntimeError):  # the loop closed during shutdown: nobody listens
-                    loop.call_soon_threadsafe(on_partial, index, text)
 
-        return await loop.run_in_executor(self._executor, self._pool.run, task, list(requests), interrupt, relay)
+        def relay(index: int, text: str) -> None:
+            # Adapters report from the worker thread; the callback belongs to the event loop.
+            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown: nobody listens
+                loop.call_soon_threadsafe(on_partial, index, text)
+
+        return await loop.run_in_executor(
+            self._executor, self._pool.run, task, list(requests), interrupt, relay if on_partial else None
+        )
 
     async def close(self) -> None:
         if self._pool is not None:
