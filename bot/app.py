@@ -25,10 +25,11 @@ from telegram.ext import (
 from bot import texts
 from bot.access import AccessGate, is_admin
 from bot.backends import make_backend
-from bot.commands import Callback, CaptionCommand, Command
+from bot.commands import Callback, CaptionCommand, Command, ReplyToBot
 from bot.context import BotContext, Services
 from bot.errors import BotError, ShuttingDown
 from bot.generation import GenService
+from bot.history import ChatHistory
 from bot.journal import JobJournal
 from bot.replies import reply
 from bot.queue import GpuQueue
@@ -60,10 +61,12 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
     journal = JobJournal(settings.sqlite_path)
     quotas = Quotas(settings.sqlite_path, settings.quota_per_minute, settings.quota_per_day)
     gen = GenService(settings)
+    history = ChatHistory(settings.sqlite_path)
     services = Services(settings=settings, queue=queue, backend=backend, commands=commands, journal=journal,
-                        quotas=quotas, gen=gen)
+                        quotas=quotas, gen=gen, history=history)
 
     async def post_init(application: Application) -> None:
+        history.open()
         await gen.start()
         await backend.start()
         await queue.start()
@@ -81,6 +84,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         journal.close_db()
         quotas.close()
         await gen.close()
+        history.close()
 
     application = (
         ApplicationBuilder()
@@ -105,6 +109,9 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         application.add_handler(CommandHandler(command.name, callback, filters.UpdateType.MESSAGE, block=block))
         if command.on_photo:
             application.add_handler(MessageHandler(IMAGE_MESSAGE & CaptionCommand(command.name), callback, block=block))
+        if command.on_reply:
+            reply_filter = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & ReplyToBot()
+            application.add_handler(MessageHandler(reply_filter, callback, block=block))
         if command.on_button is not None:
             pattern = f"^{re.escape(command.name)}:"
             application.add_handler(CallbackQueryHandler(journaled(command.on_button), pattern=pattern, block=False))

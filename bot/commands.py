@@ -30,6 +30,7 @@ class Command:
     admin_only: bool = False
     details: str = ""  # one more line for /help (options and such)
     on_button: Callback | None = None  # answers presses of inline buttons whose callback_data is "<name>:..."
+    on_reply: bool = False  # also runs for a plain text reply to one of the bot's messages
 
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s|$)")
@@ -69,3 +70,11 @@ class CaptionCommand(filters.MessageFilter):
             return False
         addressee = parsed[1]
         return addressee is None or addressee.lower() == (message.get_bot().username or "").lower()
+
+
+class ReplyToBot(filters.MessageFilter):
+    """Matches a message that replies to one of this bot's own messages."""
+
+    def filter(self, message: Message) -> bool:
+        replied = message.reply_to_message
+        return replied is not None and replied.from_user is not None and replied.from_user.id == message.get_bot().id

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from bot.journal import JobJournal
     from bot.quotas import Quotas
     from bot.generation import GenService
+    from bot.history import ChatHistory
     from bot.queue import GpuQueue
     from bot.settings import Settings
 
@@ -28,6 +29,7 @@ class Services:
     journal: JobJournal
     quotas: Quotas
     gen: GenService
+    history: ChatHistory | None = None  # photo conversations (/ask, /box, /reset)
 
 
 class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):

@@ -50,6 +50,16 @@ def find_photo(message: Message) -> PhotoRef | None:
 
 async def fetch_image(bot: Bot, photo: PhotoRef, max_pixels: int) -> Image:
     """Download and decode `photo`; raises BadImage with a user-facing reason."""
+    return await decode_off_loop(await download(bot, photo), max_pixels)
+
+
+async def decode_off_loop(data: bytes, max_pixels: int) -> Image:
+    """decode_image on a worker thread, so big photos don't stall the update loop."""
+    return await asyncio.to_thread(decode_image, data, max_pixels)
+
+
+async def download(bot: Bot, photo: PhotoRef) -> bytes:
+    """The bytes of `photo`, within the Bot API's download limit; raises BadImage with a user-facing reason."""
     if photo.file_size is not None and photo.file_size > TELEGRAM_DOWNLOAD_LIMIT:
         raise BadImage(f"file of {photo.file_size} bytes over the download limit", user_message=_too_big())
     try:
@@ -63,7 +73,7 @@ async def fetch_image(bot: Bot, photo: PhotoRef, max_pixels: int) -> Image:
         raise BadImage(
             f"download failed: {exc}", user_message="I couldn't download that file from Telegram. Please send it again."
         ) from None
-    return await asyncio.to_thread(decode_image, data, max_pixels)
+    return data
 
 
 def _too_big() -> str:

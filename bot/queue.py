@@ -27,6 +27,7 @@ class Ticket:
     def __init__(self, job: Job) -> None:
         self.job = job
         self.position: int | None = None  # 1.. while waiting (1 = next), 0 while running, None when done
+        self.partial: str | None = None  # the answer so far, for streamed requests while they run
         self._future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._changed = asyncio.Event()
         self._interrupt: Interrupt | None = None
@@ -49,6 +50,11 @@ class Ticket:
     def _move(self, position: int | None) -> None:
         if position != self.position:
             self.position = position
+            self._changed.set()
+
+    def _show_partial(self, text: str) -> None:
+        if not self.done() and text != self.partial:
+            self.partial = text
             self._changed.set()
 
     def _finish(self, result: Result | None = None, error: BaseException | None = None) -> bool:
@@ -264,7 +270,15 @@ class GpuQueue:
         live = [t for t in batch if not t.done()]
         if not live:
             return
-        call = asyncio.ensure_future(self._backend.run(task, [t.job.request for t in live], interrupt))
+        requests = [t.job.request for t in live]
+        if any(getattr(r, "streamed", False) for r in requests):
+            def on_partial(index: int, text: str) -> None:
+                if 0 <= index < len(live):
+                    live[index]._show_partial(text)
+
+            call = asyncio.ensure_future(self._backend.run(task, requests, interrupt, on_partial))
+        else:  # backends need not know about streaming for requests that don't stream
+            call = asyncio.ensure_future(self._backend.run(task, requests, interrupt))
         done, _ = await asyncio.wait({call}, timeout=self._timeout)
         if not done:
             interrupt.set()

@@ -55,6 +55,18 @@ class Settings(BaseSettings):
         (), description="Comma-separated words or phrases refused in /gen prompts while safety is on; word* = prefix."
     )
 
+    # /ask and /box
+    vlm_max_new_tokens: int = Field(512, ge=1, le=8192, description="Longest /ask answer, in tokens.")
+    vlm_context_tokens: int = Field(
+        8192, ge=512, description="Most tokens of one /ask prompt plus its answer; older history is trimmed to fit."
+    )
+    vlm_image_pixels: int = Field(
+        1_003_520, ge=3136, description="Photos are scaled to at most this many pixels before the VLM sees them."
+    )
+    vlm_quantization: Literal["none", "gptq", "bnb-4bit"] = Field(
+        "none", description="none, gptq (a GPTQ checkpoint) or bnb-4bit; both need a CUDA GPU and an extra."
+    )
+
     # Access
     allowed_user_ids: IdSet = Field(frozenset(), description="Comma-separated user ids; empty = everyone.")
     allowed_chat_ids: IdSet = Field(frozenset(), description="Comma-separated chat ids; empty = everyone.")

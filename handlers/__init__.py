@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.commands import Command
-from handlers import cancel, caption, classify, gen, help, safety, start, stats
+from handlers import ask, box, cancel, caption, classify, gen, help, reset, safety, start, stats
 
 COMMANDS: tuple[Command, ...] = (
     start.COMMAND,
@@ -11,6 +11,9 @@ COMMANDS: tuple[Command, ...] = (
     caption.COMMAND,
     classify.COMMAND,
     gen.COMMAND,
+    ask.COMMAND,
+    box.COMMAND,
+    reset.COMMAND,
     cancel.COMMAND,
     stats.COMMAND,
     safety.COMMAND,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol, Self, Sequence
+from typing import TYPE_CHECKING, Callable, ClassVar, Protocol, Self, Sequence
 
 import torch
 from transformers import StoppingCriteria
+from transformers.generation.streamers import BaseStreamer
 
 if TYPE_CHECKING:
     from bot.backends import Interrupt
@@ -54,7 +56,11 @@ class Adapter(Protocol):
         """Load from a hub id or a local directory (the same from_pretrained path either way)."""
 
     def run(self, requests: Sequence[Request], interrupt: Interrupt) -> list[Result]:
-        """One result per request, in order. Called under torch.inference_mode() on the worker thread."""
+        """One result per request, in order. Called under torch.inference_mode() on the worker thread.
+
+        Adapters with a class attribute `streams = True` also take `on_partial` (bot.backends.OnPartial)
+        as a third argument and call it from the worker thread with each request's answer so far.
+        """
 
 
 class StopOnInterrupt(StoppingCriteria):
@@ -66,3 +72,43 @@ class StopOnInterrupt(StoppingCriteria):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: object) -> torch.BoolTensor:
         stop = self.interrupt.is_set()
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+class PartialText(BaseStreamer):
+    """A generate() streamer that reports the answer so far, from the worker thread.
+
+    generate() calls `put` once with the prompt, then with each new token. The new tokens are
+    decoded afresh each time by `decode` (so a character split across tokens comes out whole, and
+    a model's thinking can be hidden) and handed to `on_text` at most every `interval` seconds,
+    when the text changed. The final text is not sent here: it comes back as the job's result.
+    """
+
+    interval = 0.2
+
+    def __init__(self, decode: Callable[[list[int]], str], on_text: Callable[[str], None]) -> None:
+        self.decode = decode
+        self.on_text = on_text
+        self.tokens: list[int] = []
+        self._prompt_seen = False
+        self._sent = ""
+        self._sent_at = 0.0
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self._prompt_seen:
+            self._prompt_seen = True
+            return
+        if value.dim() > 1:
+            if value.shape[0] > 1:
+                raise ValueError("PartialText streams one sequence at a time")
+            value = value[0]
+        self.tokens.extend(int(t) for t in value.tolist())
+        now = time.monotonic()
+        if now - self._sent_at < self.interval:
+            return
+        text = self.decode(self.tokens)
+        if text and text != self._sent:
+            self._sent, self._sent_at = text, now
+            self.on_text(text)
+
+    def end(self) -> None:
+        """Nothing to flush: the complete answer is the job's result."""

@@ -21,7 +21,7 @@ from models.registry import adapter_for
 from models.sources import configured_sources
 
 if TYPE_CHECKING:
-    from bot.backends import Interrupt
+    from bot.backends import Interrupt, OnPartial
     from bot.jobs import Request, Result
     from bot.settings import Settings
 
@@ -65,6 +65,7 @@ class Loaded:
     source: str
     bytes: int
     last_used: float
+    tasks: set[Task]  # /ask and /box share one loaded VLM
 
 
 class ModelPool:
@@ -81,8 +82,9 @@ class ModelPool:
         self.device = Device.resolve(settings.device)
         self._budget = int(settings.model_memory_budget_gb * 1024**3)
         self._idle_after = settings.model_idle_unload_s
-        self._loaded: OrderedDict[Task, Loaded] = OrderedDict()  # least recently used first
-        self._failures: dict[Task, tuple[float, str]] = {}
+        # One instance per (adapter class, source), least recently used first.
+        self._loaded: OrderedDict[tuple[type, str], Loaded] = OrderedDict()
+        self._failures: dict[Task, tuple[float, str, str | None]] = {}  # when, why, what users are told
         self._lock = threading.RLock()
         self.loads = 0
         self.unloads = 0
@@ -105,52 +107,63 @@ class ModelPool:
     def get(self, task: Task) -> Adapter:
         """The adapter for `task`, loading it on first use; raises ModelUnavailable with the reason logged."""
         with self._lock:
-            loaded = self._loaded.get(task)
-            if loaded is not None:
-                loaded.last_used = time.monotonic()
-                self._loaded.move_to_end(task)
-                return loaded.adapter
+            for key, loaded in self._loaded.items():
+                if task in loaded.tasks:
+                    loaded.last_used = time.monotonic()
+                    self._loaded.move_to_end(key)
+                    return loaded.adapter
             return self._load(task)
 
     def _load(self, task: Task) -> Adapter:
         failed = self._failures.get(task)
         if failed is not None and time.monotonic() - failed[0] < RETRY_LOAD_AFTER_S:
-            raise ModelUnavailable(f"{task} model unavailable: {failed[1]}")
+            raise ModelUnavailable(f"{task} model unavailable: {failed[1]}", user_message=failed[2])
         source = self._sources[task]
-        self._make_room(estimate_bytes(source, self.device.dtype))
         started = time.monotonic()
         try:
-            adapter = adapter_for(task, source).load(source, self.device, self._settings)
+            adapter_cls = adapter_for(task, source)
+            key = (adapter_cls, source)
+            shared = self._loaded.get(key)
+            if shared is not None:  # the same model already serves another task
+                shared.tasks.add(task)
+                shared.last_used = time.monotonic()
+                self._loaded.move_to_end(key)
+                return shared.adapter
+            self._make_room(estimate_bytes(source, self.device.dtype))
+            adapter = adapter_cls.load(source, self.device, self._settings)
         except Exception as exc:  # any load failure: log it clearly, keep the other tasks working
             reason = exc.args[0] if isinstance(exc, BotError) and exc.args else f"{type(exc).__name__}: {exc}"
-            self._failures[task] = (time.monotonic(), reason)
+            # A specific reason for users (e.g. "this model can't draw boxes") survives; others get the generic one.
+            user_message = exc.user_message if isinstance(exc, ModelUnavailable) else None
+            self._failures[task] = (time.monotonic(), reason, user_message)
             log.error("the %s model %r could not be loaded: %s", task, source, reason)
-            raise ModelUnavailable(f"{task} model unavailable: {reason}") from None
+            raise ModelUnavailable(f"{task} model unavailable: {reason}", user_message=user_message) from None
         self._failures.pop(task, None)
         size = module_bytes(adapter)
-        self._loaded[task] = Loaded(adapter, source, size, time.monotonic())
+        self._loaded[key] = Loaded(adapter, source, size, time.monotonic(), {task})
         self.loads += 1
         log.info("loaded %s model %r (%s, %.0f MB) in %.1f s", task, source, type(adapter).__name__,
                  size / 2**20, time.monotonic() - started)
         if self._budget and self.resident_bytes() > self._budget:
-            self._make_room(0, keep=task)
+            self._make_room(0, keep=key)
         return adapter
 
-    def _make_room(self, needed: int, keep: Task | None = None) -> None:
+    def _make_room(self, needed: int, keep: tuple[type, str] | None = None) -> None:
         """Unload least recently used models until `needed` more bytes fit the budget."""
         if not self._budget:
             return
-        for task in list(self._loaded):
+        for key in list(self._loaded):
             if self.resident_bytes() + needed <= self._budget:
                 return
-            if task != keep:
-                self._unload(task, "to stay within the memory budget")
+            if key != keep:
+                self._unload(key, "to stay within the memory budget")
         if self.resident_bytes() + needed > self._budget:
             log.warning("the models in use need more than MODEL_MEMORY_BUDGET_GB=%s", self._settings.model_memory_budget_gb)
 
-    def _unload(self, task: Task, why: str) -> None:
-        loaded = self._loaded.pop(task)
-        log.info("unloaded %s model %r (%.0f MB) %s", task, loaded.source, loaded.bytes / 2**20, why)
+    def _unload(self, key: tuple[type, str], why: str) -> None:
+        loaded = self._loaded.pop(key)
+        tasks = "+".join(sorted(str(t) for t in loaded.tasks))
+        log.info("unloaded %s model %r (%.0f MB) %s", tasks, loaded.source, loaded.bytes / 2**20, why)
         del loaded
         gc.collect()
         if self.device.torch_device.type == "cuda":
@@ -163,32 +176,41 @@ class ModelPool:
             return
         with self._lock:
             now = time.monotonic()
-            for task, loaded in list(self._loaded.items()):
+            for key, loaded in list(self._loaded.items()):
                 if now - loaded.last_used >= self._idle_after:
-                    self._unload(task, f"after {self._idle_after:.0f} s idle")
+                    self._unload(key, f"after {self._idle_after:.0f} s idle")
 
     def resident_bytes(self) -> int:
         return sum(loaded.bytes for loaded in self._loaded.values())
 
-    def run(self, task: Task, requests: Sequence[Request], interrupt: Interrupt) -> list[Result]:
+    def run(
+        self, task: Task, requests: Sequence[Request], interrupt: Interrupt, on_partial: OnPartial | None = None
+    ) -> list[Result]:
         with self._lock:
             adapter = self.get(task)
             with torch.inference_mode():
-                results = adapter.run(requests, interrupt)
-            self._loaded[task].last_used = time.monotonic()
+                if on_partial is not None and getattr(adapter, "streams", False):
+                    results = adapter.run(requests, interrupt, on_partial)
+                else:
+                    results = adapter.run(requests, interrupt)
+            for loaded in self._loaded.values():
+                if loaded.adapter is adapter:
+                    loaded.last_used = time.monotonic()
             return results
 
     def close(self) -> None:
         with self._lock:
-            for task in list(self._loaded):
-                self._unload(task, "at shutdown")
+            for key in list(self._loaded):
+                self._unload(key, "at shutdown")
 
     def stats(self) -> dict[str, object]:
         """Loaded models, device memory and load counts (a snapshot; safe to call from any thread)."""
         now = time.monotonic()
         loaded = {
-            str(task): {"source": m.source, "mb": round(m.bytes / 2**20, 1), "idle_s": round(now - m.last_used)}
-            for task, m in list(self._loaded.items())
+            "+".join(sorted(str(t) for t in m.tasks)): {
+                "source": m.source, "mb": round(m.bytes / 2**20, 1), "idle_s": round(now - m.last_used)
+            }
+            for m in list(self._loaded.values())
         }
         memory: dict[str, object] = {"models_mb": round(self.resident_bytes() / 2**20, 1)}
         if self._budget:

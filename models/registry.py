@@ -24,6 +24,25 @@ ADAPTERS: dict[Task, dict[str, str]] = {
     Task.CLASSIFY: {
         "vit": "models.vit:VitClassifier",
     },
+    Task.ASK: {
+        "qwen2_vl": "models.qwen_vl:QwenVl",
+        "qwen2_5_vl": "models.qwen_vl:QwenVl",
+        "qwen3_vl": "models.qwen_vl:QwenVl",
+        "qwen3_vl_moe": "models.qwen_vl:QwenVl",
+        "glm4v": "models.glm4v:Glm4v",
+        "glm4v_moe": "models.glm4v:Glm4v",
+        "blip-2": "models.blip2:Blip2Answerer",
+        "instructblip": "models.instructblip:InstructBlipAnswerer",
+        "vilt": "models.vilt:ViltAnswerer",
+    },
+    Task.BOX: {
+        "qwen2_vl": "models.qwen_vl:QwenVl",
+        "qwen2_5_vl": "models.qwen_vl:QwenVl",
+        "qwen3_vl": "models.qwen_vl:QwenVl",
+        "qwen3_vl_moe": "models.qwen_vl:QwenVl",
+        "glm4v": "models.glm4v:Glm4v",
+        "glm4v_moe": "models.glm4v:Glm4v",
+    },
 }
 
 
@@ -68,6 +87,10 @@ def adapter_for(task: Task, source: str) -> type[Adapter]:
     target = families.get(model_type)
     if target is None:
         supported = ", ".join(sorted(families)) or "none yet"
-        raise ModelUnavailable(f"{source!r} is a {model_type!r} model; {task} supports: {supported}")
+        raise ModelUnavailable(
+            f"{source!r} is a {model_type!r} model; {task} supports: {supported}",
+            user_message=f"The model this bot uses for /{task} ({model_type}) can't do that. "
+            "The admin can configure one that can (see the README).",
+        )
     module_name, _, class_name = target.partition(":")
     return getattr(importlib.import_module(module_name), class_name)

@@ -16,4 +16,6 @@ def configured_sources(settings: Settings) -> dict[Task, str]:
         Task.CAPTION: settings.caption_model,
         Task.GENERATE: settings.gen_model,
         Task.CLASSIFY: settings.classify_model,
+        Task.ASK: settings.vlm_model,
+        Task.BOX: settings.vlm_model,
     }

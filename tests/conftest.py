@@ -82,3 +82,46 @@ def caption_bot(tmp_path_factory, tiny_blip):
     yield bot
     bot.stop()
     telegram.stop()
+
+
+# Tiny vision-language checkpoints for /ask and /box, built once per session.
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_5_vl(checkpoints) -> Path:
+    return tiny_models.build_qwen2_5_vl(checkpoints / "qwen2_5_vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_vl(checkpoints) -> Path:
+    return tiny_models.build_qwen3_vl(checkpoints / "qwen3_vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_glm4v(checkpoints) -> Path:
+    return tiny_models.build_glm4v(checkpoints / "glm4v")
+
+
+@pytest.fixture(scope="session")
+def tiny_blip2(checkpoints) -> Path:
+    return tiny_models.build_blip2(checkpoints / "blip2")
+
+
+@pytest.fixture(scope="session")
+def tiny_instructblip(checkpoints) -> Path:
+    return tiny_models.build_instructblip(checkpoints / "instructblip")
+
+
+@pytest.fixture(scope="session")
+def tiny_vilt(checkpoints) -> Path:
+    return tiny_models.build_vilt(checkpoints / "vilt")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_vl(checkpoints) -> Path:
+    return tiny_models.build_qwen2_vl(checkpoints / "qwen2_vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_glm4v_moe(checkpoints) -> Path:
+    return tiny_models.build_glm4v_moe(checkpoints / "glm4v_moe")

@@ -35,7 +35,8 @@ def ray_cluster():
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
     port = free_port()
     # Every node runs the project's code: here the workers find it through PYTHONPATH.
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
+    # Token auth off explicitly: a ~/.ray/auth_token left by another Ray session must not matter here.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
     subprocess.run(
         [RAY, "start", "--head", f"--port={port}", "--num-cpus=2", "--num-gpus=0", f"--temp-dir={temp}",
          "--include-dashboard=false", "--object-store-memory=200000000", "--disable-usage-stats"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 import time
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 if TYPE_CHECKING:
     from bot.jobs import Request, Result, Task
@@ -31,15 +31,23 @@ class Interrupt:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
 
+# on_partial(index, text): the answer so far of requests[index], while it is being generated.
+OnPartial = Callable[[int, str], None]
+
+
 class Backend(Protocol):
     """What the queue needs from a place that runs models."""
 
     async def start(self) -> None:
         """Get ready (spawn the worker, connect to the cluster); models still load lazily."""
 
-    async def run(self, task: Task, requests: Sequence[Request], interrupt: Interrupt) -> list[Result]:
+    async def run(
+        self, task: Task, requests: Sequence[Request], interrupt: Interrupt, on_partial: OnPartial | None = None
+    ) -> list[Result]:
         """Run one batch of same-task requests; one result per request, in order.
 
+        `on_partial` (given only for streamed requests) is called on the event loop with each
+        request's partial answer while the model generates; adapters that don't stream never call it.
         Raises ModelUnavailable when the task's model can't be loaded, anything else when it fails.
         """
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Sequence
 from bot.jobs import Task
 
 if TYPE_CHECKING:
-    from bot.backends import Interrupt
+    from bot.backends import Interrupt, OnPartial
     from bot.jobs import Request, Result
     from bot.settings import Settings
     from models.pool import ModelPool
@@ -71,11 +71,21 @@ class LocalBackend:
             await asyncio.sleep(period)
             await loop.run_in_executor(self._executor, self._pool.unload_idle)
 
-    async def run(self, task: Task, requests: Sequence[Request], interrupt: Interrupt) -> list[Result]:
+    async def run(
+        self, task: Task, requests: Sequence[Request], interrupt: Interrupt, on_partial: OnPartial | None = None
+    ) -> list[Result]:
         if self._pool is None:
             raise RuntimeError("LocalBackend.run() before start()")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._pool.run, task, list(requests), interrupt)
+
+        def relay(index: int, text: str) -> None:
+            # Adapters report from the worker thread; the callback belongs to the event loop.
+            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown: nobody listens
+                loop.call_soon_threadsafe(on_partial, index, text)
+
+        return await loop.run_in_executor(
+            self._executor, self._pool.run, task, list(requests), interrupt, relay if on_partial else None
+        )
 
     async def close(self) -> None:
         if self._janitor is not None:

@@ -14,7 +14,7 @@ from bot.errors import BotError, JobTimedOut, ModelFailed
 from bot.jobs import Task
 
 if TYPE_CHECKING:
-    from bot.backends import Interrupt
+    from bot.backends import Interrupt, OnPartial
     from bot.jobs import Request, Result
     from bot.settings import Settings
 
@@ -80,7 +80,10 @@ class RayBackend:
             self._handles[task] = serve.run(app, name=APP_PREFIX + str(task), route_prefix=None)
             log.info("deployed %s: %s", task, options)
 
-    async def run(self, task: Task, requests: Sequence[Request], interrupt: Interrupt) -> list[Result]:
+    async def run(
+        self, task: Task, requests: Sequence[Request], interrupt: Interrupt, on_partial: OnPartial | None = None
+    ) -> list[Result]:
+        """Answers arrive whole: streaming through Ray (generator deployments) is future work."""
         from ray.exceptions import RayTaskError
 
         handle = self._handles[task]

@@ -14,6 +14,7 @@ from tests.support.fake_telegram import FakeTelegram
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456789:AAFakeTokenForTests-NeverLogged_0123456"
 ADMIN = 999  # the admin user of the shared test bot
+STARTED = "Application started"  # PTB's log line once polling runs
 
 
 class BotProcess:
@@ -50,15 +51,20 @@ class BotProcess:
         return env
 
     def start(self, timeout: float = 60.0, ready_call: str = "getUpdates") -> BotProcess:
-        """Start the bot and wait until it polls for updates (or makes `ready_call`, e.g. setWebhook)."""
+        """Start the bot and wait until it polls for updates (or makes `ready_call`, e.g. setWebhook).
+
+        PTB logs "Application started" once its first getUpdates is under way; the fake server
+        records a call only when it returns, which for an idle long poll is 10 s later.
+        """
         self.workdir.mkdir(parents=True, exist_ok=True)
         seen = len(self.telegram.calls(ready_call))
+        started = self.logs().count(STARTED)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot"], cwd=self.workdir, env=self.environment(), stdout=log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + timeout
-        while len(self.telegram.calls(ready_call)) <= seen:
+        while len(self.telegram.calls(ready_call)) <= seen and self.logs().count(STARTED) <= started:
             if self.process.poll() is not None:
                 raise AssertionError(f"the bot exited with {self.process.returncode}:\n{self.logs()[-4000:]}")
             if time.monotonic() > deadline:

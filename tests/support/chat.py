@@ -11,6 +11,7 @@ from PIL import Image
 from tests.support.fake_telegram import FakeTelegram
 
 STATUS_PREFIXES = ("⏳", "⚙️")
+STREAMING_CURSOR = "▌"  # a streamed answer still being written ends with it
 
 
 def photo_bytes(seed: int = 0, size: tuple[int, int] = (96, 64), fmt: str = "JPEG") -> bytes:
@@ -26,7 +27,8 @@ def photo_bytes(seed: int = 0, size: tuple[int, int] = (96, 64), fmt: str = "JPE
 
 
 def is_status(text: str | None) -> bool:
-    return bool(text) and text.startswith(STATUS_PREFIXES)
+    """A message that is not (yet) an answer: a queue status, or a streamed answer still being written."""
+    return bool(text) and (text.startswith(STATUS_PREFIXES) or text.endswith(STREAMING_CURSOR))
 
 
 def replies_to(telegram: FakeTelegram, request: dict) -> list[dict]:

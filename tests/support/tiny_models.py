@@ -17,9 +17,11 @@ Families and the classes that load them:
 * ``build_blip2``         Blip2ForConditionalGeneration (OPT LM) + Blip2Processor
 * ``build_instructblip``  InstructBlipForConditionalGeneration (OPT LM) + InstructBlipProcessor
 * ``build_vilt``          ViltForQuestionAnswering + ViltProcessor
+* ``build_qwen2_vl``      Qwen2VLForConditionalGeneration (AutoModelForImageTextToText)
 * ``build_qwen2_5_vl``    Qwen2_5_VLForConditionalGeneration (AutoModelForImageTextToText)
 * ``build_qwen3_vl``      Qwen3VLForConditionalGeneration (AutoModelForImageTextToText)
 * ``build_glm4v``         Glm4vForConditionalGeneration (AutoModelForImageTextToText)
+* ``build_glm4v_moe``     Glm4vMoeForConditionalGeneration (AutoModelForImageTextToText)
 * ``build_sdxl``          StableDiffusionXLPipeline / AutoPipelineForText2Image
 * ``build_sd_safety_checker`` StableDiffusionSafetyChecker + CLIPImageProcessor
 
@@ -30,7 +32,6 @@ processor (image processor + tokenizer + chat template).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -668,53 +669,21 @@ def build_vilt(target_dir: Path) -> Path:
 
 
 def image_only_processor_class(base_cls: type) -> type:
-    """Subclass of a Qwen-VL/GLM-4V processor class that has no video processor.
+    """The production recipe (models.processors): a processor subclass without a video processor."""
+    from models.processors import image_only_processor_class as production_recipe
 
-    ``ProcessorMixin`` derives its sub-processors from ``get_attributes()`` (for ``__init__``,
-    ``from_pretrained`` and ``save_pretrained``); returning only ``image_processor`` and
-    ``tokenizer`` makes the processor construct, load and save without a video processor. The
-    base ``__init__`` still passes ``video_processor=None`` positionally, which ``ProcessorMixin``
-    drops (it zips the arguments with ``get_attributes()``). Calling it with ``videos=`` is not
-    supported. The subclass keeps the base class's name so that ``save_pretrained`` writes the
-    real ``processor_class`` (e.g. ``Qwen2_5_VLProcessor``) like an official checkpoint.
-    """
-
-    class ImageOnlyProcessor(base_cls):
-        @classmethod
-        def get_attributes(cls):
-            return ["image_processor", "tokenizer"]
-
-    ImageOnlyProcessor.__name__ = base_cls.__name__
-    ImageOnlyProcessor.__qualname__ = base_cls.__qualname__
-    ImageOnlyProcessor.__doc__ = f"{base_cls.__name__} without a video processor (image + text only)."
-    return ImageOnlyProcessor
+    return production_recipe(base_cls)
 
 
 def load_qwen_image_processor(path):
     """Load the processor of a Qwen2-VL / Qwen2.5-VL / Qwen3-VL (or GLM-4.1V) checkpoint, images only.
 
-    ``AutoProcessor.from_pretrained`` cannot be used without torchvision: these processors need a
-    video processor, and on such a directory AutoProcessor silently falls back to a bare
-    tokenizer. This picks the processor class from ``config.json``'s ``model_type`` and loads its
-    image-only subclass (image processor + tokenizer + chat template).
+    ``AutoProcessor.from_pretrained`` cannot be used without torchvision (see models.processors);
+    this is the bot's own loader, so tests load processors exactly as the bot does.
     """
-    import transformers
+    from models.processors import load_image_only_processor
 
-    base_by_model_type = {
-        "qwen2_vl": "Qwen2VLProcessor",
-        "qwen2_5_vl": "Qwen2_5_VLProcessor",
-        "qwen3_vl": "Qwen3VLProcessor",
-        "qwen3_vl_moe": "Qwen3VLProcessor",
-        "glm4v": "Glm4vProcessor",
-        "glm4v_moe": "Glm4vProcessor",
-    }
-    path = Path(path)
-    model_type = json.loads((path / "config.json").read_text(encoding="utf-8"))["model_type"]
-    try:
-        base_cls = getattr(transformers, base_by_model_type[model_type])
-    except KeyError:
-        raise ValueError(f"no image-only processor recipe for model_type {model_type!r}") from None
-    return image_only_processor_class(base_cls).from_pretrained(str(path))
+    return load_image_only_processor(str(path))
 
 
 # --------------------------------------------------------------------------------------------
@@ -748,6 +717,65 @@ def _save_qwen_like(model, processor, tokenizer, target_dir: Path, eos_tokens: t
         do_sample=False,
     )
     processor.save_pretrained(target_dir)
+
+
+def build_qwen2_vl(target_dir: Path) -> Path:
+    """Qwen2VLForConditionalGeneration + Qwen2VLProcessor files (no video processor).
+
+    Same tokenizer, template and image sizes as :func:`build_qwen2_5_vl`; Qwen2-VL's grounding
+    tokens (``<|object_ref_start|>``, ``<|box_start|>``...) are among its special tokens.
+    """
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
+
+    target_dir = _prepare(target_dir)
+    _seed()
+    tokenizer = _qwen_tokenizer(QWEN_SPECIAL_TOKENS)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    image_processor = _image_processor(
+        "Qwen2VLImageProcessor",
+        size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112},
+        patch_size=14,
+        temporal_patch_size=2,
+        merge_size=2,
+    )
+    processor = image_only_processor_class(Qwen2VLProcessor)(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=QWEN2_5_VL_CHAT_TEMPLATE
+    )
+    hidden = 32
+    config = Qwen2VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=hidden,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,  # head_dim 8
+            num_key_value_heads=2,
+            max_position_embeddings=4096,
+            max_window_layers=2,
+            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 1, 1]},
+            bos_token_id=ids["<|endoftext|>"],
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=ids["<|endoftext|>"],
+        ),
+        vision_config=dict(
+            depth=2,
+            embed_dim=32,
+            hidden_size=hidden,  # the merger's output: the text hidden size
+            mlp_ratio=2,
+            num_heads=2,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    model = Qwen2VLForConditionalGeneration(config).eval()
+    _save_qwen_like(model, processor, tokenizer, target_dir, ("<|im_end|>", "<|endoftext|>"))
+    return target_dir
 
 
 def build_qwen2_5_vl(target_dir: Path) -> Path:
@@ -892,7 +920,23 @@ def build_glm4v(target_dir: Path) -> Path:
     tokenizer is a byte-level BPE with GLM's special tokens; the chat template follows
     GLM-4.1V's (``[gMASK]<sop><|user|>\\n<|begin_of_image|><|image|><|end_of_image|>...``).
     """
-    from transformers import Glm4vConfig, Glm4vForConditionalGeneration, Glm4vProcessor
+    return _build_glm(target_dir, moe=False)
+
+
+def build_glm4v_moe(target_dir: Path) -> Path:
+    """Glm4vMoeForConditionalGeneration (GLM-4.5V's architecture: a mixture-of-experts text model,
+    4 routed experts, 2 per token) with the same processor files as :func:`build_glm4v`."""
+    return _build_glm(target_dir, moe=True)
+
+
+def _build_glm(target_dir: Path, moe: bool) -> Path:
+    from transformers import (
+        Glm4vConfig,
+        Glm4vForConditionalGeneration,
+        Glm4vMoeConfig,
+        Glm4vMoeForConditionalGeneration,
+        Glm4vProcessor,
+    )
 
     target_dir = _prepare(target_dir)
     _seed()
@@ -917,23 +961,29 @@ def build_glm4v(target_dir: Path) -> Path:
         image_processor=image_processor, tokenizer=tokenizer, chat_template=GLM4V_CHAT_TEMPLATE
     )
     hidden = 64
-    config = Glm4vConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=hidden,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,  # head_dim 16, half of it rotary
-            num_key_value_heads=2,
-            max_position_embeddings=4096,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "partial_rotary_factor": 0.5,
-                "mrope_section": [2, 1, 1],  # sums to head_dim * partial_rotary_factor / 2
-            },
-            pad_token_id=ids["<|endoftext|>"],
-        ),
+    text_config = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,  # head_dim 16, half of it rotary
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": 10000.0,
+            "partial_rotary_factor": 0.5,
+            "mrope_section": [2, 1, 1],  # sums to head_dim * partial_rotary_factor / 2
+        },
+        pad_token_id=ids["<|endoftext|>"],
+    )
+    if moe:  # the first layer dense, the second routed over 4 small experts
+        text_config.update(moe_intermediate_size=16, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1,
+                           first_k_dense_replace=1, n_group=1, topk_group=1, head_dim=16)
+    config_cls, model_cls = (Glm4vMoeConfig, Glm4vMoeForConditionalGeneration) if moe else (
+        Glm4vConfig, Glm4vForConditionalGeneration)
+    config = config_cls(
+        text_config=text_config,
         vision_config=dict(
             depth=2,
             hidden_size=32,
@@ -952,7 +1002,7 @@ def build_glm4v(target_dir: Path) -> Path:
         video_start_token_id=ids["<|begin_of_video|>"],
         video_end_token_id=ids["<|end_of_video|>"],
     )
-    model = Glm4vForConditionalGeneration(config).eval()
+    model = model_cls(config).eval()
     model.save_pretrained(target_dir)
     _save_generation_config(
         model,
@@ -1118,9 +1168,11 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "blip2": build_blip2,
     "instructblip": build_instructblip,
     "vilt": build_vilt,
+    "qwen2_vl": build_qwen2_vl,
     "qwen2_5_vl": build_qwen2_5_vl,
     "qwen3_vl": build_qwen3_vl,
     "glm4v": build_glm4v,
+    "glm4v_moe": build_glm4v_moe,
     "sdxl": build_sdxl,
     "sd_safety_checker": build_sd_safety_checker,
 }
@@ -1130,3 +1182,53 @@ def build_all(root: Path) -> dict[str, Path]:
     """Build every family into ``root/<family>``; returns ``{family: directory}``."""
     root = Path(root)
     return {name: build(root / name) for name, build in BUILDERS.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Scripted generation (for end-to-end tests that need known answers from a chat VLM)
+# --------------------------------------------------------------------------------------------
+
+FORCE_BIAS = 100.0
+
+
+def force_answers(source: Path, target_dir: Path, answers: dict[str, str], *, visible_fallback: bool = True) -> Path:
+    """A copy of the chat-VLM checkpoint ``source`` whose greedy generation follows a script.
+
+    After a user turn whose text is exactly a key of ``answers`` (whatever came before it: system
+    prompt, photo, earlier turns), the model writes that answer and ends its turn. This is done
+    with the checkpoint's own ``generation_config.json`` (``sequence_bias``: each next token of the
+    answer gets a large bias when the tokens before it are the user text, the template's end of
+    turn and the answer so far), so the bot loads and runs it like any checkpoint; the weights stay
+    random. Any other prompt gets the random model's free text; with ``visible_fallback`` its
+    whitespace tokens are biased against, so that text is visible (and as long as max_new_tokens).
+    """
+    import shutil
+
+    from transformers import GenerationConfig
+
+    target_dir = Path(target_dir)
+    if target_dir.exists():
+        shutil.rmtree(target_dir)
+    shutil.copytree(source, target_dir)
+    processor = load_qwen_image_processor(target_dir)
+    tokenizer = processor.tokenizer
+    generation = GenerationConfig.from_pretrained(target_dir)
+    eos = generation.eos_token_id[0] if isinstance(generation.eos_token_id, list) else generation.eos_token_id
+    marker = "\x1fUSER-TEXT\x1f"
+    rendered = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "text", "text": marker}]}], add_generation_prompt=True, tokenize=False
+    )
+    suffix = rendered.split(marker, 1)[1]
+    biases: dict[tuple[int, ...], float] = {}
+    for user_text, answer in answers.items():
+        tail = tokenizer(user_text + suffix, add_special_tokens=False)["input_ids"]
+        output = tokenizer(answer, add_special_tokens=False)["input_ids"] + [eos]
+        sequence = tail + output
+        for i in range(len(output)):
+            biases[tuple(sequence[: len(tail) + i + 1])] = FORCE_BIAS
+    if visible_fallback:  # a bias, not suppress_tokens: the scripted answers still get their spaces
+        for char in ("Ċ", "Ġ", "ĉ", "č"):
+            biases[(tokenizer.convert_tokens_to_ids(char),)] = -FORCE_BIAS / 4
+    generation.sequence_bias = [[list(ids), bias] for ids, bias in biases.items()]
+    generation.save_pretrained(target_dir)
+    return target_dir

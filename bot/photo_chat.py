@@ -1,0 +1,68 @@
+"""Which photo conversation an /ask or /box is about: a new photo, a replied-to answer, or the chat's last photo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.history import ChatHistory, Conversation, scope_of
+from bot.media import decode_off_loop, download, photo_in
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+    from telegram import Bot, Message
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A conversation and its photo, decoded."""
+
+    conversation: Conversation
+    image: Image
+
+
+def replies_to_bot(message: Message, bot: Bot) -> bool:
+    """Whether `message` replies to one of the bot's own messages."""
+    replied = message.reply_to_message
+    return replied is not None and replied.from_user is not None and replied.from_user.id == bot.id
+
+
+async def subject_of_command(message: Message, bot: Bot, history: ChatHistory, max_pixels: int) -> Subject | None:
+    """The conversation a command is about, or None when there is no photo to talk about.
+
+    In order: a photo on the message itself starts a new conversation; a reply to one of the bot's
+    answers continues that answer's conversation; a reply to a photo continues the conversation
+    about that photo, or starts one; otherwise the chat's (or topic's) current conversation.
+    """
+    scope = scope_of(message)
+    photo = photo_in(message)
+    if photo is None and message.reply_to_message is not None:
+        if replies_to_bot(message, bot):
+            subject = await subject_of_reply(message, history, max_pixels)
+            if subject is not None:
+                return subject
+        photo = photo_in(message.reply_to_message)
+        if photo is not None:
+            known = await history.for_photo(scope, photo.file_unique_id)
+            if known is not None:
+                return await _decoded(known, max_pixels)
+    if photo is not None:
+        data = await download(bot, photo)
+        image = await decode_off_loop(data, max_pixels)  # only a readable photo starts a conversation
+        conversation = await history.start(scope, data, photo.file_id, photo.file_unique_id)
+        return Subject(conversation, image)
+    current = await history.current(scope)
+    return await _decoded(current, max_pixels) if current is not None else None
+
+
+async def subject_of_reply(message: Message, history: ChatHistory, max_pixels: int) -> Subject | None:
+    """The conversation of the bot's answer that `message` replies to (None if it belongs to none)."""
+    replied = message.reply_to_message
+    if replied is None:
+        return None
+    conversation = await history.for_answer(message.chat_id, replied.message_id)
+    return await _decoded(conversation, max_pixels) if conversation is not None else None
+
+
+async def _decoded(conversation: Conversation, max_pixels: int) -> Subject:
+    return Subject(conversation, await decode_off_loop(conversation.image, max_pixels))

@@ -1,0 +1,21 @@
+"""/reset: forget this chat's (or forum topic's) conversations about photos and start over."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot import texts
+from bot.commands import Command
+from bot.context import BotContext
+from bot.history import scope_of
+from bot.replies import reply
+
+
+async def reset(update: Update, context: BotContext) -> None:
+    """Forget the photo conversations of this chat or topic."""
+    message = update.effective_message
+    forgotten = await context.services.history.reset(scope_of(message))
+    await reply(message, texts.RESET_DONE if forgotten else texts.RESET_NOTHING)
+
+
+COMMAND = Command("reset", "Start the photo chat over", "/reset", reset)

@@ -1,0 +1,265 @@
+"""What the multi-turn chat VLMs (Qwen-VL, GLM-4V) share: prompts with history trimmed to the context,
+streamed generation, and grounding. Each family's file says only what differs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Self, Sequence
+
+from transformers import AutoModelForImageTextToText, StoppingCriteriaList
+
+from bot.boxes import GroundingFormat, parse_boxes
+from bot.errors import BadInput
+from bot.jobs import Answer, AskRequest, Boxes, BoxRequest, Task, Turn
+from models.base import Device, PartialText, StopOnInterrupt
+from models.processors import load_image_only_processor
+from models.quantization import is_placed, quantized_load_kwargs
+from models.registry import read_model_type
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from bot.backends import Interrupt, OnPartial
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Markup a model may wrap its answer in; kept while decoding (grounding needs the box tags), hidden from users.
+_KEEP_TOKENS = ("<think>", "</think>", "<|begin_of_box|>", "<|end_of_box|>", "<|object_ref_start|>",
+                "<|object_ref_end|>", "<|box_start|>", "<|box_end|>")
+# Turns tokenized at a time while estimating how many fit the context.
+_COUNT_BATCH = 16
+_HIDDEN_MARKUP = re.compile(r"</?answer>|<\|begin_of_box\|>|<\|end_of_box\|>")
+
+
+def visible_answer(text: str) -> str:
+    """What a user sees of a model's output: no thinking, no answer/box markup ("" while still thinking)."""
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+    elif text.lstrip().startswith("<think>"):
+        return ""
+    return _HIDDEN_MARKUP.sub("", text).strip()
+
+
+def chat_messages(history: Sequence[Turn], question: str) -> list[dict[str, Any]]:
+    """The chat for a prompt: earlier turns oldest first, then `question`. The photo goes with the
+    first user message, so it stays in the prompt whichever turns are trimmed away."""
+    messages: list[dict[str, Any]] = []
+    questions = [turn.question for turn in history] + [question]
+    answers = [turn.answer for turn in history]
+    for index, text in enumerate(questions):
+        content: list[dict[str, str]] = [{"type": "text", "text": text}]
+        if index == 0:
+            content.insert(0, {"type": "image"})
+        messages.append({"role": "user", "content": content})
+        if index < len(answers):
+            messages.append({"role": "assistant", "content": answers[index]})
+    return messages
+
+
+class ChatVlm:
+    """Multi-turn /ask (streamed) and /box for an image-text-to-text chat model with an image-only processor.
+
+    Subclasses set `image_token` (the placeholder the chat template writes once per image) and
+    `grounding_format` / `grounding_prompt` for their family.
+    """
+
+    task: ClassVar[Task] = Task.ASK  # and Task.BOX (see the registry)
+    streams: ClassVar[bool] = True
+    image_token: ClassVar[str]
+    # The image processor's pixel budget counts this many frames (GLM counts its two temporal frames).
+    pixel_budget_frames: ClassVar[int] = 1
+
+    def __init__(self, model, processor, device: Device, settings: Settings, model_type: str) -> None:
+        self.model = model
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.device = device
+        self.model_type = model_type
+        self.max_new_tokens = settings.vlm_max_new_tokens
+        text_config = getattr(model.config, "text_config", model.config)
+        model_limit = getattr(text_config, "max_position_embeddings", None) or settings.vlm_context_tokens
+        self.context_tokens = min(settings.vlm_context_tokens, model_limit)
+        if self.max_new_tokens > self.context_tokens // 2:
+            # Otherwise the answer's reserved room would leave (almost) none for the photo and the question.
+            log.warning("VLM_MAX_NEW_TOKENS=%d is more than half of the %d-token context; using %d",
+                        self.max_new_tokens, self.context_tokens, self.context_tokens // 2)
+            self.max_new_tokens = self.context_tokens // 2
+        self._limit_image_pixels(settings.vlm_image_pixels)
+        self._hidden_tokens = [t for t in self.tokenizer.all_special_tokens if t not in _KEEP_TOKENS]
+        self._per_turn: int | None = None
+
+    @classmethod
+    def load(cls, source: str, device: Device, settings: Settings) -> Self:
+        processor = load_image_only_processor(source)
+        load_kwargs = quantized_load_kwargs(settings.vlm_quantization, source, device)
+        model = AutoModelForImageTextToText.from_pretrained(source, **load_kwargs)
+        if not is_placed(load_kwargs):
+            model.to(device.torch_device)
+        model.eval()
+        return cls(model, processor, device, settings, read_model_type(source))
+
+    def _limit_image_pixels(self, pixels: int) -> None:
+        size = dict(self.processor.image_processor.size)
+        budget = pixels * self.pixel_budget_frames
+        size["longest_edge"] = min(size["longest_edge"], budget)
+        size["shortest_edge"] = min(size["shortest_edge"], size["longest_edge"])
+        self.processor.image_processor.size = size
+
+    # -- the worker's entry point ----------------------------------------------------------------
+
+    def run(self, requests: Sequence[AskRequest | BoxRequest], interrupt: Interrupt,
+            on_partial: OnPartial | None = None) -> list[Answer | Boxes]:
+        """Answer or ground each request in turn; /ask answers stream through `on_partial`."""
+        results: list[Answer | Boxes] = []
+        for index, request in enumerate(requests):
+            if isinstance(request, AskRequest):
+                emit = (lambda text, i=index: on_partial(i, text)) if on_partial is not None else None
+                results.append(self.ask(request, interrupt, emit))
+            elif isinstance(request, BoxRequest):
+                results.append(self.box(request, interrupt))
+            else:
+                raise TypeError(f"{type(self).__name__} can't run {type(request).__name__}")
+        return results
+
+    # -- prompts -----------------------------------------------------------------------------------
+
+    def prompt(self, history: Sequence[Turn], question: str) -> str:
+        """The chat template's text for `history` + `question` (one image placeholder), ready to generate."""
+        return self.processor.apply_chat_template(
+            chat_messages(history, question), add_generation_prompt=True, tokenize=False
+        )
+
+    def image_tokens(self, image: Image) -> int:
+        """How many tokens the processor expands the image placeholder into for this photo."""
+        image_processor = self.processor.image_processor
+        patches = image_processor.get_number_of_image_patches(image.height, image.width, {})
+        return patches // image_processor.merge_size**2
+
+    def count_tokens(self, prompt: str, image_tokens: int) -> int:
+        """Prompt length in tokens once the processor has expanded the image placeholder."""
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return len(ids) - prompt.count(self.image_token) + image_tokens
+
+    def fit(self, image: Image, history: Sequence[Turn], question: str) -> tuple[str, int]:
+        """The prompt with as many of the newest turns as fit the context budget, and how many that is.
+
+        The budget is the context minus room for the answer; the photo and the question always
+        stay, and the oldest turns go first. Raises BadInput when not even those fit.
+        A long history is not rendered whole: per-turn token counts (one batch tokenization)
+        estimate how many turns fit, and the real prompt is checked around that estimate.
+        """
+        budget = self.context_tokens - self.max_new_tokens
+        image_tokens = self.image_tokens(image)
+
+        def measured(kept: int) -> tuple[int, str]:
+            prompt = self.prompt(history[len(history) - kept:], question)
+            return self.count_tokens(prompt, image_tokens), prompt
+
+        base, prompt = measured(0)
+        if base > budget:
+            raise BadInput(
+                "question does not fit the context",
+                user_message="That question is too long for this model. Please ask something shorter.",
+            )
+        estimate = self._turns_within(history, budget - base)
+        best = (0, prompt)
+        kept = estimate
+        while kept > 0:  # the estimate may be a little high: step down to what really fits
+            used, prompt = measured(kept)
+            if used <= budget:
+                best = (kept, prompt)
+                break
+            kept -= 1
+        while best[0] < len(history):  # ...or a little low: step up while the next turn still fits
+            used, prompt = measured(best[0] + 1)
+            if used > budget:
+                break
+            best = (best[0] + 1, prompt)
+        return best[1], best[0]
+
+    def _turns_within(self, history: Sequence[Turn], room: int) -> int:
+        """How many of the newest turns fit in `room` tokens, by their token counts plus the template's share.
+
+        Turns are tokenized newest first, a batch at a time, and only until the room is used up:
+        a long stored history costs what fits, not what is stored.
+        """
+        per_turn = self._template_tokens_per_turn()
+        used = kept = 0
+        end = len(history)
+        while end > 0:
+            batch = history[max(0, end - _COUNT_BATCH):end]
+            texts = [t.question for t in batch] + [t.answer for t in batch]
+            lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+            for index in range(len(batch) - 1, -1, -1):
+                used += lengths[index] + lengths[len(batch) + index] + per_turn
+                if used > room:
+                    return kept
+                kept += 1
+            end -= len(batch)
+        return kept
+
+    def _template_tokens_per_turn(self) -> int:
+        """The tokens the chat template adds around one question and answer (role headers, ends of turn)."""
+        if self._per_turn is None:
+            turn = Turn("question", "answer")
+            with_turn = self.tokenizer(self.prompt([turn], "q"), add_special_tokens=False)["input_ids"]
+            without = self.tokenizer(self.prompt([], "q"), add_special_tokens=False)["input_ids"]
+            content = sum(len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in ("question", "answer"))
+            self._per_turn = max(0, len(with_turn) - len(without) - content)
+        return self._per_turn
+
+    # -- generation --------------------------------------------------------------------------------
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The model's raw output text: special tokens dropped except thinking and grounding markup."""
+        text = self.tokenizer.decode(list(ids), skip_special_tokens=False)
+        for token in self._hidden_tokens:
+            text = text.replace(token, "")
+        return text
+
+    def _generate(self, prompt: str, image: Image, interrupt: Interrupt,
+                  emit: Callable[[str], None] | None = None):
+        inputs = self.processor(text=[prompt], images=[image], return_tensors="pt").to(self.device.torch_device)
+        inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+        streamer = PartialText(lambda ids: visible_answer(self.decode(ids)), emit) if emit is not None else None
+        output = self.model.generate(
+            **inputs,
+            max_new_tokens=self.max_new_tokens,
+            stopping_criteria=StoppingCriteriaList([StopOnInterrupt(interrupt)]),
+            streamer=streamer,
+        )
+        return self.decode(output[0, inputs["input_ids"].shape[1]:].tolist()), inputs
+
+    def ask(self, request: AskRequest, interrupt: Interrupt, emit: Callable[[str], None] | None = None) -> Answer:
+        """Answer one question, seeing as much of the conversation as fits."""
+        prompt, kept = self.fit(request.image, request.history, request.question)
+        log.debug("ask prompt (%d of %d earlier turns): %s", kept, len(request.history),
+                  json.dumps(prompt, ensure_ascii=False))
+        raw, _ = self._generate(prompt, request.image, interrupt, emit)
+        return Answer(visible_answer(raw), history_used=kept)
+
+    # -- grounding ---------------------------------------------------------------------------------
+
+    def grounding_format(self) -> GroundingFormat:
+        """How this model writes boxes (bot.boxes)."""
+        raise NotImplementedError
+
+    def grounding_prompt(self, target: str) -> str:
+        """What /box asks this model for `target`."""
+        raise NotImplementedError
+
+    def box(self, request: BoxRequest, interrupt: Interrupt) -> Boxes:
+        """Ask for every `target` in the photo and parse the boxes back into the photo's pixels."""
+        prompt = self.prompt((), self.grounding_prompt(request.target))
+        log.debug("box prompt: %s", json.dumps(prompt, ensure_ascii=False))
+        raw, inputs = self._generate(prompt, request.image, interrupt)
+        # The size of the image the model saw: its patch grid (t, h, w) times the patch size.
+        _, grid_h, grid_w = (int(v) for v in inputs["image_grid_thw"][0])
+        patch = self.processor.image_processor.patch_size
+        boxes = parse_boxes(raw, self.grounding_format(), request.image.size,
+                            model_size=(grid_w * patch, grid_h * patch), default_label=request.target)
+        log.debug("box answer %s -> %d boxes", json.dumps(raw, ensure_ascii=False), len(boxes))
+        return Boxes(tuple(boxes), visible_answer(raw))
