@@ -11,6 +11,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -22,6 +23,8 @@ from bot.backends import make_backend
 from bot.commands import CaptionCommand, Command
 from bot.context import BotContext, Services
 from bot.errors import BotError
+from bot.photo_index import PhotoIndex
+from bot.photos import ChatPhotos
 from bot.replies import reply
 from bot.queue import GpuQueue
 from bot.settings import Settings
@@ -29,6 +32,8 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 IMAGE_MESSAGE = filters.PHOTO | filters.Document.IMAGE
+# Photo indexing sees every update in a group of its own, beside whatever command handles it.
+INDEX_GROUP = 1
 
 
 def build_application(settings: Settings, commands: tuple[Command, ...] | None = None) -> Application:
@@ -45,11 +50,13 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         job_timeout_s=settings.job_timeout_s,
         max_batch_size=settings.max_batch_size,
     )
-    services = Services(settings=settings, queue=queue, commands=commands)
+    photos = ChatPhotos(PhotoIndex.from_settings(settings), queue, settings)
+    services = Services(settings=settings, queue=queue, commands=commands, photos=photos, chat_stores=[photos])
 
     async def post_init(application: Application) -> None:
         await backend.start()
         await queue.start()
+        await photos.start(application.bot)
         try:
             await application.bot.set_my_commands([BotCommand(c.name, c.summary) for c in commands])
         except TelegramError as exc:
@@ -57,6 +64,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         log.info("bot @%s is up; serving %d commands", application.bot.username, len(commands))
 
     async def post_shutdown(application: Application) -> None:
+        await photos.close()
         await queue.close()
         await backend.close()
 
@@ -80,6 +88,12 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
                 MessageHandler(IMAGE_MESSAGE & CaptionCommand(command.name), command.callback, block=block)
             )
     application.add_handler(MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, unknown_command))
+    from handlers.find import chat_migrated, index_photo
+    from handlers.forget import bot_removed
+
+    application.add_handler(MessageHandler(IMAGE_MESSAGE | filters.REPLY, index_photo), group=INDEX_GROUP)
+    application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, chat_migrated), group=INDEX_GROUP)
+    application.add_handler(ChatMemberHandler(bot_removed, ChatMemberHandler.MY_CHAT_MEMBER), group=INDEX_GROUP)
     application.add_error_handler(on_error)
     return application
 

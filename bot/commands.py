@@ -28,6 +28,7 @@ class Command:
     on_photo: bool = False  # also accepted as the caption of a photo or image file
     long_running: bool = False  # runs outside the update loop (block=False)
     admin_only: bool = False
+    details: str = ""  # more for /help, after the example
 
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s|$)")

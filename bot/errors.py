@@ -10,7 +10,9 @@ The tree::
     ├── JobCancelled         the user cancelled the job
     ├── JobTimedOut          the job ran past JOB_TIMEOUT_S
     ├── ModelUnavailable     the configured model can't be loaded
-    └── ModelFailed          the model raised while running this job
+    ├── ModelFailed          the model raised while running this job
+    ├── IndexUnavailable     the photo index (chromadb) can't be reached or is in use by another process
+    └── ReindexNeeded        this chat's photos were indexed with another CLIP model: run `reindex`
 
 Anything that is not a BotError is a bug: the error handler logs it with an id and the user
 gets a generic message with that id, never the exception text.
@@ -62,3 +64,15 @@ class ModelUnavailable(BotError):
 
 class ModelFailed(BotError):
     user_message = "The model failed on this request. Please try again or use another photo."
+
+
+class IndexUnavailable(BotError):
+    user_message = "Photo search isn't available right now. The admin can see why in the logs."
+
+
+class ReindexNeeded(BotError):
+    user_message = (
+        "This chat's photos were indexed with a different CLIP model than the one I use now, so I can't "
+        "search them until the bot's owner runs `python -m bot reindex` (once, for all chats). "
+        "New photos are still being remembered meanwhile."
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
+from bot.commands import parse_command
 from bot.jobs import Job, Request
 
 
@@ -16,4 +17,7 @@ def requester_id(update: Update) -> int:
 
 def job_for(update: Update, request: Request) -> Job:
     """The job for `request`, ordered by the update that asked for it."""
-    return Job(request, user_id=requester_id(update), chat_id=update.effective_chat.id, seq=update.update_id)
+    message = update.effective_message
+    parsed = parse_command((message.text or message.caption) if message is not None else None)
+    return Job(request, user_id=requester_id(update), chat_id=update.effective_chat.id, seq=update.update_id,
+               command=parsed[0] if parsed else None)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from bot.commands import Command
-from handlers import cancel, caption, help, start
+from handlers import cancel, caption, find, forget, help, start
 
 COMMANDS: tuple[Command, ...] = (
     start.COMMAND,
     help.COMMAND,
     caption.COMMAND,
+    find.COMMAND,
+    forget.COMMAND,
     cancel.COMMAND,
 )

@@ -15,7 +15,7 @@ async def cancel(update: Update, context: BotContext) -> None:
     """Cancel the sender's newest request in this chat."""
     message = update.effective_message
     job = context.services.queue.cancel(requester_id(update), chat_id=message.chat_id)
-    await reply(message, texts.cancelled(f"/{job.task}") if job else texts.NOTHING_TO_CANCEL)
+    await reply(message, texts.cancelled(f"/{job.command or job.task}") if job else texts.NOTHING_TO_CANCEL)
 
 
 COMMAND = Command("cancel", "Cancel your waiting request", "/cancel", cancel)

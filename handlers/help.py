@@ -19,6 +19,8 @@ def help_text(commands: tuple[Command, ...]) -> str:
             line += f"\n    e.g. {command.example}"
         if command.admin_only:
             line += " (admins)"
+        if command.details:
+            line += f"\n    {command.details}"
         lines.append(line)
     lines += ["", texts.PHOTO_FORMS, "", texts.PRIVACY_NOTE]
     return "\n".join(lines)

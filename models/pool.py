@@ -27,7 +27,7 @@ RETRY_LOAD_AFTER_S = 60.0
 
 def configured_sources(settings: Settings) -> dict[Task, str]:
     """The model setting behind each task."""
-    return {Task.CAPTION: settings.caption_model}
+    return {Task.CAPTION: settings.caption_model, Task.EMBED: settings.clip_model}
 
 
 class ModelPool:

@@ -18,6 +18,10 @@ ADAPTERS: dict[Task, dict[str, str]] = {
     Task.CAPTION: {
         "blip": "models.blip:BlipCaptioner",
     },
+    Task.EMBED: {
+        "clip": "models.clip:ClipEmbedder",
+        "chinese_clip": "models.chinese_clip:ChineseClipEmbedder",
+    },
 }
 
 

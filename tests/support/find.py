@@ -1,0 +1,73 @@
+"""Helpers for /find end-to-end tests: reading the matches the bot sent back, and which photo each one is."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from tests.support.chat import is_status
+from tests.support.fake_telegram import FakeTelegram
+
+
+@dataclass
+class FindAnswer:
+    """What the bot sent for one /find: its matches (photo or file messages) and any text reply."""
+
+    matches: list[dict] = field(default_factory=list)
+    text: str | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        """The file_unique_id of each match, best first (the one the chat's photo had)."""
+        return [unique_id(m) for m in self.matches]
+
+    @property
+    def captions(self) -> list[str]:
+        return [m.get("caption", "") for m in self.matches]
+
+
+def unique_id(message: dict) -> str:
+    """The file_unique_id of a message's largest photo size, or of its document."""
+    if "photo" in message:
+        return message["photo"][-1]["file_unique_id"]
+    return message["document"]["file_unique_id"]
+
+
+def find_answer(telegram: FakeTelegram, request: dict, timeout: float = 60.0) -> FindAnswer:
+    """Wait for the answer to a /find: the media the bot sent after it, or its text reply.
+
+    An album is one sendMediaGroup call, so its messages appear together; a short settle catches a
+    second album (image files) or a note about matches that could not be sent.
+    """
+    chat_id, request_id = request["chat"]["id"], request["message_id"]
+    deadline = time.monotonic() + timeout
+
+    def current() -> FindAnswer:
+        later = [m for m in telegram.bot_messages(chat_id) if m["message_id"] > request_id]
+        media = [m for m in later if "photo" in m or "document" in m]
+        texts = [m["text"] for m in later if "text" in m and not is_status(m["text"])
+                 and m.get("reply_to_message", {}).get("message_id") == request_id]
+        return FindAnswer(media, texts[0] if texts else None)
+
+    while time.monotonic() < deadline:
+        answer = current()
+        if answer.matches or answer.text:
+            time.sleep(0.3)
+            return current()
+        time.sleep(0.02)
+    raise AssertionError(
+        f"no answer to /find {request.get('text') or request.get('caption')!r} in chat {chat_id} within {timeout} s; "
+        f"bot messages: {[(m['message_id'], m.get('text') or m.get('caption')) for m in telegram.bot_messages(chat_id)]}"
+    )
+
+
+def wait_for_log(bot, needle: str, count: int = 1, timeout: float = 60.0) -> str:
+    """Wait until the bot's log holds `needle` at least `count` times; returns the log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        logs = bot.logs()
+        if logs.count(needle) >= count:
+            return logs
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} appeared {logs.count(needle)} times, not {count}:\n{logs[-3000:]}")
+        time.sleep(0.05)
