@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BACKLOG = 10_000  # photos noted but not yet indexed; past this, new ones are dropped (and logged)
+MIGRATE_WAIT_S = 60.0  # a group's photos still being indexed when it becomes a supergroup move along
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,8 @@ class ChatPhotos:
             return await asyncio.to_thread(self.index.forget, chat_id)
 
     async def migrate(self, old_chat_id: int, new_chat_id: int) -> int:
-        """The group became a supergroup with a new id: move its photos there."""
+        """The group became a supergroup with a new id: move its photos there, the ones in flight too."""
+        await self.wait_indexed(old_chat_id, MIGRATE_WAIT_S)
         async with self._writes:
             self._epochs[old_chat_id] = self._epochs.get(old_chat_id, 0) + 1
             return await asyncio.to_thread(self.index.migrate, old_chat_id, new_chat_id)

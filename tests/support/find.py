@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass, field
 
-from tests.support.chat import is_status
+from PIL import Image
+
+from tests.support.chat import is_status, photo_bytes
 from tests.support.fake_telegram import FakeTelegram
 
 
@@ -71,3 +74,35 @@ def wait_for_log(bot, needle: str, count: int = 1, timeout: float = 60.0) -> str
         if time.monotonic() > deadline:
             raise AssertionError(f"{needle!r} appeared {logs.count(needle)} times, not {count}:\n{logs[-3000:]}")
         time.sleep(0.05)
+
+
+def remove_bot(telegram: FakeTelegram, chat: dict, by: dict, status: str = "kicked") -> int:
+    """Inject the my_chat_member update Telegram sends when the bot is removed from (or leaves) a chat."""
+    new_member = {"status": status, "user": telegram.bot_user}
+    if status == "kicked":
+        new_member["until_date"] = 0
+    update = {
+        "chat": chat, "from": by, "date": int(time.time()),
+        "old_chat_member": {"status": "member", "user": telegram.bot_user},
+        "new_chat_member": new_member,
+    }
+    return telegram.inject(update, "my_chat_member")
+
+
+def migrate_group(telegram: FakeTelegram, group: dict, by: dict, supergroup_id: int) -> dict:
+    """The group becomes a supergroup: Telegram's service message in the old group; returns the new chat."""
+    supergroup = telegram.group_chat(supergroup_id, group.get("title", "Group"))
+    message = telegram.message(group, by)
+    message["migrate_to_chat_id"] = supergroup_id
+    telegram.inject(message)
+    return supergroup
+
+
+def near_copy(seed: int, fmt: str = "JPEG") -> bytes:
+    """Nearly the photo `photo_bytes(seed)`: one corner block a little brighter (another file, same picture)."""
+    image = Image.open(io.BytesIO(photo_bytes(seed))).convert("RGB")
+    corner = image.crop((0, 0, 16, 16)).point(lambda v: min(255, v + 12))
+    image.paste(corner, (0, 0))
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue()
