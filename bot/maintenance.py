@@ -81,7 +81,7 @@ class ImportReport:
             names = ", ".join(str(p) for p in self.unreadable[:10]) + (" …" if len(self.unreadable) > 10 else "")
             lines.append(f"Skipped {len(self.unreadable)} unreadable file{'s' * (len(self.unreadable) != 1)}: {names}")
         if self.ignored:
-            lines.append(f"Ignored {self.ignored} file{'s' * (self.ignored != 1)} that are not images.")
+            lines.append(f"Ignored {self.ignored} file{'s' * (self.ignored != 1)} that {'is not an image' if self.ignored == 1 else 'are not images'}.")
         return "\n".join(lines)
 
 
