@@ -162,8 +162,9 @@ class ReindexReport:
         lines = [f"Re-indexed {self.reembedded} photo{'s' * (self.reembedded != 1)} of {len(self.chats)} "
                  f"chat{'s' * (len(self.chats) != 1)} with {spec}."]
         if self.dropped:
-            lines.append(f"Dropped {len(self.dropped)} photo{'s' * (len(self.dropped) != 1)} that no longer exist "
-                         f"(deleted from Telegram or moved on disk).")
+            one = len(self.dropped) == 1
+            lines.append(f"Dropped {len(self.dropped)} photo{'' if one else 's'} that no longer "
+                         f"exist{'s' if one else ''} (deleted from Telegram, or moved on disk).")
         for chat_id, reason in self.unfinished.items():
             lines.append(f"Chat {chat_id} is not finished ({reason}); run reindex again.")
         return "\n".join(lines)

@@ -37,6 +37,7 @@ PREFIX = "photos_"
 _NAME = re.compile(r"^photos_(-?\d+)_([0-9a-f]{12})$")
 SCHEMA = 1
 PAGE = 1000
+ERROR_LOG_INTERVAL_S = 60.0
 
 
 def canonical_model_id(source: str) -> str:
@@ -119,7 +120,7 @@ class PhotoIndex:
         self._lock_file: Any = None
         self._handles: dict[str, Any] = {}
         self._generations: dict[int, dict[str, Generation]] | None = None
-        self._failed_at = 0.0
+        self._failed_at = -ERROR_LOG_INTERVAL_S
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PhotoIndex:
@@ -140,7 +141,11 @@ class PhotoIndex:
             except BotError:
                 raise
             except Exception as exc:
-                log.error("the photo index (%s) can't be opened: %s", self.describe(), exc)
+                now = time.monotonic()
+                quiet = now - self._failed_at < ERROR_LOG_INTERVAL_S  # one line a minute while it stays down
+                self._failed_at = now if not quiet else self._failed_at
+                log.log(logging.DEBUG if quiet else logging.ERROR, "the photo index (%s) can't be opened: %s",
+                        self.describe(), exc)
                 raise IndexUnavailable(f"photo index unavailable: {exc}") from None
             log.info("photo index: %s", self.describe())
 
@@ -207,7 +212,8 @@ class PhotoIndex:
                 if isinstance(exc, NotFoundError):  # deleted behind our back (another process, a server)
                     self._handles.clear()
                     self._generations = None
-                log.warning("photo index operation failed: %s", exc, exc_info=True)
+                log.warning("photo index operation failed: %s: %s", type(exc).__name__, exc)
+                log.debug("photo index failure", exc_info=True)
                 raise IndexUnavailable(f"photo index operation failed: {exc}") from None
 
     # -- generations --------------------------------------------------------------------------

@@ -246,3 +246,49 @@ def test_chinese_clip_finds_photos_by_chinese_words(new_bot, tiny_chinese_clip, 
     answer = find_answer(tg, tg.send_message(chat, user, text="/find 海边的猫"))
     assert sorted(answer.keys) == sorted(unique_id(m) for m in sent)
     assert "ChineseClipEmbedder" in bot.logs()
+
+
+def test_a_match_telegram_refuses_is_left_out_and_the_rest_still_sent(tg, user, chat):
+    sent = send_photos(tg, chat, user, range(340, 343))
+    tg.fail_next("sendMediaGroup", 'Bad Request: failed to send message #2 with the error message '
+                                   '"Wrong file identifier/http url specified"')
+    tg.fail_next("sendPhoto", "Bad Request: wrong file identifier/HTTP URL specified")
+    request = tg.send_message(chat, user, text="/find k=3 x")
+    answer = find_answer(tg, request)
+    assert len(answer.matches) == 2 and set(answer.keys) < {unique_id(m) for m in sent}
+    assert answer.text == "(1 more match could not be sent: the file is gone.)"
+
+
+def test_in_a_group_with_privacy_mode_a_photo_a_command_replies_to_is_remembered(tg, user, user_ids):
+    group = tg.group_chat(-next(user_ids), "Quiet group")
+    seen = send_photos(tg, group, user, [350])  # sent with the bot watching (privacy mode off, or a caption)
+    unseen = tg.message(group, user, photo=photo_bytes(351))  # privacy mode on: never delivered to the bot
+    answer = find_answer(tg, tg.send_message(group, user, text="/find@tiny_test_bot", reply_to=unseen))
+    assert answer.keys == [unique_id(seen[0])]
+    everything = find_answer(tg, tg.send_message(group, user, text="/find@tiny_test_bot k=10 x"))
+    assert sorted(everything.keys) == sorted([unique_id(seen[0]), unique_id(unseen)])
+
+
+def test_an_unreachable_chroma_server_makes_find_say_so_and_the_bot_goes_on(new_bot, tiny_clip, user_ids):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]  # nothing listens there once the socket is closed
+    requests: list[dict] = []
+
+    def prepare(telegram):
+        user = telegram.user(next(user_ids), "Ann")
+        chat = telegram.private_chat(user)
+        requests.append(telegram.send_message(chat, user, photo=photo_bytes(360)))
+        requests.append(telegram.send_message(chat, user, text="/find cats"))
+        requests.append(telegram.send_message(chat, user, text="/help"))
+
+    tg, bot = new_bot(prepare, clip_model=tiny_clip, chroma_url=f"http://127.0.0.1:{closed}")
+    assert answer_to(tg, requests[1], timeout=60)["text"] == (
+        "Photo search isn't available right now. The admin can see why in the logs.")
+    assert "/find" in answer_to(tg, requests[2], timeout=30)["text"]
+    logs = bot.logs()
+    assert f"the photo index (Chroma server at http://127.0.0.1:{closed}) can't be opened" in logs
+    assert "Traceback" not in logs  # an operator's problem, said in one line, not a crash
+    assert bot.alive()

@@ -1,0 +1,196 @@
+"""Photo indexing throughput: this project's batched CLIP path against the original tutorial's loop.
+
+Both run side by side in one process, on the same photos, with a real-size CLIP ViT-L/14 built from its
+config with random weights (the same speed as the real weights; nothing is downloaded):
+
+* tutorial: for each photo, `processor(images=photo.resize((224, 224)))` then `model.get_image_features`,
+  one photo per forward pass, fp32, autograd on: the loop of ../shared/origin-tutorial.md, unchanged.
+* batched:  what the bot's worker runs for indexing jobs: `shrink_for_embedding` (done on the bot side),
+  then `ClipEmbedder.embed_images` on batches of --batch photos under `torch.inference_mode()`, in the
+  device's precision (CPU fp32; CUDA fp16), normalised.
+
+The two alternate in rounds so that a neighbour's load on a shared machine hits both alike. The report
+gives photos/s, the ratio, and the achieved FLOP/s against the device's peak (a measured GEMM peak and,
+on a CPU, the nominal AVX-512 peak from the core count and clock).
+
+    python bench/index_throughput.py                  # CPU, about two minutes on 2 cores
+    python bench/index_throughput.py --device cuda    # a CUDA GPU: fp16 batches against the fp32 loop
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.images import shrink_for_embedding  # noqa: E402
+from models.base import Device  # noqa: E402
+from models.clip import ClipEmbedder  # noqa: E402
+
+
+def vit_l14(device: torch.device, dtype: torch.dtype):
+    """openai/clip-vit-large-patch14's architecture (its config.json values), random weights."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    config = CLIPConfig(
+        text_config=dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                         num_attention_heads=12, max_position_embeddings=77, projection_dim=768),
+        vision_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                           image_size=224, patch_size=14, projection_dim=768),
+        projection_dim=768,
+    )
+    torch.manual_seed(0)
+    model = CLIPModel(config).to(device, dtype).eval()
+    processor = CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224})
+    return model, processor
+
+
+def photos(count: int) -> list[Image.Image]:
+    """Phone-sized photos (1280x960) of random blocks and noise, decoded from JPEG like downloads."""
+    rng = random.Random(0)
+    result = []
+    for _ in range(count):
+        image = Image.effect_noise((1280, 960), 40).convert("RGB")
+        for _ in range(12):
+            x, y = rng.randrange(1200), rng.randrange(900)
+            image.paste((rng.randrange(256), rng.randrange(256), rng.randrange(256)), (x, y, x + 80, y + 60))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=90)
+        result.append(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    return result
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def tutorial_loop(model, processor, images, device) -> None:
+    for image in images:
+        inputs = processor(images=image.resize((224, 224)), return_tensors="pt").to(device)
+        model.get_image_features(**inputs)[0]  # noqa: B018 - as the tutorial does (grad on, fp32)
+    sync(device)
+
+
+def batched(embedder: ClipEmbedder, images, batch: int, device) -> None:
+    for start in range(0, len(images), batch):
+        chunk = [shrink_for_embedding(i) for i in images[start : start + batch]]
+        with torch.inference_mode():
+            embedder.embed_images(chunk)
+    sync(device)
+
+
+def flops_per_image(model, processor, image, device, dtype) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    pixels = processor(images=image, return_tensors="pt")["pixel_values"].to(device, dtype)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model.get_image_features(pixel_values=pixels)
+    return float(counter.get_total_flops())
+
+
+def gemm_peak(device: torch.device, dtype: torch.dtype) -> float:
+    """FLOP/s of a large square matmul: the practical peak of this device in this precision."""
+    n = 4096 if device.type == "cuda" else 2048
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    repeats = 50 if device.type == "cuda" else 8
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - started)
+
+
+def nominal_cpu_peak() -> tuple[float, str]:
+    """Cores x clock x FLOP/cycle (2 FMA units x 16 fp32 lanes x 2 with AVX-512, else 8 lanes with AVX2)."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    mhz = next((float(line.split(":")[1]) for line in cpuinfo.splitlines() if line.startswith("cpu MHz")), 0.0)
+    lanes = 16 if "avx512f" in cpuinfo else 8 if "avx2" in cpuinfo else 4
+    cores = torch.get_num_threads()
+    per_cycle = 2 * lanes * 2
+    return cores * mhz * 1e6 * per_cycle, f"{cores} cores x {mhz / 1000:.2f} GHz x {per_cycle} FLOP/cycle"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--photos", type=int, default=0, help="photos per path per round (default 8 CPU, 256 GPU)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=0, help="batch size of the batched path (default 16 CPU, 64 GPU)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    count = args.photos or (256 if gpu else 8)
+    batch = args.batch or (64 if gpu else 16)
+    ours = Device(device, torch.float16 if gpu else torch.float32)
+
+    started = time.perf_counter()
+    reference, processor = vit_l14(device, torch.float32)  # the tutorial's model: fp32
+    model = reference if ours.dtype == torch.float32 else vit_l14(device, ours.dtype)[0]
+    embedder = ClipEmbedder(model, processor, ours, "clip-vit-large-patch14 (random)")
+    print(f"built ViT-L/14 CLIP in {time.perf_counter() - started:.0f} s; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, device {device}"
+          + (f" ({torch.cuda.get_device_name(device)})" if gpu else ""), flush=True)
+
+    # The batched path gets twice the photos per round, so each round's batches are full.
+    ours_count = max(batch, count * 2 if not gpu else count)
+    images = photos(max(count, ours_count))
+    peaks = [gemm_peak(device, ours.dtype)]
+    tutorial_loop(reference, processor, images[:2], device)  # warm-up
+    batched(embedder, images[:batch], batch, device)
+    times = {"tutorial": 0.0, "batched": 0.0}
+    done = {"tutorial": 0, "batched": 0}
+    for round_ in range(args.rounds):
+        t = time.perf_counter()
+        tutorial_loop(reference, processor, images[:count], device)
+        times["tutorial"] += time.perf_counter() - t
+        done["tutorial"] += count
+        t = time.perf_counter()
+        batched(embedder, images[:ours_count], batch, device)
+        times["batched"] += time.perf_counter() - t
+        done["batched"] += ours_count
+        print(f"round {round_ + 1}/{args.rounds}: tutorial {done['tutorial'] / times['tutorial']:.2f} photos/s, "
+              f"batched {done['batched'] / times['batched']:.2f} photos/s", flush=True)
+
+    flops = flops_per_image(embedder.model, processor, images[0], device, ours.dtype)
+    peaks.append(gemm_peak(device, ours.dtype))
+    peak = max(peaks)
+    rate = {k: done[k] / times[k] for k in times}
+    print()
+    print(f"| path | precision | photos per forward pass | photos/s | vs tutorial | achieved GFLOP/s | of GEMM peak |")
+    print("|---|---|---|---|---|---|---|")
+    for name, precision, per_pass in (("tutorial loop", "fp32, autograd on", 1),
+                                      ("batched (this bot)", str(ours.dtype).removeprefix("torch."), batch)):
+        key = "tutorial" if name.startswith("tutorial") else "batched"
+        achieved = rate[key] * flops
+        print(f"| {name} | {precision} | {per_pass} | {rate[key]:.2f} | {rate[key] / rate['tutorial']:.2f}x | "
+              f"{achieved / 1e9:.0f} | {achieved / peak:.0%} |")
+    print()
+    print(f"ViT-L/14 image tower: {flops / 1e9:.1f} GFLOP per photo (torch FlopCounterMode, 224x224).")
+    print(f"GEMM peak measured here ({str(ours.dtype).removeprefix('torch.')} matmul, best of before and after): "
+          f"{peak / 1e9:.0f} GFLOP/s (before {peaks[0] / 1e9:.0f}, after {peaks[1] / 1e9:.0f}: a drop means "
+          "other processes shared the CPU).")
+    if not gpu:
+        nominal, how = nominal_cpu_peak()
+        if nominal:
+            print(f"Nominal CPU peak: {nominal / 1e9:.0f} GFLOP/s ({how}); batched path at "
+                  f"{rate['batched'] * flops / nominal:.0%} of it.")
+    print(f"Ratio batched / tutorial: {rate['batched'] / rate['tutorial']:.2f}x "
+          f"(wall {sum(times.values()):.0f} s, {os.cpu_count()} CPUs visible).")
+
+
+if __name__ == "__main__":
+    main()
