@@ -5,9 +5,9 @@ config with random weights (the same speed as the real weights; nothing is downl
 
 * tutorial: for each photo, `processor(images=photo.resize((224, 224)))` then `model.get_image_features`,
   one photo per forward pass, fp32, autograd on: the loop of ../shared/origin-tutorial.md, unchanged.
-* batched:  what the bot's worker runs for indexing jobs: `shrink_for_embedding` (done on the bot side),
-  then `ClipEmbedder.embed_images` on batches of --batch photos under `torch.inference_mode()`, in the
-  device's precision (CPU fp32; CUDA fp16), normalised.
+* batched:  what the bot runs for indexing jobs: `shrink_for_embedding` (on the bot side, a thread per
+  photo), then the worker's `ClipEmbedder.embed_images` on batches of --batch photos under
+  `torch.inference_mode()`, in the device's precision (CPU fp32; CUDA fp16), normalised.
 
 The two alternate in rounds so that a neighbour's load on a shared machine hits both alike. The report
 gives photos/s, the ratio, and the achieved FLOP/s against the device's peak (a measured GEMM peak and,
@@ -20,11 +20,13 @@ on a CPU, the nominal AVX-512 peak from the core count and clock).
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import os
 import random
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -81,9 +83,12 @@ def tutorial_loop(model, processor, images, device) -> None:
     sync(device)
 
 
+SHRINKERS = ThreadPoolExecutor(os.cpu_count() or 1)  # the bot shrinks each photo in asyncio.to_thread
+
+
 def batched(embedder: ClipEmbedder, images, batch: int, device) -> None:
     for start in range(0, len(images), batch):
-        chunk = [shrink_for_embedding(i) for i in images[start : start + batch]]
+        chunk = list(SHRINKERS.map(shrink_for_embedding, images[start : start + batch]))
         with torch.inference_mode():
             embedder.embed_images(chunk)
     sync(device)
@@ -127,67 +132,78 @@ def nominal_cpu_peak() -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--photos", type=int, default=0, help="photos per path per round (default 8 CPU, 256 GPU)")
+    parser.add_argument("--photos", type=int, default=0, help="tutorial photos per round (default 8 CPU, 256 GPU)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=0, help="batch size of the batched path (default 16 CPU, 64 GPU)")
+    parser.add_argument("--cpu-bf16", choices=("auto", "yes", "no"), default="auto",
+                        help="also time the batched path with bf16 weights on the CPU (auto: when it has AMX)")
     args = parser.parse_args()
     device = torch.device(args.device)
     gpu = device.type == "cuda"
     count = args.photos or (256 if gpu else 8)
     batch = args.batch or (64 if gpu else 16)
     ours = Device(device, torch.float16 if gpu else torch.float32)
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    bf16 = not gpu and (args.cpu_bf16 == "yes" or (args.cpu_bf16 == "auto" and "amx_bf16" in cpuinfo))
 
     started = time.perf_counter()
     reference, processor = vit_l14(device, torch.float32)  # the tutorial's model: fp32
     model = reference if ours.dtype == torch.float32 else vit_l14(device, ours.dtype)[0]
-    embedder = ClipEmbedder(model, processor, ours, "clip-vit-large-patch14 (random)")
+    paths = {"batched": ClipEmbedder(model, processor, ours, "clip-vit-large-patch14 (random)")}
+    if bf16:
+        cpu_bf16 = Device(device, torch.bfloat16)
+        paths["batched bf16"] = ClipEmbedder(copy.deepcopy(reference).to(torch.bfloat16), processor, cpu_bf16, "bf16")
     print(f"built ViT-L/14 CLIP in {time.perf_counter() - started:.0f} s; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, device {device}"
           + (f" ({torch.cuda.get_device_name(device)})" if gpu else ""), flush=True)
 
-    # The batched path gets twice the photos per round, so each round's batches are full.
-    ours_count = max(batch, count * 2 if not gpu else count)
+    # The batched paths get twice the photos per round on a CPU, so each round's batches are full.
+    ours_count = max(batch, count if gpu else count * 2)
     images = photos(max(count, ours_count))
     peaks = [gemm_peak(device, ours.dtype)]
     tutorial_loop(reference, processor, images[:2], device)  # warm-up
-    batched(embedder, images[:batch], batch, device)
-    times = {"tutorial": 0.0, "batched": 0.0}
-    done = {"tutorial": 0, "batched": 0}
-    for round_ in range(args.rounds):
+    for embedder in paths.values():
+        batched(embedder, images[:batch], batch, device)
+    times = {"tutorial": 0.0, **{name: 0.0 for name in paths}}
+    done = dict.fromkeys(times, 0)
+    for round_ in range(args.rounds):  # alternating, so that other load on the machine hits every path
         t = time.perf_counter()
         tutorial_loop(reference, processor, images[:count], device)
         times["tutorial"] += time.perf_counter() - t
         done["tutorial"] += count
-        t = time.perf_counter()
-        batched(embedder, images[:ours_count], batch, device)
-        times["batched"] += time.perf_counter() - t
-        done["batched"] += ours_count
-        print(f"round {round_ + 1}/{args.rounds}: tutorial {done['tutorial'] / times['tutorial']:.2f} photos/s, "
-              f"batched {done['batched'] / times['batched']:.2f} photos/s", flush=True)
+        for name, embedder in paths.items():
+            t = time.perf_counter()
+            batched(embedder, images[:ours_count], batch, device)
+            times[name] += time.perf_counter() - t
+            done[name] += ours_count
+        print(f"round {round_ + 1}/{args.rounds}: "
+              + ", ".join(f"{name} {done[name] / times[name]:.2f} photos/s" for name in times), flush=True)
 
-    flops = flops_per_image(embedder.model, processor, images[0], device, ours.dtype)
+    flops = flops_per_image(reference, processor, images[0], device, torch.float32)
     peaks.append(gemm_peak(device, ours.dtype))
     peak = max(peaks)
     rate = {k: done[k] / times[k] for k in times}
+    precision = {"tutorial": "fp32, autograd on", "batched": str(ours.dtype).removeprefix("torch."),
+                 "batched bf16": "bf16 weights (AMX)"}
     print()
-    print(f"| path | precision | photos per forward pass | photos/s | vs tutorial | achieved GFLOP/s | of GEMM peak |")
+    print(f"| path | precision | photos per forward pass | photos/s | vs tutorial | achieved GFLOP/s | of fp32 GEMM peak |")
     print("|---|---|---|---|---|---|---|")
-    for name, precision, per_pass in (("tutorial loop", "fp32, autograd on", 1),
-                                      ("batched (this bot)", str(ours.dtype).removeprefix("torch."), batch)):
-        key = "tutorial" if name.startswith("tutorial") else "batched"
-        achieved = rate[key] * flops
-        print(f"| {name} | {precision} | {per_pass} | {rate[key]:.2f} | {rate[key] / rate['tutorial']:.2f}x | "
-              f"{achieved / 1e9:.0f} | {achieved / peak:.0%} |")
+    for name in times:
+        achieved = rate[name] * flops
+        label = "tutorial loop" if name == "tutorial" else f"{name} (this bot)" if name == "batched" else name
+        print(f"| {label} | {precision[name]} | {1 if name == 'tutorial' else batch} | {rate[name]:.2f} | "
+              f"{rate[name] / rate['tutorial']:.2f}x | {achieved / 1e9:.0f} | {achieved / peak:.0%} |")
     print()
     print(f"ViT-L/14 image tower: {flops / 1e9:.1f} GFLOP per photo (torch FlopCounterMode, 224x224).")
     print(f"GEMM peak measured here ({str(ours.dtype).removeprefix('torch.')} matmul, best of before and after): "
-          f"{peak / 1e9:.0f} GFLOP/s (before {peaks[0] / 1e9:.0f}, after {peaks[1] / 1e9:.0f}: a drop means "
-          "other processes shared the CPU).")
+          f"{peak / 1e9:.0f} GFLOP/s (before {peaks[0] / 1e9:.0f}, after {peaks[1] / 1e9:.0f}; lower than the "
+          "nominal peak when other processes share the CPU).")
     if not gpu:
         nominal, how = nominal_cpu_peak()
         if nominal:
-            print(f"Nominal CPU peak: {nominal / 1e9:.0f} GFLOP/s ({how}); batched path at "
-                  f"{rate['batched'] * flops / nominal:.0%} of it.")
+            print(f"Nominal fp32 CPU peak: {nominal / 1e9:.0f} GFLOP/s ({how}); the batched path runs at "
+                  f"{rate['batched'] * flops / nominal:.0%} of it, the tutorial loop at "
+                  f"{rate['tutorial'] * flops / nominal:.0%}.")
     print(f"Ratio batched / tutorial: {rate['batched'] / rate['tutorial']:.2f}x "
           f"(wall {sum(times.values()):.0f} s, {os.cpu_count()} CPUs visible).")
 

@@ -140,6 +140,10 @@ class ChatPhotos:
         self._in_flight[record.chat_id] = self._in_flight.get(record.chat_id, 0) + 1
         return True
 
+    def being_indexed(self, chat_id: int) -> int:
+        """How many of the chat's photos are noted but not yet indexed."""
+        return self._in_flight.get(chat_id, 0)
+
     async def wait_indexed(self, chat_id: int, timeout: float) -> bool:
         """Wait (up to `timeout` s) until the chat's photos noted so far are indexed; False on timeout."""
         async with self._settled:

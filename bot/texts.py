@@ -54,8 +54,9 @@ FIND_USAGE = (
 )
 
 FIND_DETAILS = (
-    "I remember every photo I see in a chat (sent to me, captioned with a command, or, in groups, every "
-    "photo while privacy mode is off), and /find searches only that chat's photos."
+    "I remember every photo I see in a chat, and /find searches only that chat's photos. In groups with "
+    "privacy mode on (the default), I only see photos captioned with a command or replied to with one; "
+    "see below to let me see them all."
 )
 
 

@@ -6,6 +6,7 @@ supergroup (its photos move with it).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -19,7 +20,7 @@ from bot.errors import BadInput, IndexUnavailable
 from bot.jobs import EmbedImageRequest, EmbedTextRequest
 from bot.matches import send_matches
 from bot.media import find_photo
-from bot.progress import run_job
+from bot.progress import keep_chat_action, run_job
 from bot.replies import reply
 from bot.requester import job_for
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 DEFAULT_K = 5
 MAX_K = 10
 MAX_QUERY_CHARS = 500
-# Photos sent just before /find are still being indexed: wait this long for them before searching.
+# Photos sent just before /find may still be in the indexing lane: wait this long for them before searching.
 INDEX_WAIT_S = 20.0
 
 _K_OPTION = re.compile(r"^k=(.*)$", re.IGNORECASE)
@@ -66,7 +67,12 @@ async def find(update: Update, context: BotContext) -> None:
     if example is None and not words:
         await reply(message, texts.FIND_USAGE)
         return
-    await photos.wait_indexed(message.chat_id, INDEX_WAIT_S)  # include photos sent just before
+    if photos.being_indexed(message.chat_id):  # photos sent just before the command: include them
+        waiting = asyncio.create_task(keep_chat_action(message, ChatAction.UPLOAD_PHOTO))
+        try:
+            await photos.wait_indexed(message.chat_id, INDEX_WAIT_S)
+        finally:
+            waiting.cancel()
     if not await photos.check_searchable(message.chat_id):
         await reply(message, texts.no_photos_yet(message.chat.type == ChatType.PRIVATE))
         return

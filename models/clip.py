@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, Self, Sequence
 
 import torch
@@ -18,6 +21,12 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# The image processor (PIL resize, crop, normalise) runs on the CPU, a few ms a photo: on a GPU that is
+# longer than the forward pass of a whole batch, so big batches are preprocessed on several threads
+# (PIL and numpy release the GIL). Fewer than this many photos a thread isn't worth a thread.
+PREPROCESS_THREADS = min(8, os.cpu_count() or 1)
+PHOTOS_PER_THREAD = 8
 
 
 class ClipEmbedder:
@@ -36,6 +45,7 @@ class ClipEmbedder:
         self.processor = processor
         self.device = device
         self.source = source
+        self._preprocessors: ThreadPoolExecutor | None = None
 
     @classmethod
     def load(cls, source: str, device: Device, settings: Settings | None = None) -> Self:
@@ -61,11 +71,21 @@ class ClipEmbedder:
 
     def embed_images(self, images: Sequence[Image]) -> torch.Tensor:
         """(len(images), dim) unit vectors, float32 on the CPU: one forward pass for the whole batch."""
-        inputs = self.processor(images=list(images), return_tensors="pt")
-        pixels = inputs["pixel_values"].to(self.device.torch_device, self.device.dtype)
+        pixels = self._pixels(list(images)).to(self.device.torch_device, self.device.dtype)
         features = self.model.get_image_features(pixel_values=pixels).pooler_output
         log.debug("embedded %d images in one forward pass", len(images))
         return _normalised(features)
+
+    def _pixels(self, images: list[Image]) -> torch.Tensor:
+        threads = min(PREPROCESS_THREADS, len(images) // PHOTOS_PER_THREAD)
+        if threads < 2:
+            return self.processor(images=images, return_tensors="pt")["pixel_values"]
+        if self._preprocessors is None:
+            self._preprocessors = ThreadPoolExecutor(PREPROCESS_THREADS, thread_name_prefix="clip-preprocess")
+        size = math.ceil(len(images) / threads)
+        chunks = [images[i : i + size] for i in range(0, len(images), size)]
+        parts = self._preprocessors.map(lambda c: self.processor(images=c, return_tensors="pt")["pixel_values"], chunks)
+        return torch.cat(list(parts))
 
     def embed_texts(self, texts: Sequence[str]) -> torch.Tensor:
         """(len(texts), dim) unit vectors; texts longer than the tokenizer's limit are truncated."""

@@ -168,7 +168,7 @@ def test_image_files_are_indexed_and_come_back_as_files(tg, user, chat):
     photo = tg.send_message(chat, user, photo=photo_bytes(180))
     document = tg.send_message(chat, user, document=photo_bytes(181, fmt="PNG"), document_mime="image/png",
                                document_name="scan.png")
-    answer = find_answer(tg, tg.send_message(chat, user, text="/find k=10 scans"))
+    answer = find_answer(tg, tg.send_message(chat, user, text="/find k=10 scans"), parts=2)
     assert sorted(answer.keys) == sorted([unique_id(photo), unique_id(document)])
     kinds = sorted("photo" if "photo" in m else "document" for m in answer.matches)
     assert kinds == ["document", "photo"]
@@ -254,7 +254,7 @@ def test_a_match_telegram_refuses_is_left_out_and_the_rest_still_sent(tg, user, 
                                    '"Wrong file identifier/http url specified"')
     tg.fail_next("sendPhoto", "Bad Request: wrong file identifier/HTTP URL specified")
     request = tg.send_message(chat, user, text="/find k=3 x")
-    answer = find_answer(tg, request)
+    answer = find_answer(tg, request, parts=3)  # two photos sent one by one, and the note
     assert len(answer.matches) == 2 and set(answer.keys) < {unique_id(m) for m in sent}
     assert answer.text == "(1 more match could not be sent: the file is gone.)"
 

@@ -122,3 +122,13 @@ async def test_sixteen_photos_arriving_together_take_fewer_forward_passes_than_p
     with torch.inference_mode():
         alone = adapter.run([EmbedImageRequest(photos(1, start=5)[0])], Interrupt())[0]
     assert embeddings[5].vector == pytest.approx(alone.vector, abs=1e-5)  # each result went to its own job
+
+
+def test_big_batches_are_preprocessed_on_several_threads_with_the_same_result(clip, monkeypatch):
+    import models.clip
+
+    monkeypatch.setattr(models.clip, "PREPROCESS_THREADS", 4)
+    images = photos(24)
+    threaded = clip._pixels(images)
+    assert clip._preprocessors is not None  # the thread pool was used
+    assert torch.equal(threaded, clip.processor(images=images, return_tensors="pt")["pixel_values"])

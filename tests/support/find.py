@@ -36,11 +36,11 @@ def unique_id(message: dict) -> str:
     return message["document"]["file_unique_id"]
 
 
-def find_answer(telegram: FakeTelegram, request: dict, timeout: float = 60.0) -> FindAnswer:
+def find_answer(telegram: FakeTelegram, request: dict, timeout: float = 60.0, *, parts: int = 1) -> FindAnswer:
     """Wait for the answer to a /find: the media the bot sent after it, or its text reply.
 
-    An album is one sendMediaGroup call, so its messages appear together; a short settle catches a
-    second album (image files) or a note about matches that could not be sent.
+    An album is one sendMediaGroup call, so its messages appear together. `parts` is how many pieces the
+    answer has (an album of photos, one of image files, a note about matches that could not be sent).
     """
     chat_id, request_id = request["chat"]["id"], request["message_id"]
     deadline = time.monotonic() + timeout
@@ -54,8 +54,9 @@ def find_answer(telegram: FakeTelegram, request: dict, timeout: float = 60.0) ->
 
     while time.monotonic() < deadline:
         answer = current()
-        if answer.matches or answer.text:
-            time.sleep(0.3)
+        pieces = len({m.get("media_group_id", m["message_id"]) for m in answer.matches}) + bool(answer.text)
+        if pieces >= parts:
+            time.sleep(0.05)  # a straggler would be a bug: let it show up in the assertions
             return current()
         time.sleep(0.02)
     raise AssertionError(
