@@ -106,7 +106,6 @@ def import_folder(settings: Settings, folder: Path, chat_id: int, batch_size: in
     index = PhotoIndex.from_settings(settings)
     try:
         index.open()
-        embedder = Embedder(settings)
         hashes: dict[str, Path] = {}
         for path in images:
             try:
@@ -114,8 +113,15 @@ def import_folder(settings: Settings, folder: Path, chat_id: int, batch_size: in
             except OSError:
                 report.unreadable.append(path.relative_to(folder))
         report.already = len(images) - len(report.unreadable) - len(hashes)  # the same content twice
-        known = index.existing(chat_id, embedder.spec, [f"sha256:{h}" for h in hashes])
+        keys = [f"sha256:{h}" for h in hashes]
+        # The chat's collection for this model tells the vector size, so a folder imported before is
+        # checked without loading the model at all.
+        model_id = canonical_model_id(settings.clip_model)
+        dims = {g.spec.dim for g in index.generations(chat_id, fresh=True) if g.spec.model == model_id}
+        spec = ModelSpec(model_id, dims.pop()) if len(dims) == 1 else None
+        known = index.existing(chat_id, spec, keys) if spec is not None else set()
         report.already += len(known)
+        embedder: Embedder | None = None  # loaded once there is something readable to embed
         todo = [(h, p) for h, p in hashes.items() if f"sha256:{h}" not in known]
         with _progress(len(todo), "Importing") as progress:
             for chunk in _chunks(todo, batch_size):
@@ -133,7 +139,9 @@ def import_folder(settings: Settings, folder: Path, chat_id: int, batch_size: in
                         caption=str(path.relative_to(folder)), path=str(path.resolve()), sha256=digest,
                     ))
                 if records:
-                    report.imported += index.add(chat_id, embedder.spec, records, embedder.embed(pictures))
+                    embedder = embedder or Embedder(settings)
+                    spec = embedder.spec
+                    report.imported += index.add(chat_id, spec, records, embedder.embed(pictures))
                 progress.update(len(chunk))
     except BotError as exc:
         print(f"Import failed: {exc}", file=sys.stderr)

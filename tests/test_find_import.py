@@ -53,9 +53,11 @@ def test_import_skips_what_it_cannot_read_or_already_has_and_find_uploads_once(t
             "Ignored 1 file that is not an image.",
         ]
         assert re.search(r"Importing: 100%.*4/4", first.stderr)  # the progress bar
+        assert "loaded embed model" in first.stderr
         again = run_cli(bot, "import", str(archive), "--chat", str(mine["id"]))
         assert again.stdout.splitlines()[:2] == [f"Imported 0 new photos into chat {mine['id']}.",
                                                 "Skipped 4 already indexed (same content)."]
+        assert "loaded embed model" not in again.stderr  # nothing new: the model isn't even loaded
 
         request = telegram.send_message(mine, ann, text="/find k=10 holidays")
         bot.start()

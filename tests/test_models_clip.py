@@ -97,7 +97,8 @@ async def test_sixteen_photos_arriving_together_take_fewer_forward_passes_than_p
                         max_batch_size=8)
     backend = LocalBackend(settings)
     await backend.start()
-    queue = GpuQueue(backend, max_pending=100, max_per_user=5, job_timeout_s=60, max_batch_size=8)
+    queue = GpuQueue(backend, max_pending=100, max_per_user=5, job_timeout_s=60, max_batch_size=8,
+                     background_window_s=1.0)  # generous, so a loaded test machine still fills both batches
     await queue.start()
     adapter = backend._pool.get(Task.EMBED)
     passes: list[int] = []

@@ -106,7 +106,7 @@ async def test_a_users_request_waits_behind_at_most_the_running_indexing_batch()
 
 async def test_photos_arriving_together_share_forward_passes():
     backend = FakeBackend()
-    queue = make_queue(backend, background_window_s=0.2)
+    queue = make_queue(backend, background_window_s=1.0)
     await queue.start()
     tickets = []
     for i in range(16):  # an album arriving photo by photo, as downloads finish
