@@ -27,16 +27,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bot",
         description="A self-hosted multimodal Telegram bot. Settings come from the environment or ./.env.",
         epilog="commands:\n  run        run the bot (long polling, or a webhook with WEBHOOK_URL); the default\n"
-        "  download   fetch the configured models into the Hugging Face cache, with progress bars\n\n"
+        "  download   fetch the configured models into the Hugging Face cache, with progress bars\n"
+        "  import     index a folder of photos for /find in one chat\n"
+        "  reindex    re-embed every indexed photo after CLIP_MODEL changed\n\n"
         "settings (environment variables):\n" + describe_settings(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", metavar="{run,download}")
+    sub = parser.add_subparsers(dest="command", metavar="{run,download,import,reindex}")
     sub.add_parser("run", help="run the bot (default)")
     download = sub.add_parser("download", help="pre-fetch the configured models")
     download.add_argument(
         "--only", default="", help="comma-separated subset of: " + ", ".join(s.removesuffix("_model") for s in MODEL_SETTINGS)
     )
+    importer = sub.add_parser(
+        "import", help="index a folder of photos for /find in one chat (stop the bot first, unless CHROMA_URL)"
+    )
+    importer.add_argument("folder", type=Path, help="a folder of photos (searched recursively)")
+    importer.add_argument("--chat", type=int, required=True, help="the chat id whose /find will see them")
+    importer.add_argument("--batch-size", type=int, default=16, help="photos per forward pass (default 16)")
+    reindex = sub.add_parser(
+        "reindex", help="re-embed indexed photos made with another CLIP model (stop the bot first, unless CHROMA_URL)"
+    )
+    reindex.add_argument("--chat", type=int, default=None, help="only this chat (default: every chat)")
+    reindex.add_argument("--batch-size", type=int, default=16, help="photos per forward pass (default 16)")
     return parser.parse_args(argv)
 
 
@@ -117,6 +130,14 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level, settings.telegram_bot_token.get_secret_value(), webhook_secret)
     if args.command == "download":
         sys.exit(download(settings, args.only))
+    if args.command in ("import", "reindex"):
+        from bot import maintenance
+        from bot.images import configure_pillow
+
+        configure_pillow(settings.max_image_pixels)
+        if args.command == "import":
+            sys.exit(maintenance.import_folder(settings, args.folder, args.chat, max(1, args.batch_size)))
+        sys.exit(maintenance.reindex(settings, args.chat, max(1, args.batch_size)))
     run(settings, webhook_secret)
 
 

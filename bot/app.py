@@ -15,6 +15,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -25,12 +26,14 @@ from telegram.ext import (
 from bot import texts
 from bot.access import AccessGate, is_admin
 from bot.backends import make_backend
-from bot.commands import Callback, CaptionCommand, Command, ReplyToBot
+from bot.commands import Callback, CaptionCommand, Command, ReplyToBot, parse_command
 from bot.context import BotContext, Services
 from bot.errors import BotError, ShuttingDown
 from bot.generation import GenService
 from bot.history import ChatHistory
 from bot.journal import JobJournal
+from bot.photo_index import PhotoIndex
+from bot.photos import ChatPhotos
 from bot.replies import reply
 from bot.queue import GpuQueue
 from bot.quotas import Quotas
@@ -39,6 +42,10 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 IMAGE_MESSAGE = filters.UpdateType.MESSAGE & (filters.PHOTO | filters.Document.IMAGE)
+# A command in the caption of any media (a PDF, a video too): the handler then says what it needs.
+CAPTIONED_MEDIA = filters.UpdateType.MESSAGE & filters.CAPTION
+# Photo indexing sees every update in a group of its own, beside whatever command handles it.
+INDEX_GROUP = 1
 
 
 def build_application(settings: Settings, commands: tuple[Command, ...] | None = None) -> Application:
@@ -62,14 +69,16 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
     quotas = Quotas(settings.sqlite_path, settings.quota_per_minute, settings.quota_per_day)
     gen = GenService(settings)
     history = ChatHistory(settings.sqlite_path)
+    photos = ChatPhotos(PhotoIndex.from_settings(settings), queue, settings)
     services = Services(settings=settings, queue=queue, backend=backend, commands=commands, journal=journal,
-                        quotas=quotas, gen=gen, history=history)
+                        quotas=quotas, gen=gen, history=history, photos=photos, chat_stores=[photos, history])
 
     async def post_init(application: Application) -> None:
         history.open()
         await gen.start()
         await backend.start()
         await queue.start()
+        await photos.start(application.bot)
         await set_menus(application, commands, settings.admin_user_ids)
         unfinished = journal.take_unfinished()
         for data in unfinished:
@@ -79,6 +88,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         log.info("bot @%s is up; serving %d commands", application.bot.username, len(commands))
 
     async def post_shutdown(application: Application) -> None:
+        await photos.close()
         await queue.close()
         await backend.close()
         journal.close_db()
@@ -108,7 +118,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         # New messages only: editing an old "/caption" must not run it again.
         application.add_handler(CommandHandler(command.name, callback, filters.UpdateType.MESSAGE, block=block))
         if command.on_photo:
-            application.add_handler(MessageHandler(IMAGE_MESSAGE & CaptionCommand(command.name), callback, block=block))
+            application.add_handler(MessageHandler(CAPTIONED_MEDIA & CaptionCommand(command.name), callback, block=block))
         if command.on_reply:
             reply_filter = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & ReplyToBot()
             application.add_handler(MessageHandler(reply_filter, callback, block=block))
@@ -119,6 +129,13 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE, unknown_command)
     )
     application.add_handler(CallbackQueryHandler(unknown_button))
+    from handlers.find import chat_migrated, index_photo
+    from handlers.forget import bot_removed
+
+    index_filter = filters.UpdateType.MESSAGE & (IMAGE_MESSAGE | filters.REPLY)
+    application.add_handler(MessageHandler(index_filter, index_photo), group=INDEX_GROUP)
+    application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, chat_migrated), group=INDEX_GROUP)
+    application.add_handler(ChatMemberHandler(bot_removed, ChatMemberHandler.MY_CHAT_MEMBER), group=INDEX_GROUP)
     application.add_error_handler(on_error)
     return application
 
@@ -184,6 +201,9 @@ class BotApplication(Application):
 
 async def unknown_command(update: Update, context: BotContext) -> None:
     """In private chats, point people at /help (in groups, other bots' commands are none of our business)."""
+    parsed = parse_command(update.effective_message.text)
+    if parsed is not None and parsed[1] is not None and parsed[1].lower() != (context.bot.username or "").lower():
+        return  # /cmd@otherbot: addressed to someone else
     await reply(update.effective_message, texts.UNKNOWN_COMMAND)
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from telegram.ext import CallbackContext, ExtBot
 
@@ -14,8 +14,18 @@ if TYPE_CHECKING:
     from bot.quotas import Quotas
     from bot.generation import GenService
     from bot.history import ChatHistory
+    from bot.photos import ChatPhotos
     from bot.queue import GpuQueue
     from bot.settings import Settings
+
+
+class ChatStore(Protocol):
+    """Something kept per chat, which /forget and the bot's leaving the chat delete."""
+
+    what: str  # how the /forget reply names it: "indexed photos", "conversation turns"
+
+    async def forget(self, chat_id: int) -> int:
+        """Delete everything kept for the chat; returns how many items there were."""
 
 
 @dataclass
@@ -30,6 +40,12 @@ class Services:
     quotas: Quotas
     gen: GenService
     history: ChatHistory | None = None  # photo conversations (/ask, /box, /reset)
+    photos: ChatPhotos | None = None  # photo memory: `photos.index_message(message)` indexes a sent photo
+    chat_stores: list[ChatStore] = field(default_factory=list)
+
+    async def forget_chat(self, chat_id: int) -> dict[str, int]:
+        """Delete everything every store keeps for the chat: {what: how many}."""
+        return {store.what: await store.forget(chat_id) for store in self.chat_stores}
 
 
 class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):

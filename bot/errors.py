@@ -12,7 +12,9 @@ The tree::
     ├── JobTimedOut          the job ran past JOB_TIMEOUT_S
     ├── ModelUnavailable     the configured model can't be loaded
     ├── ModelFailed          the model raised while running this job
-    └── ShuttingDown         the bot is stopping; the request stays in the journal for after the restart
+    ├── ShuttingDown         the bot is stopping; the request stays in the journal for after the restart
+    ├── IndexUnavailable     the photo index (chromadb) can't be reached or is in use by another process
+    └── ReindexNeeded        this chat's photos were indexed with another CLIP model: run `reindex`
 
 Anything that is not a BotError is a bug: the error handler logs it with an id and the user
 gets a generic message with that id, never the exception text.
@@ -74,3 +76,15 @@ class ShuttingDown(BotError):
     """Not an answer: the request is replayed from the journal when the bot is back."""
 
     user_message = "The bot is restarting; your request will be answered when it is back."
+
+
+class IndexUnavailable(BotError):
+    user_message = "Photo search isn't available right now. The admin can see why in the logs."
+
+
+class ReindexNeeded(BotError):
+    user_message = (
+        "This chat's photos were indexed with a different CLIP model than the one I use now, so I can't "
+        "search them until the bot's owner runs `python -m bot reindex` (once, for all chats). "
+        "New photos are still being remembered meanwhile."
+    )

@@ -179,6 +179,12 @@ class ChatHistory:
         """Forget every conversation of the scope; returns how many there were."""
         return await self._run(_reset, scope)
 
+    what = "photo conversations"  # as a ChatStore: what /forget deletes
+
+    async def forget(self, chat_id: int) -> int:
+        """Forget every conversation of the chat, in every forum topic (/forget, or the bot removed)."""
+        return await self._run(_forget, chat_id)
+
 
 # -- SQL (run on a worker thread, under ChatHistory._lock) ----------------------------------------------
 
@@ -280,6 +286,13 @@ def _link(db: sqlite3.Connection, scope: Scope, conversation_id: int, message_id
         ).fetchone()
         if exists:
             _link_rows(db, scope, conversation_id, message_ids)
+
+
+def _forget(db: sqlite3.Connection, chat_id: int) -> int:
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        cursor = db.execute("DELETE FROM chat_conversations WHERE chat_id = ?", (chat_id,))
+    return cursor.rowcount
 
 
 def _reset(db: sqlite3.Connection, scope: Scope) -> int:

@@ -52,6 +52,21 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
         ) from None
 
 
+# CLIP looks at 224 (or 336) pixels a side: photos waiting to be embedded are kept no larger than this
+# on their short side, so a backlog of indexing jobs holds kilobytes, not a 40-megapixel photo each.
+EMBED_SHORT_SIDE = 448
+
+
+def shrink_for_embedding(img: Image.Image, short_side: int = EMBED_SHORT_SIDE) -> Image.Image:
+    """`img` scaled down (never up) so its shorter side is `short_side`; the same for indexing and queries."""
+    width, height = img.size
+    scale = short_side / min(width, height)
+    if scale >= 1:
+        return img
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")

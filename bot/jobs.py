@@ -23,6 +23,19 @@ class Task(StrEnum):
     CLASSIFY = "classify"
     ASK = "ask"
     BOX = "box"
+    EMBED = "embed"  # CLIP: photo indexing and /find
+
+
+class Lane(StrEnum):
+    """How the queue treats a job.
+
+    INTERACTIVE: a user waits for the answer; fair order across users, per-user and global caps.
+    BACKGROUND: photo indexing; nobody waits on it, so it has its own cap, never counts against a
+    user's, and runs only when no interactive job is waiting (or after waiting too long).
+    """
+
+    INTERACTIVE = "interactive"
+    BACKGROUND = "background"
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,8 +127,6 @@ class Classification:
     labels: tuple[tuple[str, float], ...]
 
 
-Request = CaptionRequest | GenerateRequest | ClassifyRequest
-Result = Caption | GeneratedImages | Classification
 @dataclass(frozen=True)
 class Turn:
     """One earlier exchange of a conversation about a photo."""
@@ -180,8 +191,48 @@ class Boxes:
     text: str
 
 
-Request = CaptionRequest | AskRequest | BoxRequest
-Result = Caption | Answer | Boxes
+@dataclass(frozen=True, eq=False)
+class EmbedImageRequest:
+    """Photo indexing and /find by example: CLIP's normalised image embedding of `image`."""
+
+    image: Image
+
+    task = Task.EMBED
+
+    @property
+    def batch_key(self) -> Hashable:
+        return (self.task, "image")
+
+
+@dataclass(frozen=True, eq=False)
+class EmbedTextRequest:
+    """/find by words: CLIP's normalised text embedding of `text`."""
+
+    text: str
+
+    task = Task.EMBED
+
+    @property
+    def batch_key(self) -> Hashable:
+        return (self.task, "text")
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A unit-length CLIP embedding and the model it came from (the index never mixes models)."""
+
+    vector: tuple[float, ...]
+    model: str
+
+    @property
+    def dim(self) -> int:
+        return len(self.vector)
+
+
+Request = (
+    CaptionRequest | GenerateRequest | ClassifyRequest | AskRequest | BoxRequest | EmbedImageRequest | EmbedTextRequest
+)
+Result = Caption | GeneratedImages | Classification | Answer | Boxes | Embedding
 
 _sequence = itertools.count()
 
@@ -197,6 +248,8 @@ class Job:
     created: float = field(default_factory=time.monotonic)
     seq: int = field(default_factory=lambda: next(_sequence))  # arrival order; the update_id for jobs from updates
     message_id: int | None = None  # the request message, for /cancel sent as a reply to it
+    lane: Lane = Lane.INTERACTIVE
+    command: str | None = None  # the command that asked for it, for texts such as "Cancelled your /find request"
 
     @property
     def task(self) -> Task:

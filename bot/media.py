@@ -28,6 +28,11 @@ class PhotoRef:
     file_size: int | None
     message: Message
 
+    @property
+    def kind(self) -> str:
+        """"photo", or "document" for an image sent as a file (they are re-sent differently)."""
+        return "photo" if self.message.photo else "document"
+
 
 def photo_in(message: Message) -> PhotoRef | None:
     """The largest photo size of `message`, or its image document, if it has one."""
@@ -41,16 +46,26 @@ def photo_in(message: Message) -> PhotoRef | None:
 
 
 def find_photo(message: Message) -> PhotoRef | None:
-    """The photo a command is about: on the message itself, else on the message it replies to."""
+    """The photo a command is about: on the message itself, else on the message it replies to.
+
+    Only a message of the same chat counts (Telegram's replies are; a reply quoting another chat
+    arrives as `external_reply`, which is never used), so a command never reaches another chat's photo.
+    """
     found = photo_in(message)
-    if found is None and message.reply_to_message is not None:
-        found = photo_in(message.reply_to_message)
+    replied = message.reply_to_message
+    if found is None and replied is not None and replied.chat.id == message.chat.id:
+        found = photo_in(replied)
     return found
 
 
 async def fetch_image(bot: Bot, photo: PhotoRef, max_pixels: int) -> Image:
     """Download and decode `photo`; raises BadImage with a user-facing reason."""
     return await decode_off_loop(await download(bot, photo), max_pixels)
+
+
+async def download_image(bot: Bot, file_id: str, file_size: int | None, max_pixels: int) -> Image:
+    """Download and decode the file behind `file_id`; raises BadImage with a user-facing reason."""
+    return await decode_off_loop(await download_file(bot, file_id, file_size), max_pixels)
 
 
 async def decode_off_loop(data: bytes, max_pixels: int) -> Image:
@@ -60,10 +75,15 @@ async def decode_off_loop(data: bytes, max_pixels: int) -> Image:
 
 async def download(bot: Bot, photo: PhotoRef) -> bytes:
     """The bytes of `photo`, within the Bot API's download limit; raises BadImage with a user-facing reason."""
-    if photo.file_size is not None and photo.file_size > TELEGRAM_DOWNLOAD_LIMIT:
-        raise BadImage(f"file of {photo.file_size} bytes over the download limit", user_message=_too_big())
+    return await download_file(bot, photo.file_id, photo.file_size)
+
+
+async def download_file(bot: Bot, file_id: str, file_size: int | None) -> bytes:
+    """The bytes behind `file_id`, within getFile's 20 MB limit; raises BadImage with a user-facing reason."""
+    if file_size is not None and file_size > TELEGRAM_DOWNLOAD_LIMIT:
+        raise BadImage(f"file of {file_size} bytes over the download limit", user_message=_too_big())
     try:
-        file = await bot.get_file(photo.file_id)
+        file = await bot.get_file(file_id)
         if file.file_size is not None and file.file_size > TELEGRAM_DOWNLOAD_LIMIT:
             raise BadImage(f"file of {file.file_size} bytes over the download limit", user_message=_too_big())
         data = bytes(await file.download_as_bytearray())

@@ -13,12 +13,18 @@ from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from bot.backends import Interrupt
 from bot.errors import BotError, Busy, JobCancelled, JobTimedOut, ModelFailed, ShuttingDown, TooManyPending
+from bot.jobs import Lane
 
 if TYPE_CHECKING:
     from bot.backends import Backend
     from bot.jobs import Job, Result
 
 log = logging.getLogger(__name__)
+
+# Background (indexing) jobs: how long a part-full batch waits for more photos before it runs anyway, and
+# how long the oldest may wait behind interactive jobs before one batch of them goes first.
+BACKGROUND_BATCH_WINDOW_S = 0.25
+BACKGROUND_MAX_WAIT_S = 30.0
 
 
 class Ticket:
@@ -73,8 +79,11 @@ class Ticket:
 class QueueStats:
     waiting: dict[str, int]
     running: int
-    served: int
-    failed: int
+    served: int  # users' jobs answered
+    failed: int  # users' jobs that ended in an error
+    background: int = 0  # indexing jobs waiting
+    indexed: int = 0  # indexing jobs done
+    index_failed: int = 0  # indexing jobs that failed
 
 
 class GpuQueue:
@@ -86,6 +95,15 @@ class GpuQueue:
     Batching: jobs waiting behind the chosen one with the same batch key join it, in fair order,
     up to the task's batch size. A lone job arriving at an idle worker waits `batch_window_s`
     (a few ms) for batch mates; jobs arriving while the worker is busy simply gather.
+
+    Background lane (photo indexing, `Lane.BACKGROUND`): its jobs wait in their own first-in-first-out
+    line with their own cap (`max_background`), never count against a user's caps or positions, and run
+    only when no interactive job is waiting, so a user's request waits behind at most the one indexing
+    batch already running. A part-full indexing batch waits up to `background_window_s` for more photos
+    (one forward pass for an album instead of one per photo), and once the oldest indexing job has waited
+    `background_max_wait_s`, one indexing batch goes ahead of the interactive line, so a busy bot still
+    indexes. Interactive and background jobs never share a batch: on a CPU a batch takes as long as its
+    size, and a user's request must not carry seven photos' worth of indexing.
     """
 
     def __init__(
@@ -99,6 +117,9 @@ class GpuQueue:
         batch_sizes: Mapping[str, int] | None = None,
         batch_window_s: float = 0.0,
         concurrency: int = 1,
+        max_background: int = 1000,
+        background_window_s: float = BACKGROUND_BATCH_WINDOW_S,
+        background_max_wait_s: float = BACKGROUND_MAX_WAIT_S,
     ) -> None:
         self._backend = backend
         self._max_pending = max_pending
@@ -109,14 +130,18 @@ class GpuQueue:
         self._batch_window = batch_window_s
         self._slots = asyncio.Semaphore(concurrency)
         self._waiting: dict[int, deque[Ticket]] = {}
+        self._background: deque[Ticket] = deque()
+        self._max_background = max_background
+        self._background_window = background_window_s
+        self._background_max_wait = background_max_wait_s
+        self._last_lane = Lane.INTERACTIVE
         self._running: list[Ticket] = []
         self._last_served: dict[int, int] = {}
         self._service_clock = 0
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
-        self._served = 0
-        self._failed = 0
+        self._counts = Counter[tuple[Lane, bool]]()  # (lane, succeeded) -> jobs
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -128,18 +153,23 @@ class GpuQueue:
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
-        for ticket in list(self._iter_waiting()) + self._running:
+        for ticket in list(self._iter_waiting()) + list(self._background) + self._running:
             ticket._finish(error=ShuttingDown(f"job {ticket.job.id} stopped by shutdown"))
             if ticket._interrupt is not None:
                 ticket._interrupt.set()
         self._waiting.clear()
+        self._background.clear()
 
     def submit(self, job: Job) -> Ticket:
         """Queue `job`; raises Busy or TooManyPending when a cap is reached."""
+        if job.lane is Lane.BACKGROUND:
+            return self._submit_background(job)
         pending = sum(len(q) for q in self._waiting.values())
         if pending >= self._max_pending:
             raise Busy(f"queue full ({pending} waiting)")
-        mine = len(self._waiting.get(job.user_id, ())) + sum(t.job.user_id == job.user_id for t in self._running)
+        mine = len(self._waiting.get(job.user_id, ())) + sum(
+            t.job.user_id == job.user_id and t.job.lane is Lane.INTERACTIVE for t in self._running
+        )
         if mine >= self._max_per_user:
             raise TooManyPending(
                 f"user {job.user_id} has {mine} pending",
@@ -153,6 +183,15 @@ class GpuQueue:
         self._reposition()
         self._wake.set()
         log.info("job %s queued: %s for user %s (position %s)", job.id, job.task, job.user_id, ticket.position)
+        return ticket
+
+    def _submit_background(self, job: Job) -> Ticket:
+        if len(self._background) >= self._max_background:
+            raise Busy(f"background lane full ({len(self._background)} waiting)")
+        ticket = Ticket(job)
+        self._background.append(ticket)
+        self._wake.set()
+        log.debug("job %s queued in the background lane: %s for chat %s", job.id, job.task, job.chat_id)
         return ticket
 
     def cancel(self, user_id: int, chat_id: int | None = None) -> Job | None:
@@ -175,6 +214,8 @@ class GpuQueue:
                     self._reposition()
                     return ticket.job
         for ticket in self._running:
+            if ticket.job.lane is not Lane.INTERACTIVE:
+                continue  # indexing isn't anyone's request to cancel
             if predicate(ticket.job) and ticket._finish(error=JobCancelled(f"job {ticket.job.id} cancelled while running")):
                 self._interrupt_if_abandoned(ticket)
                 return ticket.job
@@ -182,7 +223,11 @@ class GpuQueue:
 
     def stats(self) -> QueueStats:
         waiting = Counter(str(t.job.task) for t in self._iter_waiting())
-        return QueueStats(dict(waiting), len(self._running), self._served, self._failed)
+        counts = self._counts
+        return QueueStats(
+            dict(waiting), len(self._running), counts[Lane.INTERACTIVE, True], counts[Lane.INTERACTIVE, False],
+            len(self._background), counts[Lane.BACKGROUND, True], counts[Lane.BACKGROUND, False],
+        )
 
     @property
     def saturated(self) -> bool:
@@ -233,6 +278,41 @@ class GpuQueue:
 
     # -- running ------------------------------------------------------------------------------
 
+    def _take_background(self) -> list[Ticket]:
+        first = self._background.popleft()
+        key = first.job.request.batch_key
+        limit = self._batch_sizes.get(str(first.job.task), self._max_batch)
+        batch = [first]
+        for ticket in list(self._background):
+            if len(batch) >= limit:
+                break
+            if ticket.job.request.batch_key == key:
+                self._background.remove(ticket)
+                batch.append(ticket)
+        return batch
+
+    def _background_age(self) -> float:
+        return time.monotonic() - self._background[0].job.created
+
+    def _next_batch(self) -> list[Ticket] | None:
+        """The batch to run now, or None when nothing should run yet."""
+        while self._background and self._background[0].done():  # finished elsewhere (queue closing)
+            self._background.popleft()
+        starved = bool(self._background) and self._background_age() >= self._background_max_wait
+        # Starved indexing goes first, but alternating with the interactive line, never monopolising it.
+        if starved and self._last_lane is Lane.INTERACTIVE:
+            self._last_lane = Lane.BACKGROUND
+            return self._take_background()
+        if self._waiting:
+            self._last_lane = Lane.INTERACTIVE
+            return self._take_batch()
+        if self._background:
+            limit = self._batch_sizes.get(str(self._background[0].job.task), self._max_batch)
+            if len(self._background) >= limit or self._background_age() >= self._background_window:
+                self._last_lane = Lane.BACKGROUND
+                return self._take_background()
+        return None
+
     async def _dispatch(self) -> None:
         while True:
             await self._wake.wait()
@@ -240,12 +320,21 @@ class GpuQueue:
             if self._batch_window and not self._running:
                 # An idle worker waits a few ms for batch mates; a busy one gathers them anyway.
                 await asyncio.sleep(self._batch_window)
-            while self._waiting:
+            while self._waiting or self._background:
                 await self._slots.acquire()
-                if not self._waiting:  # everything was cancelled while we waited for a slot
+                batch = self._next_batch()
+                if batch is None:
                     self._slots.release()
-                    break
-                batch = self._take_batch()
+                    if not self._background:
+                        break  # everything was cancelled while we waited for a slot
+                    # A part-full indexing batch: wait for more photos, an interactive job, or the window's end.
+                    delay = max(0.0, self._background_window - self._background_age())
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), delay)
+                    except TimeoutError:
+                        pass
+                    self._wake.clear()
+                    continue
                 interrupt = Interrupt(deadline=time.monotonic() + self._timeout)
                 for ticket in batch:
                     ticket._interrupt = interrupt
@@ -314,11 +403,11 @@ class GpuQueue:
             return
         for ticket, result in zip(live, results):
             if ticket._finish(result):
-                self._served += 1
+                self._counts[ticket.job.lane, True] += 1
 
     def _fail(self, ticket: Ticket, error: BotError) -> None:
         if ticket._finish(error=error):
-            self._failed += 1
+            self._counts[ticket.job.lane, False] += 1
 
     def _interrupt_if_abandoned(self, ticket: Ticket) -> None:
         interrupt = ticket._interrupt

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
+from bot.commands import parse_command
 from bot.jobs import Job, Request
 
 
@@ -17,10 +18,12 @@ def requester_id(update: Update) -> int:
 def job_for(update: Update, request: Request) -> Job:
     """The job for `request`, ordered by the update that asked for it."""
     message = update.effective_message
+    parsed = parse_command((message.text or message.caption) if message is not None else None)
     return Job(
         request,
         user_id=requester_id(update),
         chat_id=update.effective_chat.id,
         seq=update.update_id,
         message_id=message.message_id if message is not None else None,
+        command=parsed[0] if parsed else None,
     )

@@ -246,10 +246,6 @@ RESET_DONE = "Starting over: I've forgotten our conversations about photos here.
 RESET_NOTHING = "There was nothing to forget here."
 
 
-def too_long(what: str, length: int, limit: int) -> str:
-    return f"That {what} is too long ({length} characters; the limit is {limit})."
-
-
 def nothing_found(target: str, model_text: str) -> str:
     """/box found no box in the model's answer."""
     text = f"I couldn't find “{target}” in this photo."
@@ -270,3 +266,50 @@ def boxes_found(target: str, boxes, size: tuple[int, int], limit: int = 1024) ->
             break
         lines.append(line)
     return "\n".join(lines)
+
+
+# --- /find and /forget -------------------------------------------------------------------------
+
+FIND_USAGE = (
+    "Send /find with a few words, e.g. /find a dog on the beach, or reply /find to a photo of this chat "
+    "to find similar ones. Add k=10 for up to ten matches."
+)
+
+FIND_DETAILS = (
+    "I remember every photo I see in a chat, and /find searches only that chat's photos. In groups with "
+    "privacy mode on (the default), I only see photos captioned with a command or replied to with one; "
+    "see below to let me see them all."
+)
+
+
+def no_photos_yet(private: bool) -> str:
+    """/find in a chat whose photos the bot hasn't seen (yet)."""
+    if private:
+        return (
+            "I haven't seen any photos in this chat yet. Every photo you send me from now on is remembered "
+            "for /find (only in this chat)."
+        )
+    return (
+        "I haven't seen any photos in this group yet. I remember the photos I see here, but while Telegram's "
+        "privacy mode is on (the default) I only see commands, replies to me and photos captioned with a "
+        "command. To let me remember every photo shared here, the owner turns privacy mode off in "
+        "@BotFather (/setprivacy) or makes me an admin."
+    )
+
+
+NO_OTHER_MATCHES = "That's the only photo of this chat I know; send me more and try again."
+MATCHES_UNSENDABLE = "I found matches, but Telegram wouldn't let me send them again (they may have been deleted)."
+FORGET_ADMINS_ONLY = "Only this group's admins can make me forget its photos and history."
+FORGET_DETAILS = "In groups, only admins can; when I leave or am removed from a chat, I forget it too."
+
+
+def forgotten(counts: dict[str, int]) -> str:
+    """The /forget answer, from {what: how many} of each store."""
+    kept = [f"{n} {what}" for what, n in counts.items() if n]
+    if not kept:
+        return "Done. There was nothing to forget: I had kept nothing from this chat."
+    return "Done. I deleted everything I kept from this chat: " + ", ".join(kept) + "."
+
+
+def matches_missing(missing: int) -> str:
+    return f"({missing} more {'match' if missing == 1 else 'matches'} could not be sent: the file is gone.)"

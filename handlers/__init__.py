@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.commands import Command
-from handlers import ask, box, cancel, caption, classify, gen, help, reset, safety, start, stats
+from handlers import ask, box, cancel, caption, classify, find, forget, gen, help, reset, safety, start, stats
 
 COMMANDS: tuple[Command, ...] = (
     start.COMMAND,
@@ -14,6 +14,8 @@ COMMANDS: tuple[Command, ...] = (
     ask.COMMAND,
     box.COMMAND,
     reset.COMMAND,
+    find.COMMAND,
+    forget.COMMAND,
     cancel.COMMAND,
     stats.COMMAND,
     safety.COMMAND,

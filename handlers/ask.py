@@ -57,7 +57,7 @@ async def ask(update: Update, context: BotContext) -> None:
 def _check_length(question: str) -> None:
     if len(question) > MAX_QUESTION_CHARS:
         raise BadInput(f"question of {len(question)} chars",
-                       user_message=texts.too_long("question", len(question), MAX_QUESTION_CHARS))
+                       user_message=texts.too_long("The question", len(question), MAX_QUESTION_CHARS))
 
 
 COMMAND = Command(

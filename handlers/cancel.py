@@ -28,7 +28,7 @@ async def cancel(update: Update, context: BotContext) -> None:
             and (j.message_id == target.message_id or (request_update is not None and j.seq == request_update))
             and (anyone or j.user_id == user_id)
         )
-    await reply(message, texts.cancelled(f"/{job.task}") if job else texts.NOTHING_TO_CANCEL)
+    await reply(message, texts.cancelled(f"/{job.command or job.task}") if job else texts.NOTHING_TO_CANCEL)
 
 
 COMMAND = Command("cancel", "Cancel your waiting request", "/cancel (or as a reply to a request)", cancel)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import replace
 from typing import TYPE_CHECKING, Sequence
@@ -17,7 +16,6 @@ from bot.errors import BotError
 from bot.gen_options import parse_gen_args
 from bot.gen_store import GenParams
 from bot.jobs import SEED_LIMIT, GeneratedImages, GenerateRequest
-from bot.media import photo_in
 from bot.progress import run_job
 from bot.replies import reply
 from bot.requester import job_for
@@ -28,7 +26,6 @@ if TYPE_CHECKING:
     from bot.gen_options import GenProfile
     from bot.progress import StatusMessage
 
-log = logging.getLogger(__name__)
 
 # callback_data of the buttons: "gen:same:<key>" / "gen:new:<key>" (key: 12 characters, see GenStore)
 SAME_SEED, NEW_SEED = "same", "new"
@@ -161,17 +158,13 @@ async def send_result(message: Message, status: StatusMessage, params: GenParams
 
 
 async def index_generated_photos(context: BotContext, sent: Sequence[Message]) -> None:
-    """THE place where generated images get indexed for /find: every photo and PNG document /gen sends
-    (first runs and button reruns alike) passes through here, all in the chat `sent[0].chat_id`.
-
-    /find (its own issue) is built on another branch. When it lands, call its indexer here with
-    `sent`: `bot.media.photo_in(m)` gives each one's file_id and file_unique_id. Until then this only
-    logs what would be indexed.
-    """
+    """Every photo and PNG document /gen sends (first runs and button reruns alike) is remembered for
+    /find in the chat it was sent to; indexing runs in the background lane and never delays the reply."""
+    photos = context.services.photos
+    if photos is None:
+        return
     for message in sent:
-        photo = photo_in(message)
-        if photo is not None:
-            log.debug("generated image %s in chat %s awaits /find indexing", photo.file_unique_id, message.chat_id)
+        photos.index_message(message)
 
 
 COMMAND = Command(

@@ -17,6 +17,8 @@ def stats_text(queue_stats, backend_stats: dict) -> str:
         "📊 Bot status",
         f"Queue: {sum(waiting.values())} waiting{f' ({per_task})' if per_task else ''}, {queue_stats.running} running",
         f"Jobs: {queue_stats.served} served, {queue_stats.failed} failed",
+        f"Photo indexing: {queue_stats.background} waiting, {queue_stats.indexed} done, "
+        f"{queue_stats.index_failed} failed",
     ]
     device = backend_stats.get("device", "not started")
     loaded = backend_stats.get("loaded", {})

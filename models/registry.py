@@ -43,6 +43,10 @@ ADAPTERS: dict[Task, dict[str, str]] = {
         "glm4v": "models.glm4v:Glm4v",
         "glm4v_moe": "models.glm4v:Glm4v",
     },
+    Task.EMBED: {
+        "clip": "models.clip:ClipEmbedder",
+        "chinese_clip": "models.chinese_clip:ChineseClipEmbedder",
+    },
 }
 
 

@@ -18,4 +18,5 @@ def configured_sources(settings: Settings) -> dict[Task, str]:
         Task.CLASSIFY: settings.classify_model,
         Task.ASK: settings.vlm_model,
         Task.BOX: settings.vlm_model,
+        Task.EMBED: settings.clip_model,
     }

@@ -46,6 +46,16 @@ def flagging_safety_checker(checkpoints) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_clip(checkpoints) -> Path:
+    return tiny_models.build_clip(checkpoints / "clip")
+
+
+@pytest.fixture(scope="session")
+def tiny_chinese_clip(checkpoints) -> Path:
+    return tiny_models.build_chinese_clip(checkpoints / "chinese-clip")
+
+
+@pytest.fixture(scope="session")
 def user_ids():
     """Fresh Telegram user ids, so tests sharing one bot never see each other's chats."""
     return itertools.count(1000)

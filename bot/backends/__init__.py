@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
+from bot.jobs import Task
+
 if TYPE_CHECKING:
-    from bot.jobs import Request, Result, Task
+    from bot.jobs import Request, Result
     from bot.settings import Settings
+
+
+def preload_tasks(setting: str) -> list[Task]:
+    """PRELOAD_MODELS ('caption,clip' or 'all') as tasks; unknown names are logged and skipped."""
+    names = [n.strip().lower() for n in setting.split(",") if n.strip()]
+    if names == ["all"]:
+        return list(Task)
+    tasks = []
+    for name in names:
+        try:
+            tasks.append(Task(name))
+        except ValueError:
+            logging.getLogger(__name__).warning("PRELOAD_MODELS: %r is not a task (%s)", name, ", ".join(Task))
+    return tasks
 
 
 class Interrupt:

@@ -8,29 +8,15 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Sequence
 
-from bot.jobs import Task
+from bot.backends import preload_tasks
 
 if TYPE_CHECKING:
     from bot.backends import Interrupt, OnPartial
-    from bot.jobs import Request, Result
+    from bot.jobs import Request, Result, Task
     from bot.settings import Settings
     from models.pool import ModelPool
 
 log = logging.getLogger(__name__)
-
-
-def preload_tasks(setting: str) -> list[Task]:
-    """PRELOAD_MODELS ('caption,clip' or 'all') as tasks; unknown names are logged and skipped."""
-    names = [n.strip().lower() for n in setting.split(",") if n.strip()]
-    if names == ["all"]:
-        return list(Task)
-    tasks = []
-    for name in names:
-        try:
-            tasks.append(Task(name))
-        except ValueError:
-            log.warning("PRELOAD_MODELS: %r is not a task (%s)", name, ", ".join(Task))
-    return tasks
 
 
 class LocalBackend:

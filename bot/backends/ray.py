@@ -10,6 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Sequence
 
+from bot.backends import preload_tasks
 from bot.errors import BotError, JobTimedOut, ModelFailed
 from bot.jobs import Task
 
@@ -30,6 +31,7 @@ class RayBackend:
         self._settings = settings
         self._tasks = list(tasks)
         self._handles: dict[Task, Any] = {}
+        self._deploying = asyncio.Lock()
         self._started_ray = False
 
     def deployment_options(self, task: Task) -> dict[str, Any]:
@@ -54,31 +56,45 @@ class RayBackend:
         return max(1, total)
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._deploy)
+        """Connect to (or start) Ray; deploy PRELOAD_MODELS now, every other task on its first request."""
+        await asyncio.to_thread(self._connect)
+        for task in preload_tasks(self._settings.preload_models):
+            if task in self._tasks:
+                await self._handle(task)
 
-    def _deploy(self) -> None:
+    def _connect(self) -> None:
         import ray
-        from ray import serve
-
-        from models.serve import ModelServer
 
         address = self._settings.ray_address or None
         self._started_ray = address is None and not ray.is_initialized()
         ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
         log.info("Ray %s: %s", "started locally" if self._started_ray else "joined", address or "local instance")
+
+    async def _handle(self, task: Task) -> Any:
+        """The task's deployment handle, deploying it first if this is its first request."""
+        async with self._deploying:
+            if task not in self._handles:
+                self._handles[task] = await asyncio.to_thread(self._deploy, task)
+        return self._handles[task]
+
+    def _deploy(self, task: Task) -> Any:
+        from ray import serve
+
+        from models.serve import ModelServer
+
         # Replicas rebuild the settings from this; the token stays in the bot process.
         settings = self._settings.model_dump(exclude={"telegram_bot_token"})
-        for task in self._tasks:
-            options = self.deployment_options(task)
-            batch = self._settings.batch_sizes.get(str(task), self._settings.max_batch_size)
-            app = ModelServer.options(
-                name=f"{task}",
-                num_replicas=options["num_replicas"],
-                ray_actor_options={"num_gpus": options["num_gpus"], "num_cpus": options["num_cpus"]},
-                max_ongoing_requests=max(2 * batch, 8),
-            ).bind(str(task), settings, batch, self._settings.batch_window_ms / 1000)
-            self._handles[task] = serve.run(app, name=APP_PREFIX + str(task), route_prefix=None)
-            log.info("deployed %s: %s", task, options)
+        options = self.deployment_options(task)
+        batch = self._settings.batch_sizes.get(str(task), self._settings.max_batch_size)
+        app = ModelServer.options(
+            name=f"{task}",
+            num_replicas=options["num_replicas"],
+            ray_actor_options={"num_gpus": options["num_gpus"], "num_cpus": options["num_cpus"]},
+            max_ongoing_requests=max(2 * batch, 8),
+        ).bind(str(task), settings, batch, self._settings.batch_window_ms / 1000)
+        handle = serve.run(app, name=APP_PREFIX + str(task), route_prefix=None)
+        log.info("deployed %s: %s", task, options)
+        return handle
 
     async def run(
         self, task: Task, requests: Sequence[Request], interrupt: Interrupt, on_partial: OnPartial | None = None
@@ -86,7 +102,7 @@ class RayBackend:
         """Answers arrive whole: streaming through Ray (generator deployments) is future work."""
         from ray.exceptions import RayTaskError
 
-        handle = self._handles[task]
+        handle = await self._handle(task)
         responses = [handle.remote(request) for request in requests]
         try:
             return list(await asyncio.gather(*responses))

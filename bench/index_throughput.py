@@ -1,0 +1,212 @@
+"""Photo indexing throughput: this project's batched CLIP path against the original tutorial's loop.
+
+Both run side by side in one process, on the same photos, with a real-size CLIP ViT-L/14 built from its
+config with random weights (the same speed as the real weights; nothing is downloaded):
+
+* tutorial: for each photo, `processor(images=photo.resize((224, 224)))` then `model.get_image_features`,
+  one photo per forward pass, fp32, autograd on: the loop of ../shared/origin-tutorial.md, unchanged.
+* batched:  what the bot runs for indexing jobs: `shrink_for_embedding` (on the bot side, a thread per
+  photo), then the worker's `ClipEmbedder.embed_images` on batches of --batch photos under
+  `torch.inference_mode()`, in the device's precision (CPU fp32; CUDA fp16), normalised.
+
+The two alternate in rounds so that a neighbour's load on a shared machine hits both alike. The report
+gives photos/s, the ratio, and the achieved FLOP/s against the device's peak (a measured GEMM peak and,
+on a CPU, the nominal AVX-512 peak from the core count and clock).
+
+    python bench/index_throughput.py                  # CPU, about two minutes on 2 cores
+    python bench/index_throughput.py --device cuda    # a CUDA GPU: fp16 batches against the fp32 loop
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import os
+import random
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.images import shrink_for_embedding  # noqa: E402
+from models.base import Device  # noqa: E402
+from models.clip import ClipEmbedder  # noqa: E402
+
+
+def vit_l14(device: torch.device, dtype: torch.dtype):
+    """openai/clip-vit-large-patch14's architecture (its config.json values), random weights."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    config = CLIPConfig(
+        text_config=dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                         num_attention_heads=12, max_position_embeddings=77, projection_dim=768),
+        vision_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                           image_size=224, patch_size=14, projection_dim=768),
+        projection_dim=768,
+    )
+    torch.manual_seed(0)
+    model = CLIPModel(config).to(device, dtype).eval()
+    processor = CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224})
+    return model, processor
+
+
+def photos(count: int) -> list[Image.Image]:
+    """Phone-sized photos (1280x960) of random blocks and noise, decoded from JPEG like downloads."""
+    rng = random.Random(0)
+    result = []
+    for _ in range(count):
+        image = Image.effect_noise((1280, 960), 40).convert("RGB")
+        for _ in range(12):
+            x, y = rng.randrange(1200), rng.randrange(900)
+            image.paste((rng.randrange(256), rng.randrange(256), rng.randrange(256)), (x, y, x + 80, y + 60))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=90)
+        result.append(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    return result
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def tutorial_loop(model, processor, images, device) -> None:
+    for image in images:
+        inputs = processor(images=image.resize((224, 224)), return_tensors="pt").to(device)
+        model.get_image_features(**inputs)[0]  # noqa: B018 - as the tutorial does (grad on, fp32)
+    sync(device)
+
+
+SHRINKERS = ThreadPoolExecutor(os.cpu_count() or 1)  # the bot shrinks each photo in asyncio.to_thread
+
+
+def batched(embedder: ClipEmbedder, images, batch: int, device) -> None:
+    for start in range(0, len(images), batch):
+        chunk = list(SHRINKERS.map(shrink_for_embedding, images[start : start + batch]))
+        with torch.inference_mode():
+            embedder.embed_images(chunk)
+    sync(device)
+
+
+def flops_per_image(model, processor, image, device, dtype) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    pixels = processor(images=image, return_tensors="pt")["pixel_values"].to(device, dtype)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model.get_image_features(pixel_values=pixels)
+    return float(counter.get_total_flops())
+
+
+def gemm_peak(device: torch.device, dtype: torch.dtype) -> float:
+    """FLOP/s of a large square matmul: the practical peak of this device in this precision."""
+    n = 4096 if device.type == "cuda" else 2048
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    repeats = 50 if device.type == "cuda" else 8
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - started)
+
+
+def nominal_cpu_peak() -> tuple[float, str]:
+    """Cores x clock x FLOP/cycle (2 FMA units x 16 fp32 lanes x 2 with AVX-512, else 8 lanes with AVX2)."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    mhz = next((float(line.split(":")[1]) for line in cpuinfo.splitlines() if line.startswith("cpu MHz")), 0.0)
+    lanes = 16 if "avx512f" in cpuinfo else 8 if "avx2" in cpuinfo else 4
+    cores = torch.get_num_threads()
+    per_cycle = 2 * lanes * 2
+    return cores * mhz * 1e6 * per_cycle, f"{cores} cores x {mhz / 1000:.2f} GHz x {per_cycle} FLOP/cycle"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--photos", type=int, default=0, help="tutorial photos per round (default 8 CPU, 256 GPU)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=0, help="batch size of the batched path (default 16 CPU, 64 GPU)")
+    parser.add_argument("--cpu-bf16", choices=("auto", "yes", "no"), default="auto",
+                        help="also time the batched path with bf16 weights on the CPU (auto: when it has AMX)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    count = args.photos or (256 if gpu else 8)
+    batch = args.batch or (64 if gpu else 16)
+    ours = Device(device, torch.float16 if gpu else torch.float32)
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    bf16 = not gpu and (args.cpu_bf16 == "yes" or (args.cpu_bf16 == "auto" and "amx_bf16" in cpuinfo))
+
+    started = time.perf_counter()
+    reference, processor = vit_l14(device, torch.float32)  # the tutorial's model: fp32
+    model = reference if ours.dtype == torch.float32 else vit_l14(device, ours.dtype)[0]
+    paths = {"batched": ClipEmbedder(model, processor, ours, "clip-vit-large-patch14 (random)")}
+    if bf16:
+        cpu_bf16 = Device(device, torch.bfloat16)
+        paths["batched bf16"] = ClipEmbedder(copy.deepcopy(reference).to(torch.bfloat16), processor, cpu_bf16, "bf16")
+    print(f"built ViT-L/14 CLIP in {time.perf_counter() - started:.0f} s; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, device {device}"
+          + (f" ({torch.cuda.get_device_name(device)})" if gpu else ""), flush=True)
+
+    # The batched paths get twice the photos per round on a CPU, so each round's batches are full.
+    ours_count = max(batch, count if gpu else count * 2)
+    images = photos(max(count, ours_count))
+    peaks = [gemm_peak(device, ours.dtype)]
+    tutorial_loop(reference, processor, images[:2], device)  # warm-up
+    for embedder in paths.values():
+        batched(embedder, images[:batch], batch, device)
+    times = {"tutorial": 0.0, **{name: 0.0 for name in paths}}
+    done = dict.fromkeys(times, 0)
+    for round_ in range(args.rounds):  # alternating, so that other load on the machine hits every path
+        t = time.perf_counter()
+        tutorial_loop(reference, processor, images[:count], device)
+        times["tutorial"] += time.perf_counter() - t
+        done["tutorial"] += count
+        for name, embedder in paths.items():
+            t = time.perf_counter()
+            batched(embedder, images[:ours_count], batch, device)
+            times[name] += time.perf_counter() - t
+            done[name] += ours_count
+        print(f"round {round_ + 1}/{args.rounds}: "
+              + ", ".join(f"{name} {done[name] / times[name]:.2f} photos/s" for name in times), flush=True)
+
+    flops = flops_per_image(reference, processor, images[0], device, torch.float32)
+    peaks.append(gemm_peak(device, ours.dtype))
+    peak = max(peaks)
+    rate = {k: done[k] / times[k] for k in times}
+    precision = {"tutorial": "fp32, autograd on", "batched": str(ours.dtype).removeprefix("torch."),
+                 "batched bf16": "bf16 weights (AMX)"}
+    print()
+    print(f"| path | precision | photos per forward pass | photos/s | vs tutorial | achieved GFLOP/s | of fp32 GEMM peak |")
+    print("|---|---|---|---|---|---|---|")
+    for name in times:
+        achieved = rate[name] * flops
+        label = "tutorial loop" if name == "tutorial" else f"{name} (this bot)" if name == "batched" else name
+        print(f"| {label} | {precision[name]} | {1 if name == 'tutorial' else batch} | {rate[name]:.2f} | "
+              f"{rate[name] / rate['tutorial']:.2f}x | {achieved / 1e9:.0f} | {achieved / peak:.0%} |")
+    print()
+    print(f"ViT-L/14 image tower: {flops / 1e9:.1f} GFLOP per photo (torch FlopCounterMode, 224x224).")
+    print(f"GEMM peak measured here ({str(ours.dtype).removeprefix('torch.')} matmul, best of before and after): "
+          f"{peak / 1e9:.0f} GFLOP/s (before {peaks[0] / 1e9:.0f}, after {peaks[1] / 1e9:.0f}; lower than the "
+          "nominal peak when other processes share the CPU).")
+    if not gpu:
+        nominal, how = nominal_cpu_peak()
+        if nominal:
+            print(f"Nominal fp32 CPU peak: {nominal / 1e9:.0f} GFLOP/s ({how}); the batched path runs at "
+                  f"{rate['batched'] * flops / nominal:.0%} of it, the tutorial loop at "
+                  f"{rate['tutorial'] * flops / nominal:.0%}.")
+    print(f"Ratio batched / tutorial: {rate['batched'] / rate['tutorial']:.2f}x "
+          f"(wall {sum(times.values()):.0f} s, {os.cpu_count()} CPUs visible).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""/find query latency on the bot's PhotoIndex (embedded chromadb), p50/p95, with synthetic unit vectors.
+
+Layouts, measured in one run:
+
+* one chat with --single photos (default 100,000), through `PhotoIndex.query` (the bot's own path: the
+  chat's collection handle, the stale-model check, the query, the records);
+* many chats, one collection each (this bot's layout): --chats chats of --per-chat photos, queried in
+  random chats, first query of a chat (cold: its collection is opened) and later ones (warm) apart; and
+  --big-chats chats of --big-per-chat photos, the per-chat size of "1M photos over 1000 chats";
+* one shared collection with a chat filter (the layout this bot does not use): the --single photos tagged
+  with 1000 chat ids (sender_id), queried with `where={"sender_id": chat}`: the same data as the first row,
+  so the rows differ only in the filter.
+
+Building costs most of the time (chromadb adds ~700 vectors/s on 2 cores): 1M vectors would take ~25
+minutes, so the default measures 1000 chats x 100 photos (the real number of collections) and 20 chats x
+1000 photos (the real per-chat size) instead; `--per-chat 1000` builds the full 1M. --data keeps the
+stores between runs (a later run with the same sizes skips the build).
+
+    python bench/query_latency.py                      # ~6 minutes on 2 cores
+    python bench/query_latency.py --single 10000 --chats 100 --big-chats 5   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.photo_index import ModelSpec, PhotoIndex, PhotoRecord  # noqa: E402
+
+SPEC = ModelSpec("openai/clip-vit-large-patch14", 768)
+ADD_CHUNK = 5000
+SHARED_GROUPS = 1000
+
+
+def unit_vectors(rng: np.random.Generator, count: int, dim: int) -> np.ndarray:
+    vectors = rng.standard_normal((count, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def records(chat_id: int, start: int, count: int) -> list[PhotoRecord]:
+    """Realistic metadata: Telegram-sized ids, a sender, a date, a short caption."""
+    return [
+        PhotoRecord(key=f"AQAD{chat_id}x{i:09d}", chat_id=chat_id, file_id=f"AgACAgIAAxkBAAI{i:060d}",
+                    message_id=i + 1, sender_id=i % SHARED_GROUPS, sender="Ann", date=1_700_000_000 + i,
+                    caption="holiday" if i % 7 == 0 else "")
+        for i in range(start, start + count)
+    ]
+
+
+def fill(index: PhotoIndex, chat_id: int, count: int, rng: np.random.Generator) -> None:
+    have = index.count(chat_id) if index.generations(chat_id) else 0
+    for start in range(have, count, ADD_CHUNK):
+        size = min(ADD_CHUNK, count - start)
+        index.add(chat_id, SPEC, records(chat_id, start, size), unit_vectors(rng, size, SPEC.dim))
+
+
+def build(index: PhotoIndex, label: str, chats: list[int], per_chat: int, rng: np.random.Generator) -> None:
+    started, before = time.perf_counter(), sum(index.count(c) for c in chats[:1])
+    total = len(chats) * per_chat
+    for n, chat_id in enumerate(chats, start=1):
+        fill(index, chat_id, per_chat, rng)
+        if n % max(1, len(chats) // 10) == 0 or n == len(chats):
+            elapsed = time.perf_counter() - started
+            print(f"  {label}: {n}/{len(chats)} chats, {elapsed:.0f} s", flush=True)
+    elapsed = time.perf_counter() - started
+    if elapsed > 1 and before < per_chat:
+        print(f"  {label}: built {total:,} vectors in {elapsed:.0f} s ({total / elapsed:.0f}/s)", flush=True)
+
+
+def percentiles(samples: list[float]) -> tuple[float, float, float]:
+    ms = np.array(samples) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 95)), float(np.percentile(ms, 99))
+
+
+def timed(call, queries) -> list[float]:
+    samples = []
+    for query in queries:
+        started = time.perf_counter()
+        call(query)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--single", type=int, default=100_000, help="photos in the one big chat")
+    parser.add_argument("--chats", type=int, default=1000, help="chats in the many-chats layout")
+    parser.add_argument("--per-chat", type=int, default=100, help="photos per chat in it (1000 for the full 1M)")
+    parser.add_argument("--big-chats", type=int, default=20, help="chats with --big-per-chat photos")
+    parser.add_argument("--big-per-chat", type=int, default=1000)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--k", type=int, default=5, help="matches per query (/find's default)")
+    parser.add_argument("--data", type=Path, default=None, help="keep the stores here (default: a temp dir)")
+    args = parser.parse_args()
+    data = args.data or Path(tempfile.mkdtemp(prefix="clipbot-bench-"))
+    rng = np.random.default_rng(0)
+    picker = random.Random(0)
+    rows = []
+
+    print(f"stores under {data}", flush=True)
+    single = PhotoIndex(data / "single")
+    build(single, "one chat", [1], args.single, rng)
+    queries = unit_vectors(rng, args.queries, SPEC.dim).tolist()
+    single.query(1, SPEC, queries[0], args.k)  # open the collection
+    p = percentiles(timed(lambda q: single.query(1, SPEC, q, args.k), queries))
+    rows.append(("one chat, PhotoIndex.query", f"{args.single:,}", f"{args.single:,}", *p))
+    collection = single._collection(single._client, 1, SPEC)
+    p = percentiles(timed(lambda q: collection.query(query_embeddings=[q], n_results=args.k), queries))
+    rows.append(("one chat, chromadb query alone", f"{args.single:,}", f"{args.single:,}", *p))
+    groups = [picker.randrange(SHARED_GROUPS) for _ in queries]
+    filtered = list(zip(queries, groups))
+    p = percentiles(timed(lambda qg: collection.query(query_embeddings=[qg[0]], n_results=args.k,
+                                                      where={"sender_id": qg[1]}), filtered))
+    rows.append((f"shared collection + where filter ({SHARED_GROUPS} chats)", f"{args.single:,}",
+                 f"{args.single // SHARED_GROUPS:,}", *p))
+    single.close()
+
+    many = PhotoIndex(data / "many")
+    chats = list(range(10_000, 10_000 + args.chats))
+    build(many, "many chats", chats, args.per_chat, rng)
+    many.close()
+    many = PhotoIndex(data / "many")  # a fresh process's view: no collection open yet
+    cold_chats = picker.sample(chats, min(len(chats), args.queries))
+    cold = timed(lambda cq: many.query(cq[0], SPEC, cq[1], args.k), list(zip(cold_chats, queries)))
+    warm = timed(lambda cq: many.query(cq[0], SPEC, cq[1], args.k),
+                 [(picker.choice(cold_chats), q) for q in queries])
+    total = f"{args.chats * args.per_chat:,}"
+    rows.append((f"{args.chats} chats, first query of a chat", total, f"{args.per_chat:,}", *percentiles(cold)))
+    rows.append((f"{args.chats} chats, later queries", total, f"{args.per_chat:,}", *percentiles(warm)))
+    many.close()
+
+    if args.big_chats:
+        big = PhotoIndex(data / "big")
+        big_chats = list(range(20_000, 20_000 + args.big_chats))
+        build(big, "big chats", big_chats, args.big_per_chat, rng)
+        big.close()
+        big = PhotoIndex(data / "big")
+        cold = timed(lambda cq: big.query(cq[0], SPEC, cq[1], args.k), list(zip(big_chats, queries)))
+        warm = timed(lambda cq: big.query(cq[0], SPEC, cq[1], args.k),
+                     [(picker.choice(big_chats), q) for q in queries])
+        total = f"{args.big_chats * args.big_per_chat:,}"
+        rows.append((f"{args.big_chats} chats, first query of a chat", total, f"{args.big_per_chat:,}",
+                     *percentiles(cold)))
+        rows.append((f"{args.big_chats} chats, later queries", total, f"{args.big_per_chat:,}", *percentiles(warm)))
+        big.close()
+
+    print()
+    print(f"/find query latency, top {args.k}, 768-d unit vectors, embedded chromadb, {args.queries} queries each")
+    print()
+    print("| layout | vectors in store | searched (the chat's photos) | p50 ms | p95 ms | p99 ms |")
+    print("|---|---|---|---|---|---|")
+    for name, total, searched, p50, p95, p99 in rows:
+        print(f"| {name} | {total} | {searched} | {p50:.1f} | {p95:.1f} | {p99:.1f} |")
+    print()
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""ChatPhotos: the bot's memory of each chat's photos, indexed as they are seen and searched on request.
+
+Indexing runs beside the conversation, never in its way: `index_message()` only notes the photo; a few
+worker tasks download it, shrink it and hand it to the GpuQueue's background lane, where photos that
+arrive together share one forward pass; the vector is then stored in the chat's own collection of the
+PhotoIndex. Nothing about indexing is ever said to the chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+from bot.errors import BadImage, BotError, ReindexNeeded
+from bot.images import shrink_for_embedding
+from bot.jobs import EmbedImageRequest, Embedding, Job, Lane
+from bot.media import download_image, photo_in
+from bot.photo_index import Match, ModelSpec, PhotoIndex, PhotoRecord, canonical_model_id
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+    from telegram import Bot, Message
+
+    from bot.media import PhotoRef
+    from bot.queue import GpuQueue
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BACKLOG = 10_000  # photos noted but not yet indexed; past this, new ones are dropped (and logged)
+MIGRATE_WAIT_S = 60.0  # a group's photos still being indexed when it becomes a supergroup move along
+
+
+@dataclass(frozen=True)
+class _Pending:
+    record: PhotoRecord
+    file_size: int | None
+    epoch: int
+
+
+def photo_record(message: Message) -> tuple[PhotoRecord, int | None] | None:
+    """The index record for the photo (largest size) or image file in `message`, with its file size."""
+    photo = photo_in(message)
+    if photo is None:
+        return None
+    if message.photo:  # Telegram lists sizes small to large; take the largest whatever the order
+        largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
+        file_id, key, size = largest.file_id, largest.file_unique_id, largest.file_size
+    else:
+        file_id, key, size = photo.file_id, photo.file_unique_id, photo.file_size
+    if message.from_user is not None:
+        sender_id, sender = message.from_user.id, message.from_user.full_name
+    elif message.sender_chat is not None:
+        sender_id, sender = message.sender_chat.id, message.sender_chat.title or ""
+    else:
+        sender_id, sender = 0, ""
+    record = PhotoRecord(
+        key=key, chat_id=message.chat_id, file_id=file_id, kind=photo.kind, message_id=message.message_id,
+        sender_id=sender_id, sender=sender, date=int(message.date.timestamp()), caption=message.caption or "",
+    )
+    return record, size
+
+
+class ChatPhotos:
+    """Indexes every photo the bot sees or sends, per chat, and searches one chat's photos."""
+
+    what = "indexed photos"  # as a ChatStore: what /forget deletes
+
+    def __init__(self, index: PhotoIndex, queue: GpuQueue, settings: Settings, *, workers: int | None = None) -> None:
+        self.index = index
+        self._queue = queue
+        self.max_pixels = settings.max_image_pixels
+        self.model_id = canonical_model_id(settings.clip_model)
+        self.spec: ModelSpec | None = None  # the current model's spec, once its vector size is known
+        # Enough downloads in flight to fill two batches: one runs while the next gathers.
+        self._workers_count = workers or 2 * settings.max_batch_size
+        self._pending: asyncio.Queue[_Pending] = asyncio.Queue(BACKLOG)
+        self._workers: list[asyncio.Task[None]] = []
+        self._bot: Bot | None = None
+        self._epochs: dict[int, int] = {}
+        self._in_flight: dict[int, int] = {}
+        self._keys_in_flight: set[tuple[int, str]] = set()
+        self._settled = asyncio.Condition()
+        self._writes = asyncio.Lock()  # an add never lands after a /forget that came before it
+        self.indexed = 0
+
+    async def start(self, bot: Bot) -> None:
+        """Open the index (a failure is logged; /find then says search is unavailable) and start indexing."""
+        self._bot = bot
+        try:
+            await asyncio.to_thread(self.index.open)
+            self._learn_spec(await asyncio.to_thread(self.index.generations))
+        except BotError as exc:
+            log.error("photo indexing and /find are unavailable until the index can be opened: %s", exc)
+        self._workers = [asyncio.create_task(self._work(), name=f"photo-indexer-{i}")
+                         for i in range(self._workers_count)]
+
+    async def close(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        await asyncio.to_thread(self.index.close)
+
+    def _learn_spec(self, generations: Sequence) -> None:
+        """After a restart, the current model's vector size is known from its collections (for dedupe)."""
+        dims = {g.spec.dim for g in generations if g.spec.model == self.model_id}
+        if self.spec is None and len(dims) == 1:
+            self.spec = ModelSpec(self.model_id, dims.pop())
+
+    def _spec_of(self, embedding: Embedding) -> ModelSpec:
+        spec = ModelSpec(canonical_model_id(embedding.model), embedding.dim)
+        self.spec = spec
+        return spec
+
+    # -- indexing -----------------------------------------------------------------------------
+
+    def index_message(self, message: Message) -> bool:
+        """Remember the photo in `message` for /find in its chat; returns whether there was one to index.
+
+        Call it for every photo message the bot receives and every one it sends (generated or returned
+        images: pass the Message that send_photo / send_media_group gave back). It returns at once;
+        the photo is downloaded and embedded in the background, once per chat (by file_unique_id).
+        """
+        found = photo_record(message)
+        if found is None:
+            return False
+        record, size = found
+        slot = (record.chat_id, record.key)
+        if slot in self._keys_in_flight:
+            return True
+        pending = _Pending(record, size, self._epochs.get(record.chat_id, 0))
+        try:
+            self._pending.put_nowait(pending)
+        except asyncio.QueueFull:
+            log.warning("indexing backlog full: photo %s of chat %s not indexed", record.key, record.chat_id)
+            return False
+        self._keys_in_flight.add(slot)
+        self._in_flight[record.chat_id] = self._in_flight.get(record.chat_id, 0) + 1
+        return True
+
+    def being_indexed(self, chat_id: int) -> int:
+        """How many of the chat's photos are noted but not yet indexed."""
+        return self._in_flight.get(chat_id, 0)
+
+    async def wait_indexed(self, chat_id: int, timeout: float) -> bool:
+        """Wait (up to `timeout` s) until the chat's photos noted so far are indexed; False on timeout."""
+        async with self._settled:
+            try:
+                await asyncio.wait_for(self._settled.wait_for(lambda: not self._in_flight.get(chat_id)), timeout)
+            except TimeoutError:
+                return False
+        return True
+
+    async def _work(self) -> None:
+        while True:
+            pending = await self._pending.get()
+            try:
+                await self._index(pending)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("indexing photo %s of chat %s failed", pending.record.key, pending.record.chat_id)
+            finally:
+                await self._finished(pending.record)
+
+    async def _finished(self, record: PhotoRecord) -> None:
+        self._keys_in_flight.discard((record.chat_id, record.key))
+        left = self._in_flight.get(record.chat_id, 1) - 1
+        if left > 0:
+            self._in_flight[record.chat_id] = left
+        else:
+            self._in_flight.pop(record.chat_id, None)
+        async with self._settled:
+            self._settled.notify_all()
+
+    def _wanted(self, pending: _Pending) -> bool:
+        return self._epochs.get(pending.record.chat_id, 0) == pending.epoch
+
+    async def _index(self, pending: _Pending) -> None:
+        record = pending.record
+        if not self._wanted(pending):
+            return
+        try:
+            if self.spec is not None and await asyncio.to_thread(self.index.existing, record.chat_id, self.spec,
+                                                                 [record.key]):
+                log.debug("photo %s of chat %s is already indexed", record.key, record.chat_id)
+                return
+            assert self._bot is not None
+            image = await download_image(self._bot, record.file_id, pending.file_size, self.max_pixels)
+            image = await asyncio.to_thread(shrink_for_embedding, image)
+            embedding = await self.embed(image, record.chat_id, record.sender_id)
+            spec = self._spec_of(embedding)
+            async with self._writes:
+                if not self._wanted(pending):
+                    return  # the chat was forgotten (or moved) while its photo was being embedded
+                new = await asyncio.to_thread(self.index.add, record.chat_id, spec, [record], [embedding.vector])
+        except BadImage as exc:
+            log.info("photo %s of chat %s not indexed: %s", record.key, record.chat_id, exc)
+            return
+        except BotError as exc:  # model or index unavailable, queue full: logged, never told to the chat
+            log.warning("photo %s of chat %s not indexed: %s", record.key, record.chat_id, exc)
+            return
+        self.indexed += new
+        log.info("indexed photo %s of chat %s%s", record.key, record.chat_id, "" if new else " (again)")
+
+    async def embed(self, image: Image, chat_id: int, user_id: int) -> Embedding:
+        """The image's embedding from the background lane (indexing: never counts against a user's cap)."""
+        job = Job(EmbedImageRequest(image), user_id=user_id or chat_id, chat_id=chat_id, lane=Lane.BACKGROUND)
+        return await self._queue.submit(job).result()
+
+    # -- searching ----------------------------------------------------------------------------
+
+    async def check_searchable(self, chat_id: int) -> bool:
+        """Before spending a forward pass on a query: False when the chat has no photos yet.
+
+        Raises ReindexNeeded when its photos were embedded by another model, IndexUnavailable when the
+        index can't be reached.
+        """
+        generations = await asyncio.to_thread(self.index.generations, chat_id)
+        if not generations and self.index.chroma_url:
+            # Another process (an import) may have added some to the server: ask it, not our cache.
+            generations = await asyncio.to_thread(self.index.generations, chat_id, fresh=True)
+        stale = [g for g in generations if g.spec.model != self.model_id or (self.spec and g.spec != self.spec)]
+        if stale:
+            raise ReindexNeeded(f"chat {chat_id} has photos indexed with {stale[0].spec}, not {self.model_id}")
+        return bool(generations)
+
+    async def search(self, chat_id: int, query: Embedding, k: int, exclude: Sequence[str] = ()) -> list[Match]:
+        """The chat's `k` photos most similar to `query`, best first (only ever this chat's)."""
+        return await asyncio.to_thread(self.index.query, chat_id, self._spec_of(query), query.vector, k, exclude)
+
+    async def stored_embedding(self, chat_id: int, key: str) -> Embedding | None:
+        """The embedding this chat already has for one of its photos (saves a download and a forward pass)."""
+        if self.spec is None:
+            return None
+        vector = await asyncio.to_thread(self.index.vector_of, chat_id, self.spec, key)
+        return Embedding(vector, self.spec.model) if vector is not None else None
+
+    async def example_image(self, photo: PhotoRef) -> Image:
+        """An example photo for image-to-image search, downloaded and shrunk exactly as indexed photos are."""
+        assert self._bot is not None
+        image = await download_image(self._bot, photo.file_id, photo.file_size, self.max_pixels)
+        return await asyncio.to_thread(shrink_for_embedding, image)
+
+    async def remember_file_id(self, record: PhotoRecord, file_id: str) -> None:
+        """An imported photo was sent for the first time: re-send it by this file_id from now on."""
+        if self.spec is not None:
+            await asyncio.to_thread(self.index.set_file_id, record.chat_id, self.spec, record.key, file_id)
+
+    # -- forgetting ---------------------------------------------------------------------------
+
+    async def forget(self, chat_id: int) -> int:
+        """Delete the chat's photo index, including photos still being indexed; returns how many it had."""
+        async with self._writes:
+            self._epochs[chat_id] = self._epochs.get(chat_id, 0) + 1
+            return await asyncio.to_thread(self.index.forget, chat_id)
+
+    async def migrate(self, old_chat_id: int, new_chat_id: int) -> int:
+        """The group became a supergroup with a new id: move its photos there, the ones in flight too."""
+        await self.wait_indexed(old_chat_id, MIGRATE_WAIT_S)
+        async with self._writes:
+            self._epochs[old_chat_id] = self._epochs.get(old_chat_id, 0) + 1
+            return await asyncio.to_thread(self.index.migrate, old_chat_id, new_chat_id)

@@ -1,0 +1,127 @@
+"""/find <words> or /find on a photo: this chat's most similar earlier photos (CLIP + the chat's photo index).
+
+Also the handlers that feed the index: every photo message the bot receives, and a group's move to a
+supergroup (its photos move with it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+from telegram import Update
+from telegram.constants import ChatAction, ChatType
+
+from bot import texts
+from bot.commands import Command, command_args
+from bot.context import BotContext
+from bot.errors import BadInput, IndexUnavailable
+from bot.jobs import EmbedImageRequest, EmbedTextRequest
+from bot.matches import send_matches
+from bot.media import find_photo
+from bot.progress import keep_chat_action, run_job
+from bot.replies import reply
+from bot.requester import job_for
+
+log = logging.getLogger(__name__)
+
+DEFAULT_K = 5
+MAX_K = 10
+MAX_QUERY_CHARS = 500
+# Photos sent just before /find may still be in the indexing lane: wait this long for them before searching.
+INDEX_WAIT_S = 20.0
+
+_K_OPTION = re.compile(r"^k=(.*)$", re.IGNORECASE)
+
+
+def parse_find_args(args: str) -> tuple[str, int]:
+    """('a dog on the beach', 8) from 'a dog on the beach k=8'; a bad k raises BadInput naming the range."""
+    words, k = [], DEFAULT_K
+    for token in args.split():
+        option = _K_OPTION.match(token)
+        if option is None:
+            words.append(token)
+            continue
+        value = option.group(1)
+        if not value.isdigit() or not 1 <= int(value) <= MAX_K:
+            raise BadInput(f"bad k {value!r}", user_message=f"k must be a whole number from 1 to {MAX_K}, not {value!r}.")
+        k = int(value)
+    query = " ".join(words)
+    if len(query) > MAX_QUERY_CHARS:
+        raise BadInput(
+            f"query of {len(query)} chars",
+            user_message=f"That's too long to search for ({len(query)} characters; the limit is {MAX_QUERY_CHARS}).",
+        )
+    return query, k
+
+
+async def find(update: Update, context: BotContext) -> None:
+    """Search this chat's photos by words, or by the photo the command is on or replies to."""
+    message = update.effective_message
+    photos = context.services.photos
+    if photos is None:
+        raise IndexUnavailable("no photo memory configured")
+    words, k = parse_find_args(command_args(message.text or message.caption))
+    example = find_photo(message)  # only ever a photo of this chat: a typed file_id is just words
+    if example is None and not words:
+        await reply(message, texts.FIND_USAGE)
+        return
+    if photos.being_indexed(message.chat_id):  # photos sent just before the command: include them
+        waiting = asyncio.create_task(keep_chat_action(message, ChatAction.UPLOAD_PHOTO))
+        try:
+            await photos.wait_indexed(message.chat_id, INDEX_WAIT_S)
+        finally:
+            waiting.cancel()
+    if not await photos.check_searchable(message.chat_id):
+        await reply(message, texts.no_photos_yet(message.chat.type == ChatType.PRIVATE))
+        return
+    status = None
+    exclude: list[str] = []
+    if example is not None:
+        exclude = [example.file_unique_id]
+        query = await photos.stored_embedding(message.chat_id, example.file_unique_id)
+        if query is None:
+            image = await photos.example_image(example)
+            query, status = await run_job(message, context, job_for(update, EmbedImageRequest(image)),
+                                          ChatAction.UPLOAD_PHOTO)
+    else:
+        query, status = await run_job(message, context, job_for(update, EmbedTextRequest(words)),
+                                      ChatAction.UPLOAD_PHOTO)
+    matches = await photos.search(message.chat_id, query, k, exclude)
+    if status is not None:
+        await status.delete()  # the answer is an album, not an edit of the status message
+    if not matches:
+        await reply(message, texts.NO_OTHER_MATCHES)
+        return
+    await send_matches(message, matches, photos)
+
+
+async def index_photo(update: Update, context: BotContext) -> None:
+    """Every photo the bot receives is remembered for /find in its chat, also one a message replies to."""
+    photos, message = context.services.photos, update.effective_message
+    if photos is None or message is None:
+        return
+    photos.index_message(message)
+    replied = message.reply_to_message
+    if replied is not None and replied.chat.id == message.chat.id:
+        photos.index_message(replied)  # in groups with privacy mode on, often the only way the bot sees it
+
+
+async def chat_migrated(update: Update, context: BotContext) -> None:
+    """A group became a supergroup (a new chat id): its photo memory moves along."""
+    message = update.effective_message
+    photos = context.services.photos
+    if photos is not None and message.migrate_to_chat_id:
+        await photos.migrate(message.chat_id, message.migrate_to_chat_id)
+
+
+COMMAND = Command(
+    "find",
+    "Find earlier photos of this chat",
+    "/find a dog on the beach, or reply /find to a photo (k=10 for more)",
+    find,
+    on_photo=True,
+    long_running=True,
+    details=texts.FIND_DETAILS,
+)

@@ -1,0 +1,49 @@
+"""/forget: delete everything the bot keeps from this chat (in groups: admins only); also when it is removed."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ChatMemberStatus
+
+from bot import texts
+from bot.admins import is_chat_admin
+from bot.commands import Command
+from bot.context import BotContext
+from bot.replies import reply
+
+log = logging.getLogger(__name__)
+
+GONE = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
+
+
+async def forget(update: Update, context: BotContext) -> None:
+    """Delete this chat's photo index and conversation history, after checking the sender may."""
+    message = update.effective_message
+    if not await is_chat_admin(update, context):
+        await reply(message, texts.FORGET_ADMINS_ONLY)
+        return
+    counts = await context.services.forget_chat(message.chat_id)
+    log.info("chat %s forgotten on request of %s: %s", message.chat_id,
+             update.effective_user.id if update.effective_user else "-", counts)
+    await reply(message, texts.forgotten(counts))
+
+
+async def bot_removed(update: Update, context: BotContext) -> None:
+    """The bot left, was removed from, or was blocked in a chat: that chat's data goes with it."""
+    change = update.my_chat_member
+    if change is None or change.new_chat_member.status not in GONE:
+        return
+    counts = await context.services.forget_chat(change.chat.id)
+    log.info("bot %s chat %s; its data was deleted: %s", change.new_chat_member.status, change.chat.id, counts)
+
+
+COMMAND = Command(
+    "forget",
+    "Delete this chat's photo index and history",
+    "/forget",
+    forget,
+    long_running=True,
+    details=texts.FORGET_DETAILS,
+)
