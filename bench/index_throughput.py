@@ -186,7 +186,8 @@ def main() -> None:
     precision = {"tutorial": "fp32, autograd on", "batched": str(ours.dtype).removeprefix("torch."),
                  "batched bf16": "bf16 weights (AMX)"}
     print()
-    print(f"| path | precision | photos per forward pass | photos/s | vs tutorial | achieved GFLOP/s | of fp32 GEMM peak |")
+    dtype_name = str(ours.dtype).removeprefix("torch.")
+    print(f"| path | precision | photos per forward pass | photos/s | vs tutorial | achieved GFLOP/s | of {dtype_name} GEMM peak |")
     print("|---|---|---|---|---|---|---|")
     for name in times:
         achieved = rate[name] * flops
@@ -195,7 +196,7 @@ def main() -> None:
               f"{rate[name] / rate['tutorial']:.2f}x | {achieved / 1e9:.0f} | {achieved / peak:.0%} |")
     print()
     print(f"ViT-L/14 image tower: {flops / 1e9:.1f} GFLOP per photo (torch FlopCounterMode, 224x224).")
-    print(f"GEMM peak measured here ({str(ours.dtype).removeprefix('torch.')} matmul, best of before and after): "
+    print(f"GEMM peak measured here ({dtype_name} matmul, best of before and after): "
           f"{peak / 1e9:.0f} GFLOP/s (before {peaks[0] / 1e9:.0f}, after {peaks[1] / 1e9:.0f}; lower than the "
           "nominal peak when other processes share the CPU).")
     if not gpu:
