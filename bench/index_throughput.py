@@ -5,6 +5,8 @@ config with random weights (the same speed as the real weights; nothing is downl
 
 * tutorial: for each photo, `processor(images=photo.resize((224, 224)))` then `model.get_image_features`,
   one photo per forward pass, fp32, autograd on: the loop of ../shared/origin-tutorial.md, unchanged.
+* one at a time: the same loop under `torch.inference_mode()`, to tell what batching itself adds from
+  what leaving autograd off adds.
 * batched:  what the bot runs for indexing jobs: `shrink_for_embedding` (on the bot side, a thread per
   photo), then the worker's `ClipEmbedder.embed_images` on batches of --batch photos under
   `torch.inference_mode()`, in the device's precision (CPU fp32; CUDA fp16), normalised.
@@ -76,10 +78,11 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def tutorial_loop(model, processor, images, device) -> None:
-    for image in images:
-        inputs = processor(images=image.resize((224, 224)), return_tensors="pt").to(device)
-        model.get_image_features(**inputs)[0]  # noqa: B018 - as the tutorial does (grad on, fp32)
+def tutorial_loop(model, processor, images, device, *, inference_mode: bool = False) -> None:
+    with torch.inference_mode(inference_mode):
+        for image in images:
+            inputs = processor(images=image.resize((224, 224)), return_tensors="pt").to(device)
+            model.get_image_features(**inputs)[0]  # noqa: B018 - as the tutorial does (grad on, fp32)
     sync(device)
 
 
@@ -133,7 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--photos", type=int, default=0, help="tutorial photos per round (default 8 CPU, 256 GPU)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch", type=int, default=0, help="batch size of the batched path (default 16 CPU, 64 GPU)")
     parser.add_argument("--cpu-bf16", choices=("auto", "yes", "no"), default="auto",
                         help="also time the batched path with bf16 weights on the CPU (auto: when it has AMX)")
@@ -162,15 +165,17 @@ def main() -> None:
     images = photos(max(count, ours_count))
     peaks = [gemm_peak(device, ours.dtype)]
     tutorial_loop(reference, processor, images[:2], device)  # warm-up
+    tutorial_loop(reference, processor, images[:2], device, inference_mode=True)
     for embedder in paths.values():
         batched(embedder, images[:batch], batch, device)
-    times = {"tutorial": 0.0, **{name: 0.0 for name in paths}}
+    times = {"tutorial": 0.0, "one at a time": 0.0, **{name: 0.0 for name in paths}}
     done = dict.fromkeys(times, 0)
     for round_ in range(args.rounds):  # alternating, so that other load on the machine hits every path
-        t = time.perf_counter()
-        tutorial_loop(reference, processor, images[:count], device)
-        times["tutorial"] += time.perf_counter() - t
-        done["tutorial"] += count
+        for name, no_grad in (("tutorial", False), ("one at a time", True)):
+            t = time.perf_counter()
+            tutorial_loop(reference, processor, images[:count], device, inference_mode=no_grad)
+            times[name] += time.perf_counter() - t
+            done[name] += count
         for name, embedder in paths.items():
             t = time.perf_counter()
             batched(embedder, images[:ours_count], batch, device)
@@ -183,19 +188,21 @@ def main() -> None:
     peaks.append(gemm_peak(device, ours.dtype))
     peak = max(peaks)
     rate = {k: done[k] / times[k] for k in times}
-    precision = {"tutorial": "fp32, autograd on", "batched": str(ours.dtype).removeprefix("torch."),
-                 "batched bf16": "bf16 weights (AMX)"}
+    precision = {"tutorial": "fp32, autograd on", "one at a time": "fp32, inference mode",
+                 "batched": str(ours.dtype).removeprefix("torch.") + ", inference mode",
+                 "batched bf16": "bf16 weights (AMX), inference mode"}
     print()
-    print(f"| path | precision | photos per forward pass | photos/s | vs tutorial | achieved GFLOP/s | of fp32 GEMM peak |")
+    dtype_name = str(ours.dtype).removeprefix("torch.")
+    print(f"| path | precision | photos per forward pass | photos/s | vs tutorial | achieved GFLOP/s | of {dtype_name} GEMM peak |")
     print("|---|---|---|---|---|---|---|")
     for name in times:
         achieved = rate[name] * flops
         label = "tutorial loop" if name == "tutorial" else f"{name} (this bot)" if name == "batched" else name
-        print(f"| {label} | {precision[name]} | {1 if name == 'tutorial' else batch} | {rate[name]:.2f} | "
+        print(f"| {label} | {precision[name]} | {batch if name.startswith('batched') else 1} | {rate[name]:.2f} | "
               f"{rate[name] / rate['tutorial']:.2f}x | {achieved / 1e9:.0f} | {achieved / peak:.0%} |")
     print()
     print(f"ViT-L/14 image tower: {flops / 1e9:.1f} GFLOP per photo (torch FlopCounterMode, 224x224).")
-    print(f"GEMM peak measured here ({str(ours.dtype).removeprefix('torch.')} matmul, best of before and after): "
+    print(f"GEMM peak measured here ({dtype_name} matmul, best of before and after): "
           f"{peak / 1e9:.0f} GFLOP/s (before {peaks[0] / 1e9:.0f}, after {peaks[1] / 1e9:.0f}; lower than the "
           "nominal peak when other processes share the CPU).")
     if not gpu:
@@ -204,8 +211,9 @@ def main() -> None:
             print(f"Nominal fp32 CPU peak: {nominal / 1e9:.0f} GFLOP/s ({how}); the batched path runs at "
                   f"{rate['batched'] * flops / nominal:.0%} of it, the tutorial loop at "
                   f"{rate['tutorial'] * flops / nominal:.0%}.")
-    print(f"Ratio batched / tutorial: {rate['batched'] / rate['tutorial']:.2f}x "
-          f"(wall {sum(times.values()):.0f} s, {os.cpu_count()} CPUs visible).")
+    print(f"Ratio batched / tutorial: {rate['batched'] / rate['tutorial']:.2f}x; batching alone (batched / one at "
+          f"a time): {rate['batched'] / rate['one at a time']:.2f}x (wall {sum(times.values()):.0f} s, "
+          f"{os.cpu_count()} CPUs visible).")
 
 
 if __name__ == "__main__":

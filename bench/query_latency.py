@@ -57,14 +57,15 @@ def records(chat_id: int, start: int, count: int) -> list[PhotoRecord]:
 
 
 def fill(index: PhotoIndex, chat_id: int, count: int, rng: np.random.Generator) -> None:
-    have = index.count(chat_id) if index.generations(chat_id) else 0
+    have = sum(index.count_generation(g) for g in index.generations(chat_id))
     for start in range(have, count, ADD_CHUNK):
         size = min(ADD_CHUNK, count - start)
         index.add(chat_id, SPEC, records(chat_id, start, size), unit_vectors(rng, size, SPEC.dim))
 
 
 def build(index: PhotoIndex, label: str, chats: list[int], per_chat: int, rng: np.random.Generator) -> None:
-    started, before = time.perf_counter(), sum(index.count(c) for c in chats[:1])
+    started = time.perf_counter()
+    before = sum(index.count_generation(g) for g in index.generations(chats[0]))
     total = len(chats) * per_chat
     for n, chat_id in enumerate(chats, start=1):
         fill(index, chat_id, per_chat, rng)

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from bot.settings import Settings
-    from models.pool import ModelPool
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ class Embedder:
     def __init__(self, settings: Settings) -> None:
         from models.pool import ModelPool
 
-        self._pool: ModelPool = ModelPool(settings)
+        self._pool = ModelPool(settings)
         adapter = self._pool.get(Task.EMBED)  # raises ModelUnavailable with the reason logged
         self.spec = ModelSpec(canonical_model_id(settings.clip_model), adapter.dim)
 

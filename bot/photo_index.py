@@ -384,7 +384,8 @@ class PhotoIndex:
     # -- deleting and moving ------------------------------------------------------------------
 
     def _fresh_generations(self, client: Any, chat_id: int) -> list[Generation]:
-        self._generations = None  # another process may have added some: always ask the store here
+        if self.chroma_url:
+            self._generations = None  # another process may have added some to a server: ask it
         return list(self._all_generations(client).get(chat_id, {}).values())
 
     def drop(self, generation: Generation) -> None:

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from bot.errors import BadImage, BotError, ReindexNeeded
+from bot.errors import BadImage, BotError, ModelUnavailable, ReindexNeeded
 from bot.images import shrink_for_embedding
 from bot.jobs import EmbedImageRequest, Embedding, Job, Lane
 from bot.media import download_image, photo_in
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 BACKLOG = 10_000  # photos noted but not yet indexed; past this, new ones are dropped (and logged)
 MIGRATE_WAIT_S = 60.0  # a group's photos still being indexed when it becomes a supergroup move along
+MODEL_DOWN_PAUSE_S = 60.0  # after "the CLIP model can't be loaded", don't download photos for it a while
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class ChatPhotos:
         self._keys_in_flight: set[tuple[int, str]] = set()
         self._settled = asyncio.Condition()
         self._writes = asyncio.Lock()  # an add never lands after a /forget that came before it
+        self._model_down_until = 0.0
         self.indexed = 0
 
     async def start(self, bot: Bot) -> None:
@@ -182,6 +184,9 @@ class ChatPhotos:
         record = pending.record
         if not self._wanted(pending):
             return
+        if asyncio.get_running_loop().time() < self._model_down_until:
+            log.debug("photo %s of chat %s not indexed: the CLIP model is unavailable", record.key, record.chat_id)
+            return
         try:
             if self.spec is not None and await asyncio.to_thread(self.index.existing, record.chat_id, self.spec,
                                                                  [record.key]):
@@ -201,6 +206,8 @@ class ChatPhotos:
             return
         except BotError as exc:  # model or index unavailable, queue full: logged, never told to the chat
             log.warning("photo %s of chat %s not indexed: %s", record.key, record.chat_id, exc)
+            if isinstance(exc, ModelUnavailable):
+                self._model_down_until = asyncio.get_running_loop().time() + MODEL_DOWN_PAUSE_S
             return
         self.indexed += new
         log.info("indexed photo %s of chat %s%s", record.key, record.chat_id, "" if new else " (again)")
