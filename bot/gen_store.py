@@ -9,6 +9,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bot.sqlite import connect
+
 # Rerun buttons keep working this long; older entries are deleted.
 BUTTON_TTL_S = 30 * 24 * 3600
 
@@ -63,10 +65,7 @@ class GenStore:
         self._db: sqlite3.Connection | None = None
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
-        db.execute("PRAGMA journal_mode=WAL")  # readers (other features' tables) don't block writers
-        db.execute("PRAGMA synchronous=NORMAL")
+        db = connect(self.path)
         db.executescript(_SCHEMA)
         self._db = db
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from bot.jobs import Turn
+from bot.sqlite import connect
 
 if TYPE_CHECKING:
     from telegram import Message
@@ -97,12 +98,7 @@ class ChatHistory:
         """Create or open the database file (idempotent)."""
         if self._db is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across crashes of the process
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=5000")
+        db = connect(self.path)
         db.executescript(_SCHEMA)
         self._db = db
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from pathlib import Path
+
+from bot.sqlite import connect
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,7 @@ class JobJournal:
 
     def __init__(self, path: Path) -> None:
         self.replaying: set[int] = set()  # update_ids fed back by the bot itself after a restart
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit: each write is durable on its own; WAL keeps writes cheap (no fsync per commit
-        # with synchronous=NORMAL, which still survives a killed process).
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = connect(path)  # autocommit: each write is durable on its own
         self._db.execute(_SCHEMA)
         self._db.execute("DELETE FROM job_journal WHERE done_at < ?", (time.time() - KEEP_DONE_S,))
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
 from bot.errors import QuotaExceeded
+from bot.sqlite import connect
 
 WINDOWS = (("minute", 60.0), ("day", 86_400.0))
 
@@ -24,9 +24,7 @@ class Quotas:
     """Counts accepted jobs per user and task in SQLite; refuses one over a limit with the time to wait."""
 
     def __init__(self, path: Path, per_minute: dict[str, int], per_day: dict[str, int]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = connect(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS quota_use (user_id INTEGER, task TEXT, at REAL)")
         self._db.execute("CREATE INDEX IF NOT EXISTS quota_use_by_user ON quota_use (user_id, task, at)")
         self._limits = {"minute": per_minute, "day": per_day}

@@ -80,3 +80,18 @@ def test_caption_through_ray_serve_and_a_raising_replica_fails_only_its_job(
     logs = bot.logs()
     assert "Ray joined" in logs and "deployed caption" in logs
     assert bot.alive()
+
+
+def test_find_through_ray_serve(new_bot, ray_cluster, tiny_clip, user_ids):
+    from tests.support.find import find_answer, wait_for_log
+
+    tg, bot = new_bot(queue_backend="ray", ray_address=ray_cluster, clip_model=tiny_clip)
+    user = tg.user(next(user_ids), "Ann")
+    chat = tg.private_chat(user)
+    photos = [tg.send_message(chat, user, photo=photo_bytes(40 + i)) for i in range(3)]
+    wait_for_log(bot, "indexed photo", count=3, timeout=180)
+    by_words = find_answer(tg, tg.send_message(chat, user, text="/find blocks k=3"), timeout=120)
+    assert len(by_words.matches) == 3
+    by_example = find_answer(tg, tg.send_message(chat, user, text="/find", reply_to=photos[0]), timeout=120)
+    assert by_example.matches
+    assert "deployed embed" in bot.logs()
