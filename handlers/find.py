@@ -20,7 +20,7 @@ from bot.errors import BadInput, IndexUnavailable
 from bot.jobs import EmbedImageRequest, EmbedTextRequest
 from bot.matches import send_matches
 from bot.media import find_photo
-from bot.progress import keep_chat_action, run_job
+from bot.progress import keep_chat_action, run_job, send_chat_action
 from bot.replies import reply
 from bot.requester import job_for
 
@@ -68,6 +68,7 @@ async def find(update: Update, context: BotContext) -> None:
         await reply(message, texts.FIND_USAGE)
         return
     if photos.being_indexed(message.chat_id):  # photos sent just before the command: include them
+        await send_chat_action(message, ChatAction.UPLOAD_PHOTO)
         waiting = asyncio.create_task(keep_chat_action(message, ChatAction.UPLOAD_PHOTO))
         try:
             await photos.wait_indexed(message.chat_id, INDEX_WAIT_S)
