@@ -15,7 +15,7 @@ from _common import tiny_blip
 from PIL import Image
 
 
-async def wall_time(settings, jobs: int, batch: int) -> float:
+async def wall_time(settings, jobs: int, batch: int) -> tuple[float, list[str]]:
     from bot.backends.local import LocalBackend
     from bot.jobs import CaptionRequest, Job
     from bot.queue import GpuQueue
@@ -28,11 +28,11 @@ async def wall_time(settings, jobs: int, batch: int) -> float:
     await queue.submit(Job(CaptionRequest(images[0]), user_id=0, chat_id=0)).result()  # load + warm up
     started = time.perf_counter()
     tickets = [queue.submit(Job(CaptionRequest(img), user_id=i % 8, chat_id=i % 8)) for i, img in enumerate(images)]
-    await asyncio.gather(*(t.result() for t in tickets))
+    results = await asyncio.gather(*(t.result() for t in tickets))
     elapsed = time.perf_counter() - started
     await queue.close()
     await backend.close()
-    return elapsed
+    return elapsed, [r.text for r in results]
 
 
 def main() -> None:
@@ -46,9 +46,13 @@ def main() -> None:
     settings = Settings(telegram_bot_token="bench", caption_model=str(tiny_blip()), device="cpu")
     unbatched, batched = [], []
     for _ in range(args.repeats):  # interleaved, so drift hits both alike
-        unbatched.append(asyncio.run(wall_time(settings, args.jobs, 1)))
-        batched.append(asyncio.run(wall_time(settings, args.jobs, args.batch)))
+        one_by_one, alone = asyncio.run(wall_time(settings, args.jobs, 1))
+        together, in_batch = asyncio.run(wall_time(settings, args.jobs, args.batch))
+        same = sum(a == b for a, b in zip(alone, in_batch))
+        unbatched.append(one_by_one)
+        batched.append(together)
     u, b = min(unbatched), min(batched)
+    print(f"  captions identical batched and alone: {same} of {args.jobs}")
     print(f"{args.jobs} concurrent captions, tiny BLIP, CPU (best of {args.repeats})")
     print(f"  one at a time : {u:.3f} s")
     print(f"  batched (≤{args.batch}): {b:.3f} s")
