@@ -13,6 +13,16 @@ from bot.jobs import Task
 if TYPE_CHECKING:
     from models.base import Adapter
 
+# Multi-turn chat VLMs: they answer /ask and draw /box (grounding) alike.
+_CHAT_VLMS = {
+    "qwen2_vl": "models.qwen_vl:QwenVl",
+    "qwen2_5_vl": "models.qwen_vl:QwenVl",
+    "qwen3_vl": "models.qwen_vl:QwenVl",
+    "qwen3_vl_moe": "models.qwen_vl:QwenVl",
+    "glm4v": "models.glm4v:Glm4v",
+    "glm4v_moe": "models.glm4v:Glm4v",
+}
+
 # task -> checkpoint model_type (config.json) or pipeline class (model_index.json) -> "module:Class"
 ADAPTERS: dict[Task, dict[str, str]] = {
     Task.CAPTION: {
@@ -25,24 +35,13 @@ ADAPTERS: dict[Task, dict[str, str]] = {
         "vit": "models.vit:VitClassifier",
     },
     Task.ASK: {
-        "qwen2_vl": "models.qwen_vl:QwenVl",
-        "qwen2_5_vl": "models.qwen_vl:QwenVl",
-        "qwen3_vl": "models.qwen_vl:QwenVl",
-        "qwen3_vl_moe": "models.qwen_vl:QwenVl",
-        "glm4v": "models.glm4v:Glm4v",
-        "glm4v_moe": "models.glm4v:Glm4v",
+        **_CHAT_VLMS,
+        # single-turn VQA families of the tutorial
         "blip-2": "models.blip2:Blip2Answerer",
         "instructblip": "models.instructblip:InstructBlipAnswerer",
         "vilt": "models.vilt:ViltAnswerer",
     },
-    Task.BOX: {
-        "qwen2_vl": "models.qwen_vl:QwenVl",
-        "qwen2_5_vl": "models.qwen_vl:QwenVl",
-        "qwen3_vl": "models.qwen_vl:QwenVl",
-        "qwen3_vl_moe": "models.qwen_vl:QwenVl",
-        "glm4v": "models.glm4v:Glm4v",
-        "glm4v_moe": "models.glm4v:Glm4v",
-    },
+    Task.BOX: dict(_CHAT_VLMS),
     Task.EMBED: {
         "clip": "models.clip:ClipEmbedder",
         "chinese_clip": "models.chinese_clip:ChineseClipEmbedder",
