@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from telegram.ext import CallbackContext, ExtBot
@@ -39,9 +39,9 @@ class Services:
     journal: JobJournal
     quotas: Quotas
     gen: GenService
-    history: ChatHistory | None = None  # photo conversations (/ask, /box, /reset)
-    photos: ChatPhotos | None = None  # photo memory: `photos.index_message(message)` indexes a sent photo
-    chat_stores: list[ChatStore] = field(default_factory=list)
+    history: ChatHistory  # photo conversations (/ask, /box, /reset)
+    photos: ChatPhotos  # photo memory: `photos.index_message(message)` indexes a sent photo
+    chat_stores: list[ChatStore]  # what /forget and the bot's removal delete
 
     async def forget_chat(self, chat_id: int) -> dict[str, int]:
         """Delete everything every store keeps for the chat: {what: how many}."""

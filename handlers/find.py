@@ -16,7 +16,7 @@ from telegram.constants import ChatAction, ChatType
 from bot import texts
 from bot.commands import Command, command_args
 from bot.context import BotContext
-from bot.errors import BadInput, IndexUnavailable
+from bot.errors import BadInput
 from bot.jobs import EmbedImageRequest, EmbedTextRequest
 from bot.matches import send_matches
 from bot.media import find_photo
@@ -60,8 +60,6 @@ async def find(update: Update, context: BotContext) -> None:
     """Search this chat's photos by words, or by the photo the command is on or replies to."""
     message = update.effective_message
     photos = context.services.photos
-    if photos is None:
-        raise IndexUnavailable("no photo memory configured")
     words, k = parse_find_args(command_args(message.text or message.caption))
     example = find_photo(message)  # only ever a photo of this chat: a typed file_id is just words
     if example is None and not words:
@@ -101,7 +99,7 @@ async def find(update: Update, context: BotContext) -> None:
 async def index_photo(update: Update, context: BotContext) -> None:
     """Every photo the bot receives is remembered for /find in its chat, also one a message replies to."""
     photos, message = context.services.photos, update.effective_message
-    if photos is None or message is None:
+    if message is None:
         return
     photos.index_message(message)
     replied = message.reply_to_message
@@ -113,7 +111,7 @@ async def chat_migrated(update: Update, context: BotContext) -> None:
     """A group became a supergroup (a new chat id): its photo memory moves along."""
     message = update.effective_message
     photos = context.services.photos
-    if photos is not None and message.migrate_to_chat_id:
+    if message.migrate_to_chat_id:
         await photos.migrate(message.chat_id, message.migrate_to_chat_id)
 
 

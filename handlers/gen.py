@@ -160,11 +160,8 @@ async def send_result(message: Message, status: StatusMessage, params: GenParams
 async def index_generated_photos(context: BotContext, sent: Sequence[Message]) -> None:
     """Every photo and PNG document /gen sends (first runs and button reruns alike) is remembered for
     /find in the chat it was sent to; indexing runs in the background lane and never delays the reply."""
-    photos = context.services.photos
-    if photos is None:
-        return
     for message in sent:
-        photos.index_message(message)
+        context.services.photos.index_message(message)
 
 
 COMMAND = Command(
