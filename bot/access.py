@@ -11,6 +11,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot import texts
+from bot.i18n import language_of
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class AccessGate:
         log.info("refused update %s from user %s in chat %s", update.update_id,
                  update.effective_user.id if update.effective_user else "-", chat.id if chat else "-")
         if update.callback_query is not None:
-            await update.callback_query.answer(texts.NOT_ALLOWED, show_alert=True)
+            await update.callback_query.answer(texts.NOT_ALLOWED.in_(language_of(update.effective_user)), show_alert=True)
         elif update.my_chat_member is not None:
             await self._leave_if_unlisted(update.my_chat_member)
         elif chat is not None and update.effective_message is not None and self._addresses_bot(update):
@@ -57,7 +58,7 @@ class AccessGate:
             if now - self._refused_at.get(chat.id, -REFUSE_AGAIN_AFTER_S) >= REFUSE_AGAIN_AFTER_S:
                 self._refused_at[chat.id] = now
                 try:
-                    await update.effective_message.reply_text(texts.NOT_ALLOWED)
+                    await update.effective_message.reply_text(texts.NOT_ALLOWED.in_(language_of(update.effective_user)))
                 except TelegramError as exc:
                     log.warning("could not send the refusal: %s", exc)
         raise ApplicationHandlerStop
@@ -77,7 +78,8 @@ class AccessGate:
             return
         log.info("added to chat %s, which is not on ALLOWED_CHAT_IDS: leaving", member.chat.id)
         try:
-            await member.get_bot().send_message(member.chat.id, texts.LEAVING_UNLISTED_CHAT)
+            farewell = texts.LEAVING_UNLISTED_CHAT.in_(language_of(member.from_user))  # of whoever added the bot
+            await member.get_bot().send_message(member.chat.id, farewell)
             await member.get_bot().leave_chat(member.chat.id)
         except TelegramError as exc:
             log.warning("could not leave chat %s: %s", member.chat.id, exc)

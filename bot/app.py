@@ -31,6 +31,7 @@ from bot.context import BotContext, Services
 from bot.errors import BotError, ShuttingDown
 from bot.generation import GenService
 from bot.history import ChatHistory
+from bot.i18n import LANGUAGES, language_of, localize
 from bot.journal import JobJournal
 from bot.photo_index import PhotoIndex
 from bot.photos import ChatPhotos
@@ -141,13 +142,18 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
 
 
 async def set_menus(application: Application, commands: tuple[Command, ...], admins: frozenset[int]) -> None:
-    """Telegram's command menu: everyone sees the public commands, admins (in their private chats) all of them."""
-    public = [BotCommand(c.name, c.summary) for c in commands if not c.admin_only]
-    everything = [BotCommand(c.name, c.summary) for c in commands]
+    """Telegram's command menu: everyone sees the public commands, admins (in their private chats) all of them.
+
+    English is the menu of every language without its own; Chinese-speaking users get the Chinese one.
+    """
     try:
-        await application.bot.set_my_commands(public)
-        for admin in sorted(admins):
-            await application.bot.set_my_commands(everything, scope=BotCommandScopeChat(admin))
+        for lang in LANGUAGES:
+            code = None if lang == "en" else lang
+            public = [BotCommand(c.name, localize(c.summary, lang)) for c in commands if not c.admin_only]
+            everything = [BotCommand(c.name, localize(c.summary, lang)) for c in commands]
+            await application.bot.set_my_commands(public, language_code=code)
+            for admin in sorted(admins):
+                await application.bot.set_my_commands(everything, scope=BotCommandScopeChat(admin), language_code=code)
     except TelegramError as exc:
         log.warning("could not set the command menu: %s", exc)
 
@@ -209,7 +215,8 @@ async def unknown_command(update: Update, context: BotContext) -> None:
 
 async def unknown_button(update: Update, context: BotContext) -> None:
     """Every callback query gets an answer, even one from a button this version no longer knows."""
-    await update.callback_query.answer(texts.BUTTON_UNKNOWN)
+    query = update.callback_query
+    await query.answer(texts.BUTTON_UNKNOWN.in_(language_of(query.from_user)))
 
 
 async def on_error(update: object, context: BotContext) -> None:
@@ -231,7 +238,7 @@ async def on_error(update: object, context: BotContext) -> None:
     error_id = uuid.uuid4().hex[:8]
     log.error("unhandled error %s on update %s", error_id, update.update_id, exc_info=error)
     try:
-        await reply(message, texts.internal_error(error_id))
+        await reply(message, texts.internal_error(error_id), language_of(update.effective_user))
     except TelegramError as exc:
         log.warning("could not send the error reply: %s", exc)
 
@@ -243,6 +250,6 @@ async def reply_error(update: object, error: BotError) -> None:
     if message is None:
         return
     try:
-        await reply(message, error.user_message)
+        await reply(message, error.user_message, language_of(update.effective_user))
     except TelegramError as exc:
         log.warning("could not send the error reply: %s", exc)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from telegram import Message
 from telegram.ext import filters
 
+from bot.i18n import Say
+
 if TYPE_CHECKING:
     from telegram import Update
 
@@ -22,13 +24,13 @@ class Command:
     """One command: how it is listed in the Telegram menu and /help, and what runs it."""
 
     name: str
-    summary: str  # the menu text (setMyCommands), one short line
-    example: str  # shown in /help
+    summary: Say  # the menu text (setMyCommands), one short line (a bot.texts Text: in each language)
+    example: Say  # shown in /help
     callback: Callback
     on_photo: bool = False  # also accepted as the caption of a photo or image file
     long_running: bool = False  # runs outside the update loop (block=False)
     admin_only: bool = False
-    details: str = ""  # one more line for /help (options and such)
+    details: Say | None = None  # one more line for /help (options and such)
     on_button: Callback | None = None  # answers presses of inline buttons whose callback_data is "<name>:..."
     on_reply: bool = False  # also runs for a plain text reply to one of the bot's messages
 

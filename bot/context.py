@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from telegram.ext import CallbackContext, ExtBot
 
+from bot.i18n import Text
+
 if TYPE_CHECKING:
     from bot.backends import Backend
     from bot.commands import Command
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
 class ChatStore(Protocol):
     """Something kept per chat, which /forget and the bot's leaving the chat delete."""
 
-    what: str  # how the /forget reply names it: "indexed photos", "conversation turns"
+    what: Text  # how the /forget reply names it after a number: "indexed photos" (bot.texts)
 
     async def forget(self, chat_id: int) -> int:
         """Delete everything kept for the chat; returns how many items there were."""
@@ -43,7 +45,7 @@ class Services:
     photos: ChatPhotos  # photo memory: `photos.index_message(message)` indexes a sent photo
     chat_stores: list[ChatStore]  # what /forget and the bot's removal delete
 
-    async def forget_chat(self, chat_id: int) -> dict[str, int]:
+    async def forget_chat(self, chat_id: int) -> dict[Text, int]:
         """Delete everything every store keeps for the chat: {what: how many}."""
         return {store.what: await store.forget(chat_id) for store in self.chat_stores}
 

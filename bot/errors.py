@@ -22,14 +22,17 @@ gets a generic message with that id, never the exception text.
 
 from __future__ import annotations
 
+from bot import texts
+from bot.i18n import Say
+
 
 class BotError(Exception):
-    """Base class: `user_message` is what the user sees."""
+    """Base class: `user_message` is what the user sees (a bot.texts Text, in their language when sent)."""
 
-    user_message: str = "Sorry, that didn't work."
+    user_message: Say = texts.ERROR
 
-    def __init__(self, log_message: str = "", *, user_message: str | None = None) -> None:
-        super().__init__(log_message or self.user_message)
+    def __init__(self, log_message: str = "", *, user_message: Say | None = None) -> None:
+        super().__init__(log_message or str(self.user_message))
         if user_message is not None:
             self.user_message = user_message
 
@@ -41,50 +44,46 @@ class BadInput(BotError):
 class BadImage(BadInput):
     """The image can't be read safely."""
 
-    user_message = "I couldn't read that image. Please send a JPEG, PNG or WebP photo."
+    user_message = texts.BAD_IMAGE
 
 
 class Busy(BotError):
-    user_message = "I'm very busy right now. Please try again in a minute."
+    user_message = texts.BUSY
 
 
 class TooManyPending(BotError):
-    user_message = "You already have several requests waiting. Wait for them, or /cancel one."
+    user_message = texts.TOO_MANY_PENDING
 
 
 class QuotaExceeded(BotError):
-    user_message = "You've reached your limit for now. Please try again later."
+    user_message = texts.QUOTA_EXCEEDED
 
 
 class JobCancelled(BotError):
-    user_message = "Cancelled."
+    user_message = texts.CANCELLED
 
 
 class JobTimedOut(BotError):
-    user_message = "That took too long and was stopped. Please try again, perhaps with a smaller request."
+    user_message = texts.TIMED_OUT
 
 
 class ModelUnavailable(BotError):
-    user_message = "That model isn't available on this bot right now. The admin can see why in the logs."
+    user_message = texts.MODEL_UNAVAILABLE
 
 
 class ModelFailed(BotError):
-    user_message = "The model failed on this request. Please try again or use another photo."
+    user_message = texts.MODEL_FAILED
 
 
 class ShuttingDown(BotError):
     """Not an answer: the request is replayed from the journal when the bot is back."""
 
-    user_message = "The bot is restarting; your request will be answered when it is back."
+    user_message = texts.SHUTTING_DOWN
 
 
 class IndexUnavailable(BotError):
-    user_message = "Photo search isn't available right now. The admin can see why in the logs."
+    user_message = texts.INDEX_UNAVAILABLE
 
 
 class ReindexNeeded(BotError):
-    user_message = (
-        "This chat's photos were indexed with a different CLIP model than the one I use now, so I can't "
-        "search them until the bot's owner runs `python -m bot reindex` (once, for all chats). "
-        "New photos are still being remembered meanwhile."
-    )
+    user_message = texts.REINDEX_NEEDED

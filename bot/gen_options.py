@@ -148,7 +148,7 @@ def parse_gen_args(text: str, profile: GenProfile) -> GenOptions:
         raise BadInput("options without a prompt", user_message=texts.GEN_PROMPT_FIRST)
     if len(prompt) > MAX_PROMPT_CHARS:
         raise BadInput(f"prompt of {len(prompt)} chars",
-                       user_message=texts.too_long("The prompt", len(prompt), MAX_PROMPT_CHARS))
+                       user_message=texts.too_long("prompt", len(prompt), MAX_PROMPT_CHARS))
 
     values: dict[str, str | None] = {}
     i = first
@@ -183,7 +183,7 @@ def parse_gen_args(text: str, profile: GenProfile) -> GenOptions:
             raise BadInput("--no without words", user_message=texts.option_needs_value("no"))
         if len(negative) > MAX_NEGATIVE_CHARS:
             raise BadInput("long negative prompt",
-                           user_message=texts.too_long("--no", len(negative), MAX_NEGATIVE_CHARS))
+                           user_message=texts.too_long("negative", len(negative), MAX_NEGATIVE_CHARS))
     return GenOptions(
         prompt=prompt,
         steps=_integer(values, "steps", 1, profile.max_steps, profile.default_steps),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from bot import texts
 from bot.jobs import Turn
 from bot.sqlite import connect
 
@@ -175,7 +176,7 @@ class ChatHistory:
         """Forget every conversation of the scope; returns how many there were."""
         return await self._run(_reset, scope)
 
-    what = "photo conversations"  # as a ChatStore: what /forget deletes
+    what = texts.PHOTO_CONVERSATIONS  # as a ChatStore: what /forget deletes
 
     async def forget(self, chat_id: int) -> int:
         """Forget every conversation of the chat, in every forum topic (/forget, or the bot removed)."""

@@ -7,6 +7,7 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from bot import texts
 from bot.errors import BadImage
 
 # Formats Telegram users actually send; everything else (PSD, EPS, ICO, ...) is refused before decoding.
@@ -26,7 +27,7 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     their first frame; EXIF rotation is applied; transparency is flattened onto white.
     """
     if not data:
-        raise BadImage("empty file", user_message="That file is empty.")
+        raise BadImage("empty file", user_message=texts.EMPTY_FILE)
     try:
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as img:
             width, height = img.size
@@ -39,16 +40,16 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     except BadImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise BadImage(f"decompression bomb: {exc}", user_message=_too_large_text(max_pixels)) from None
+        raise BadImage(f"decompression bomb: {exc}", user_message=texts.image_too_large(max_pixels)) from None
     except UnidentifiedImageError:
         raise BadImage(
             "not an allowed image format",
-            user_message="That isn't an image I can read. Please send a JPEG, PNG or WebP photo.",
+            user_message=texts.NOT_AN_IMAGE,
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise BadImage(
             f"corrupt image: {exc}",
-            user_message="That image looks corrupt or truncated. Please send it again.",
+            user_message=texts.CORRUPT_IMAGE,
         ) from None
 
 
@@ -76,12 +77,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _too_large_text(max_pixels: int) -> str:
-    return f"That image is too large; the limit is {max_pixels / 1e6:.0f} megapixels."
-
-
 def _too_large(width: int, height: int, max_pixels: int) -> BadImage:
     return BadImage(
         f"image of {width}x{height} pixels over the cap",
-        user_message=f"That image is too large ({width}×{height}); the limit is {max_pixels / 1e6:.0f} megapixels.",
+        user_message=texts.image_too_large(max_pixels, width, height),
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import io
 import logging
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from telegram.error import TelegramError
 from bot import texts
 from bot.errors import BadImage
 from bot.images import decode_image
+from bot.i18n import Lang, language_of_message
 from bot.replies import reply
 
 if TYPE_CHECKING:
@@ -44,14 +44,14 @@ def message_link(chat: Chat, message_id: int) -> str | None:
     return None  # private chats and basic groups have no message links
 
 
-def match_caption(rank: int, match: Match, chat: Chat) -> str:
+def match_caption(rank: int, match: Match, chat: Chat, lang: Lang = "en") -> str:
     """`#1 · 0.83 · Ann · 2 Mar 2026`, the link back where there is one, and the original caption."""
     record = match.record
     head = [f"#{rank}", f"{match.score:.2f}"]
     if record.sender:
         head.append(record.sender)
     if record.date:
-        head.append(dt.datetime.fromtimestamp(record.date, dt.UTC).strftime("%-d %b %Y"))
+        head.append(texts.match_date(record.date).in_(lang))
     lines = [" · ".join(head)]
     link = message_link(chat, record.message_id)
     if link:
@@ -116,7 +116,7 @@ async def _send_group(request: Message, group: list[_Item], *, single: bool) -> 
         # One match answers as a reply to the original photo: the quote links back to it.
         target = group[0].match.record.message_id
     where = ReplyParameters(target, allow_sending_without_reply=True)
-    media = [item.media(match_caption(item.rank, item.match, chat)) for item in group]
+    media = [item.media(match_caption(item.rank, item.match, chat, language_of_message(request))) for item in group]
     try:
         return list(zip(group, await _send(request, media, where)))
     except TelegramError as exc:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from telegram.error import TelegramError
 
+from bot import texts
 from bot.errors import BadImage
 from bot.images import decode_image
 
@@ -81,20 +82,14 @@ async def download(bot: Bot, photo: PhotoRef) -> bytes:
 async def download_file(bot: Bot, file_id: str, file_size: int | None) -> bytes:
     """The bytes behind `file_id`, within getFile's 20 MB limit; raises BadImage with a user-facing reason."""
     if file_size is not None and file_size > TELEGRAM_DOWNLOAD_LIMIT:
-        raise BadImage(f"file of {file_size} bytes over the download limit", user_message=_too_big())
+        raise BadImage(f"file of {file_size} bytes over the download limit", user_message=texts.FILE_TOO_BIG)
     try:
         file = await bot.get_file(file_id)
         if file.file_size is not None and file.file_size > TELEGRAM_DOWNLOAD_LIMIT:
-            raise BadImage(f"file of {file.file_size} bytes over the download limit", user_message=_too_big())
+            raise BadImage(f"file of {file.file_size} bytes over the download limit", user_message=texts.FILE_TOO_BIG)
         data = bytes(await file.download_as_bytearray())
     except TelegramError as exc:
         if "too big" in str(exc).lower():
-            raise BadImage(f"getFile refused: {exc}", user_message=_too_big()) from None
-        raise BadImage(
-            f"download failed: {exc}", user_message="I couldn't download that file from Telegram. Please send it again."
-        ) from None
+            raise BadImage(f"getFile refused: {exc}", user_message=texts.FILE_TOO_BIG) from None
+        raise BadImage(f"download failed: {exc}", user_message=texts.DOWNLOAD_FAILED) from None
     return data
-
-
-def _too_big() -> str:
-    return "That file is over 20 MB, the most a bot can download from Telegram. Please send a smaller one."

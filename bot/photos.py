@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
+from bot import texts
 from bot.errors import BadImage, BotError, ModelUnavailable, ReindexNeeded
 from bot.images import shrink_for_embedding
 from bot.jobs import EmbedImageRequest, Embedding, Job, Lane
@@ -67,7 +68,7 @@ def photo_record(message: Message) -> tuple[PhotoRecord, int | None] | None:
 class ChatPhotos:
     """Indexes every photo the bot sees or sends, per chat, and searches one chat's photos."""
 
-    what = "indexed photos"  # as a ChatStore: what /forget deletes
+    what = texts.INDEXED_PHOTOS  # as a ChatStore: what /forget deletes
 
     def __init__(self, index: PhotoIndex, queue: GpuQueue, settings: Settings, *, workers: int | None = None) -> None:
         self.index = index

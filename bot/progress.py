@@ -13,6 +13,7 @@ from telegram.error import TelegramError
 
 from bot import texts
 from bot.errors import ShuttingDown
+from bot.i18n import Lang, Say, language_of_message, localize
 from bot.replies import TEXT_LIMIT, reply, split_text
 
 if TYPE_CHECKING:
@@ -43,8 +44,10 @@ class StatusMessage:
     into further messages when it outgrows Telegram's 4096 characters; `parts` are all of them.
     """
 
-    def __init__(self, request: Message, on_sent: Callable[[Message], None] | None = None) -> None:
+    def __init__(self, request: Message, on_sent: Callable[[Message], None] | None = None,
+                 lang: Lang | None = None) -> None:
         self.request = request
+        self.lang = lang or language_of_message(request)  # of the person the answer is for
         self.parts: list[Message] = []
         self._texts: list[str] = []  # what each part shows now
         self._edited_at = 0.0
@@ -59,8 +62,9 @@ class StatusMessage:
         """The first message (the status, later the answer's first part)."""
         return self.parts[0] if self.parts else None
 
-    async def resume(self, message_id: int, text: str) -> None:
+    async def resume(self, message_id: int, text: Say) -> None:
         """Adopt a status message sent before a restart (showing `text`), if it still exists."""
+        text = localize(text, self.lang)
         try:
             edited = await self.request.get_bot().edit_message_text(text, self.request.chat_id, message_id)
         except TelegramError as exc:
@@ -69,8 +73,9 @@ class StatusMessage:
         if isinstance(edited, Message):
             self.parts, self._texts, self._edited_at = [edited], [text], time.monotonic()
 
-    async def show(self, text: str, *, force: bool = False) -> None:
+    async def show(self, text: Say, *, force: bool = False) -> None:
         """Send or edit the status text; unchanged texts and too-frequent edits are skipped."""
+        text = localize(text, self.lang)
         if self._streaming or self._texts[:1] == [text]:
             return
         now = time.monotonic()
@@ -101,11 +106,12 @@ class StatusMessage:
                     log.warning("streamed edit failed: %s", exc)
                 return  # one call per interval: the next piece waits for the next turn
 
-    async def answer(self, text: str) -> Message:
+    async def answer(self, text: Say) -> Message:
         """Turn the status (or streamed) message(s) into the answer, split to Telegram's limit.
 
         Returns the first message of the answer; `parts` holds all of them.
         """
+        text = localize(text, self.lang)
         limit = TEXT_LIMIT - len(CURSOR) if self._streaming else TEXT_LIMIT
         pieces = split_text(text, limit) or [text]
         for index, piece in enumerate(pieces):
@@ -119,7 +125,7 @@ class StatusMessage:
                 if index >= len(self.parts):
                     raise
                 log.warning("could not edit part %d into the answer (%s); sending it instead", index + 1, exc)
-                message = await reply(self.request, piece)
+                message = await reply(self.request, piece, self.lang)
                 await self._drop(self.parts[index])
                 self.parts[index], self._texts[index] = message, piece
         for extra in self.parts[len(pieces):]:  # a shorter final text than the streamed one
@@ -140,7 +146,7 @@ class StatusMessage:
             await self.parts[index].edit_text(text)
             self._texts[index] = text
         else:
-            sent = await reply(self.request, text)
+            sent = await reply(self.request, text, self.lang)
             self.parts.append(sent)
             self._texts.append(text)
             if index == 0 and self._on_sent is not None:
@@ -167,8 +173,10 @@ async def keep_chat_action(message: Message, action: str) -> None:
         await send_chat_action(message, action)
 
 
-async def run_job(message: Message, context: BotContext, job: Job, action: str) -> tuple[Result, StatusMessage]:
-    """Queue `job`, keep the user informed until it ends, and return its result with the status message.
+async def run_job(message: Message, context: BotContext, job: Job, action: str,
+                  lang: Lang | None = None) -> tuple[Result, StatusMessage]:
+    """Queue `job`, keep the user informed (in `lang`, by default that of the message's sender) until it ends,
+    and return its result with the status message.
 
     Raises the job's BotError (busy, cancelled, timed out, model failed) after removing the status.
     """
@@ -182,7 +190,8 @@ async def run_job(message: Message, context: BotContext, job: Job, action: str) 
     ticket = queue.submit(job)
     if counted:
         services.quotas.record(job.user_id, str(job.task))
-    status = StatusMessage(message, on_sent=lambda sent: journal.set_status_message(job.seq, sent.message_id))
+    status = StatusMessage(message, on_sent=lambda sent: journal.set_status_message(job.seq, sent.message_id),
+                           lang=lang)
     if replayed is not None:  # replayed after a restart: carry on in the message the user already has
         await status.resume(replayed, texts.RESUMED)
     try:

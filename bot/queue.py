@@ -11,6 +11,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
+from bot import texts
 from bot.backends import Interrupt
 from bot.errors import BotError, Busy, JobCancelled, JobTimedOut, ModelFailed, ShuttingDown, TooManyPending
 from bot.jobs import Lane
@@ -173,9 +174,7 @@ class GpuQueue:
         if mine >= self._max_per_user:
             raise TooManyPending(
                 f"user {job.user_id} has {mine} pending",
-                user_message=(
-                    f"You already have {mine} requests waiting. Wait for them to finish, or /cancel one."
-                ),
+                user_message=texts.too_many_pending(mine),
             )
         ticket = Ticket(job)
         # A user's jobs run in the order they were sent (seq), not in the order their downloads finished.

@@ -5,19 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from bot import texts
 from bot.errors import QuotaExceeded
 from bot.sqlite import connect
 
 WINDOWS = (("minute", 60.0), ("day", 86_400.0))
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(1, round(seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{round(seconds / 60)} min"
-    return f"{round(seconds / 3600)} h"
 
 
 class Quotas:
@@ -49,8 +41,7 @@ class Quotas:
                 wait = rows[-1][0] + seconds - now
                 raise QuotaExceeded(
                     f"user {user_id} over {limit} {task}/{window}",
-                    user_message=f"You've reached your limit of {limit} /{task} requests per {window}. "
-                    f"Try again in {_duration(wait)}.",
+                    user_message=texts.quota_exceeded(limit, task, window, wait),
                 )
 
     def record(self, user_id: int, task: str, now: float | None = None) -> None:

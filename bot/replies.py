@@ -1,13 +1,17 @@
-"""Replying to a user's message: quoted, in its forum topic, even if the message was deleted meanwhile."""
+"""Replying to a user's message: quoted, in its forum topic, in the sender's language, even if the message
+was deleted meanwhile."""
 
 from __future__ import annotations
 
 from telegram import Message
 
+from bot.i18n import Lang, Say, language_of_message, localize
 
-async def reply(request: Message, text: str) -> Message:
-    """Send `text` as a reply to `request`."""
-    return await request.reply_text(text, do_quote=request.build_reply_arguments(allow_sending_without_reply=True))
+
+async def reply(request: Message, text: Say, lang: Lang | None = None) -> Message:
+    """Send `text` as a reply to `request`, in `lang` (by default the language of the request's sender)."""
+    words = localize(text, lang or language_of_message(request))
+    return await request.reply_text(words, do_quote=request.build_reply_arguments(allow_sending_without_reply=True))
 
 
 # Telegram's limit for one message's text, counted in UTF-16 code units (an emoji may count 2).
@@ -54,10 +58,11 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     return pieces
 
 
-async def reply_photo(request: Message, photo: bytes, caption: str) -> Message:
+async def reply_photo(request: Message, photo: bytes, caption: Say) -> Message:
     """Send `photo` (JPEG bytes) as a reply; as a file when Telegram refuses it as a photo (odd dimensions)."""
     from telegram.error import BadRequest
 
+    caption = localize(caption, language_of_message(request))
     quote = request.build_reply_arguments(allow_sending_without_reply=True)
     try:
         return await request.reply_photo(photo, caption=caption, do_quote=quote)

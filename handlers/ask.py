@@ -9,6 +9,7 @@ from bot import texts
 from bot.commands import Command, command_args, parse_command
 from bot.context import BotContext
 from bot.errors import BadInput
+from bot.i18n import language_of_message
 from bot.jobs import AskRequest, Turn
 from bot.photo_chat import subject_of_command, subject_of_reply
 from bot.progress import run_job
@@ -38,7 +39,7 @@ async def ask(update: Update, context: BotContext) -> None:
         if subject is None:
             await reply(message, texts.ASK_USAGE)
             return
-        question = question or texts.DEFAULT_QUESTION
+        question = question or texts.DEFAULT_QUESTION.in_(language_of_message(message))
 
     conversation = subject.conversation
     # One turn at a time per conversation, so a quick follow-up sees the answer before it.
@@ -46,9 +47,9 @@ async def ask(update: Update, context: BotContext) -> None:
         conversation = await history.get(conversation.scope, conversation.id) or conversation
         job = job_for(update, AskRequest(subject.image, question, conversation.turns))
         result, status = await run_job(message, context, job, ChatAction.TYPING)
-        shown = result.text or texts.NO_ANSWER
+        shown = result.text or texts.NO_ANSWER.in_(status.lang)
         if not result.multi_turn:
-            shown += "\n\n" + texts.SINGLE_TURN_NOTE
+            shown += "\n\n" + texts.SINGLE_TURN_NOTE.in_(status.lang)
         await status.answer(shown)
         await history.add_turn(conversation.scope, conversation.id, Turn(question, result.text),
                                [m.message_id for m in status.parts], keep_earlier=result.history_used)
@@ -57,13 +58,13 @@ async def ask(update: Update, context: BotContext) -> None:
 def _check_length(question: str) -> None:
     if len(question) > MAX_QUESTION_CHARS:
         raise BadInput(f"question of {len(question)} chars",
-                       user_message=texts.too_long("The question", len(question), MAX_QUESTION_CHARS))
+                       user_message=texts.too_long("question", len(question), MAX_QUESTION_CHARS))
 
 
 COMMAND = Command(
     "ask",
-    "Chat about a photo",
-    "/ask what is the dog doing? (on a photo; then follow up, or reply to my answer)",
+    texts.COMMANDS["ask"].summary,
+    texts.COMMANDS["ask"].example,
     ask,
     on_photo=True,
     long_running=True,

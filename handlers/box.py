@@ -31,7 +31,7 @@ async def box(update: Update, context: BotContext) -> None:
         return
     if len(target) > MAX_TARGET_CHARS:
         raise BadInput(f"target of {len(target)} chars",
-                       user_message=texts.too_long("The description", len(target), MAX_TARGET_CHARS))
+                       user_message=texts.too_long("description", len(target), MAX_TARGET_CHARS))
     subject = await subject_of_command(message, context.bot, history, context.services.settings.max_image_pixels)
     if subject is None:
         await reply(message, texts.BOX_USAGE)
@@ -51,8 +51,8 @@ async def box(update: Update, context: BotContext) -> None:
 
 COMMAND = Command(
     "box",
-    "Draw boxes around objects in a photo",
-    "/box dog (on a photo, or about the last photo we talked about)",
+    texts.COMMANDS["box"].summary,
+    texts.COMMANDS["box"].example,
     box,
     on_photo=True,
     long_running=True,

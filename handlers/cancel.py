@@ -31,4 +31,9 @@ async def cancel(update: Update, context: BotContext) -> None:
     await reply(message, texts.cancelled(f"/{job.command or job.task}") if job else texts.NOTHING_TO_CANCEL)
 
 
-COMMAND = Command("cancel", "Cancel your waiting request", "/cancel (or as a reply to a request)", cancel)
+COMMAND = Command(
+    "cancel",
+    texts.COMMANDS["cancel"].summary,
+    texts.COMMANDS["cancel"].example,
+    cancel,
+)

@@ -27,20 +27,18 @@ async def caption(update: Update, context: BotContext) -> None:
         return
     prefix = command_args(message.text or message.caption)
     if len(prefix) > MAX_PREFIX_CHARS:
-        raise BadInput(
-            f"prefix of {len(prefix)} chars",
-            user_message=f"That prefix is too long ({len(prefix)} characters; the limit is {MAX_PREFIX_CHARS}).",
-        )
+        raise BadInput(f"prefix of {len(prefix)} chars",
+                       user_message=texts.too_long("prefix", len(prefix), MAX_PREFIX_CHARS))
     image = await fetch_image(context.bot, photo, context.services.settings.max_image_pixels)
     job = job_for(update, CaptionRequest(image, prefix or None))
     result, status = await run_job(message, context, job, ChatAction.TYPING)
-    await status.answer(result.text.strip() or "I couldn't find words for this one.")
+    await status.answer(result.text.strip() or texts.NO_CAPTION)
 
 
 COMMAND = Command(
     "caption",
-    "Describe a photo",
-    "/caption (on a photo), or /caption a picture of",
+    texts.COMMANDS["caption"].summary,
+    texts.COMMANDS["caption"].example,
     caption,
     on_photo=True,
     long_running=True,

@@ -30,8 +30,8 @@ async def classify(update: Update, context: BotContext) -> None:
 
 COMMAND = Command(
     "classify",
-    "Name what is in a photo",
-    "/classify (on a photo)",
+    texts.COMMANDS["classify"].summary,
+    texts.COMMANDS["classify"].example,
     classify,
     on_photo=True,
     long_running=True,

@@ -45,14 +45,11 @@ def parse_find_args(args: str) -> tuple[str, int]:
             continue
         value = option.group(1)
         if not value.isdigit() or not 1 <= int(value) <= MAX_K:
-            raise BadInput(f"bad k {value!r}", user_message=f"k must be a whole number from 1 to {MAX_K}, not {value!r}.")
+            raise BadInput(f"bad k {value!r}", user_message=texts.bad_k(value, MAX_K))
         k = int(value)
     query = " ".join(words)
     if len(query) > MAX_QUERY_CHARS:
-        raise BadInput(
-            f"query of {len(query)} chars",
-            user_message=f"That's too long to search for ({len(query)} characters; the limit is {MAX_QUERY_CHARS}).",
-        )
+        raise BadInput(f"query of {len(query)} chars", user_message=texts.too_long("query", len(query), MAX_QUERY_CHARS))
     return query, k
 
 
@@ -117,10 +114,10 @@ async def chat_migrated(update: Update, context: BotContext) -> None:
 
 COMMAND = Command(
     "find",
-    "Find earlier photos of this chat",
-    "/find a dog on the beach, or reply /find to a photo (k=10 for more)",
+    texts.COMMANDS["find"].summary,
+    texts.COMMANDS["find"].example,
     find,
     on_photo=True,
     long_running=True,
-    details=texts.FIND_DETAILS,
+    details=texts.COMMANDS["find"].details,
 )

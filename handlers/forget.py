@@ -26,7 +26,7 @@ async def forget(update: Update, context: BotContext) -> None:
         return
     counts = await context.services.forget_chat(message.chat_id)
     log.info("chat %s forgotten on request of %s: %s", message.chat_id,
-             update.effective_user.id if update.effective_user else "-", counts)
+             update.effective_user.id if update.effective_user else "-", _named(counts))
     await reply(message, texts.forgotten(counts))
 
 
@@ -36,14 +36,18 @@ async def bot_removed(update: Update, context: BotContext) -> None:
     if change is None or change.new_chat_member.status not in GONE:
         return
     counts = await context.services.forget_chat(change.chat.id)
-    log.info("bot %s chat %s; its data was deleted: %s", change.new_chat_member.status, change.chat.id, counts)
+    log.info("bot %s chat %s; its data was deleted: %s", change.new_chat_member.status, change.chat.id, _named(counts))
+
+
+def _named(counts: dict) -> dict[str, int]:
+    return {str(what): n for what, n in counts.items()}
 
 
 COMMAND = Command(
     "forget",
-    "Delete this chat's photo index and history",
-    "/forget",
+    texts.COMMANDS["forget"].summary,
+    texts.COMMANDS["forget"].example,
     forget,
     long_running=True,
-    details=texts.FORGET_DETAILS,
+    details=texts.COMMANDS["forget"].details,
 )

@@ -15,6 +15,7 @@ from bot.context import BotContext
 from bot.errors import BotError
 from bot.gen_options import parse_gen_args
 from bot.gen_store import GenParams
+from bot.i18n import Lang, language_of, localize
 from bot.jobs import SEED_LIMIT, GeneratedImages, GenerateRequest
 from bot.progress import run_job
 from bot.replies import reply
@@ -60,6 +61,7 @@ async def gen_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     services = context.services
     message = query.message
+    lang = language_of(query.from_user)
     # Presses by people who may not use the bot never get here: the access gate answers them.
     parts = (query.data or "").split(":")
     action, key = (parts[1], parts[2]) if len(parts) == 3 else ("", "")
@@ -67,19 +69,19 @@ async def gen_button(update: Update, context: BotContext) -> None:
     if isinstance(message, Message) and action in (SAME_SEED, NEW_SEED):
         params = await services.gen.recall(key, message.chat_id)
     if params is None:
-        await query.answer(texts.BUTTON_EXPIRED, show_alert=True)
+        await query.answer(texts.BUTTON_EXPIRED.in_(lang), show_alert=True)
         return
     try:
         profile = await services.gen.profile()
         if not profile.allows(params.steps, params.width, params.height, params.count, params.negative_prompt):
-            await query.answer(texts.BUTTON_EXPIRED, show_alert=True)  # saved under another GEN_MODEL
+            await query.answer(texts.BUTTON_EXPIRED.in_(lang), show_alert=True)  # saved under another GEN_MODEL
             return
         if await services.gen.safety_on():
             services.gen.check_prompt(params.prompt)
     except BotError as exc:
-        await query.answer(exc.user_message, show_alert=True)
+        await query.answer(localize(exc.user_message, lang), show_alert=True)
         return
-    await query.answer(texts.BUTTON_ACCEPTED)
+    await query.answer(texts.BUTTON_ACCEPTED.in_(lang))
     if action == NEW_SEED:
         params = replace(params, seed=secrets.randbelow(SEED_LIMIT))
     await draw(update, context, message, params, profile, rerun_by=query.from_user)
@@ -87,8 +89,10 @@ async def gen_button(update: Update, context: BotContext) -> None:
 
 async def draw(update: Update, context: BotContext, message: Message, params: GenParams, profile: GenProfile,
                rerun_by: User | None = None) -> None:
-    """Queue the drawing for the update's sender, then send the pictures as a reply to `message`."""
+    """Queue the drawing for the update's sender, then send the pictures as a reply to `message`, with the
+    texts (status, caption, buttons) in the sender's language."""
     services = context.services
+    lang = language_of(update.effective_user)
     safety = await services.gen.safety_on()
     if safety:
         services.gen.check_prompt(params.prompt)
@@ -105,45 +109,45 @@ async def draw(update: Update, context: BotContext, message: Message, params: Ge
     )
     job = job_for(update, request)
     action = ChatAction.UPLOAD_DOCUMENT if params.as_file else ChatAction.UPLOAD_PHOTO
-    result, status = await run_job(message, context, job, action)
+    result, status = await run_job(message, context, job, action, lang)
     key = await services.gen.remember(params, message.chat_id, job.user_id)
     by = rerun_by.first_name if rerun_by is not None and message.chat.type != ChatType.PRIVATE else None
-    sent = await send_result(message, status, params, result, key, by)
+    sent = await send_result(message, status, params, result, key, by, lang)
     await index_generated_photos(context, sent)
 
 
-def buttons(key: str, *, same_seed: bool = True) -> InlineKeyboardMarkup:
+def buttons(key: str, lang: Lang, *, same_seed: bool = True) -> InlineKeyboardMarkup:
     """Rerun buttons; their callback_data (under 64 bytes) names the stored parameters."""
-    row = [InlineKeyboardButton(texts.BUTTON_NEW_SEED, callback_data=f"gen:{NEW_SEED}:{key}")]
+    row = [InlineKeyboardButton(texts.BUTTON_NEW_SEED.in_(lang), callback_data=f"gen:{NEW_SEED}:{key}")]
     if same_seed:
-        row.insert(0, InlineKeyboardButton(texts.BUTTON_SAME_SEED, callback_data=f"gen:{SAME_SEED}:{key}"))
+        row.insert(0, InlineKeyboardButton(texts.BUTTON_SAME_SEED.in_(lang), callback_data=f"gen:{SAME_SEED}:{key}"))
     return InlineKeyboardMarkup([row])
 
 
 async def send_result(message: Message, status: StatusMessage, params: GenParams, result: GeneratedImages,
-                      key: str, rerun_by: str | None) -> list[Message]:
+                      key: str, rerun_by: str | None, lang: Lang) -> list[Message]:
     """A photo, an album, or PNG documents, with the buttons; withheld images become a notice."""
     await status.delete()
     quote = message.build_reply_arguments(allow_sending_without_reply=True)
     images = result.images
     if not images:  # everything was withheld: a notice, and only a new seed can change that
-        await message.reply_text(texts.images_withheld(len(result.blocked), params.count),
-                                 reply_markup=buttons(key, same_seed=False), do_quote=quote)
+        await message.reply_text(texts.images_withheld(len(result.blocked), params.count).in_(lang),
+                                 reply_markup=buttons(key, lang, same_seed=False), do_quote=quote)
         return []
     details = [texts.gen_settings_line(tuple(i.seed for i in images), params.steps, params.width, params.height,
-                                       params.negative_prompt)]
+                                       params.negative_prompt).in_(lang)]
     if result.blocked:
-        details.append(texts.images_withheld(len(result.blocked), params.count))
+        details.append(texts.images_withheld(len(result.blocked), params.count).in_(lang))
     if rerun_by:
-        details.append(texts.rerun_for(rerun_by))
+        details.append(texts.rerun_for(rerun_by).in_(lang))
     caption = texts.gen_caption(params.prompt, details)
     if len(images) == 1:
         (image,) = images
         if params.as_file:
             sent = await message.reply_document(image.png, filename=f"gen-{image.seed}.png", caption=caption,
-                                                reply_markup=buttons(key), do_quote=quote)
+                                                reply_markup=buttons(key, lang), do_quote=quote)
         else:
-            sent = await message.reply_photo(image.png, caption=caption, reply_markup=buttons(key), do_quote=quote)
+            sent = await message.reply_photo(image.png, caption=caption, reply_markup=buttons(key, lang), do_quote=quote)
         return [sent]
     # An album can't carry buttons: its first item has the caption, and the buttons follow it.
     media = [
@@ -152,7 +156,7 @@ async def send_result(message: Message, status: StatusMessage, params: GenParams
         for n, i in enumerate(images)
     ]
     album = list(await message.reply_media_group(media, do_quote=quote))
-    await album[0].reply_text(texts.GEN_MORE, reply_markup=buttons(key),
+    await album[0].reply_text(texts.GEN_MORE.in_(lang), reply_markup=buttons(key, lang),
                               do_quote=album[0].build_reply_arguments(allow_sending_without_reply=True))
     return album
 
@@ -166,10 +170,10 @@ async def index_generated_photos(context: BotContext, sent: Sequence[Message]) -
 
 COMMAND = Command(
     "gen",
-    "Draw a picture from words",
-    "/gen a red fox in the snow --seed 42 --size 768x512 --n 2",
+    texts.COMMANDS["gen"].summary,
+    texts.COMMANDS["gen"].example,
     gen,
     long_running=True,
-    details=texts.GEN_HELP_DETAILS,
     on_button=gen_button,
+    details=texts.COMMANDS["gen"].details,
 )

@@ -18,4 +18,9 @@ async def reset(update: Update, context: BotContext) -> None:
     await reply(message, texts.RESET_DONE if forgotten else texts.RESET_NOTHING)
 
 
-COMMAND = Command("reset", "Start the photo chat over", "/reset", reset)
+COMMAND = Command(
+    "reset",
+    texts.COMMANDS["reset"].summary,
+    texts.COMMANDS["reset"].example,
+    reset,
+)

@@ -28,4 +28,10 @@ async def safety(update: Update, context: BotContext) -> None:
         raise BadInput(f"/safety {choice!r}", user_message=texts.SAFETY_USAGE)
 
 
-COMMAND = Command("safety", "Switch the /gen safety filter", "/safety on", safety, admin_only=True)
+COMMAND = Command(
+    "safety",
+    texts.COMMANDS["safety"].summary,
+    texts.COMMANDS["safety"].example,
+    safety,
+    admin_only=True,
+)

@@ -15,4 +15,9 @@ async def start(update: Update, context: BotContext) -> None:
     await reply(update.effective_message, texts.START)
 
 
-COMMAND = Command("start", "Start here", "/start", start)
+COMMAND = Command(
+    "start",
+    texts.COMMANDS["start"].summary,
+    texts.COMMANDS["start"].example,
+    start,
+)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Self, Sequence
 
 from transformers import AutoModelForImageTextToText, StoppingCriteriaList
 
+from bot import texts
 from bot.boxes import GroundingFormat, parse_boxes
 from bot.errors import BadInput
 from bot.jobs import Answer, AskRequest, Boxes, BoxRequest, Task, Turn
@@ -162,7 +163,7 @@ class ChatVlm:
         if base > budget:
             raise BadInput(
                 "question does not fit the context",
-                user_message="That question is too long for this model. Please ask something shorter.",
+                user_message=texts.QUESTION_TOO_LONG_FOR_MODEL,
             )
         estimate = self._turns_within(history, budget - base)
         best = (0, prompt)

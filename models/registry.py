@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot import texts
 from bot.errors import ModelUnavailable
 from bot.jobs import Task
 
@@ -92,8 +93,7 @@ def adapter_for(task: Task, source: str) -> type[Adapter]:
         supported = ", ".join(sorted(families)) or "none yet"
         raise ModelUnavailable(
             f"{source!r} is a {model_type!r} model; {task} supports: {supported}",
-            user_message=f"The model this bot uses for /{task} ({model_type}) can't do that. "
-            "The admin can configure one that can (see the README).",
+            user_message=texts.model_cannot(task, model_type),
         )
     module_name, _, class_name = target.partition(":")
     return getattr(importlib.import_module(module_name), class_name)

@@ -72,9 +72,19 @@ def _update(message: Message):
 
 
 def test_help_lists_every_registered_command_with_the_privacy_note():
-    text = help_text(COMMANDS)
+    text = help_text(COMMANDS, "en")
     for command in COMMANDS:
-        assert f"/{command.name} — {command.summary}" in text
+        assert f"/{command.name} — {command.summary.en}" in text
     assert "/caption a picture of" in text
     assert "privacy mode" in text and "admin" in text
     assert len(text) <= 4096
+
+
+def test_help_in_chinese_lists_every_command_in_chinese():
+    text = help_text(COMMANDS, "zh")
+    for command in COMMANDS:
+        assert f"/{command.name} — {command.summary.zh}" in text
+    assert text.startswith("我能做这些：") and "隐私模式" in text and "/setprivacy" in text
+    assert "/stats — 队列、模型和内存（仅管理员）" in text
+    assert "e.g." not in text and "privacy mode" not in text  # no English left in it
+    assert len(text.encode("utf-16-le")) // 2 <= 4096

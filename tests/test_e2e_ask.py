@@ -155,10 +155,10 @@ def test_a_conversation_survives_a_restart_and_reset_starts_over(family, user_id
     assert stored_turns(bot, chat["id"], [[(Q1, A1), (Q2, A2), (Q3, A3)]]) == [[(Q1, A1), (Q2, A2), (Q3, A3)]]
 
     reset = tg.send_message(chat, user, text="/reset")
-    assert answer_to(tg, reset)["text"] == texts.RESET_DONE
+    assert answer_to(tg, reset)["text"] == texts.RESET_DONE.en
     assert stored_turns(bot, chat["id"], []) == []
     after = tg.send_message(chat, user, text=f"/ask {Q2}")
-    assert answer_to(tg, after)["text"] == texts.ASK_USAGE  # no photo to talk about any more
+    assert answer_to(tg, after)["text"] == texts.ASK_USAGE.en  # no photo to talk about any more
 
 
 def test_reply_to_an_answer_continues_its_conversation_in_a_group(family, user_ids):
@@ -189,7 +189,7 @@ def test_forum_topics_keep_their_own_conversations(family, user_ids):
     (answer,) = final_answer(tg, in_topic)
     assert answer["text"] == A1 and answer.get("message_thread_id") == 11  # answered in the topic
     other_topic = tg.send_message(forum, ann, text=f"/ask {Q2}", message_thread_id=12)
-    assert answer_to(tg, other_topic)["text"] == texts.ASK_USAGE  # topic 12 has no photo
+    assert answer_to(tg, other_topic)["text"] == texts.ASK_USAGE.en  # topic 12 has no photo
     same_topic = tg.send_message(forum, ann, text=f"/ask {Q2}", message_thread_id=11)
     assert text_of(tg, same_topic) == A2
 
@@ -202,7 +202,7 @@ def test_two_chats_never_see_each_others_history(family, user_ids):
     assert text_of(tg, in_a) == A1
     # Bob's chat has no photo yet: Ann's conversation is not his.
     nothing = tg.send_message(chat_b, bob, text=f"/ask {Q2}")
-    assert answer_to(tg, nothing)["text"] == texts.ASK_USAGE
+    assert answer_to(tg, nothing)["text"] == texts.ASK_USAGE.en
     in_b = tg.send_message(chat_b, bob, photo=photo_bytes(4, PHOTO_SIZE), caption=f"/ask {QB}")
     assert text_of(tg, in_b) == AB
     follow_up = tg.send_message(chat_b, bob, text=f"/ask {Q3}")
@@ -264,9 +264,9 @@ def test_bad_requests_get_clear_replies_and_store_nothing(family, user_ids):
     too_long = tg.send_message(chat, user, photo=photo_bytes(8, PHOTO_SIZE), caption="/ask " + "why " * 600)
     assert "too long (2399 characters; the limit is 2000)" in answer_to(tg, too_long)["text"]
     no_target = tg.send_message(chat, user, text="/box")
-    assert answer_to(tg, no_target)["text"] == texts.BOX_USAGE
+    assert answer_to(tg, no_target)["text"] == texts.BOX_USAGE.en
     no_photo = tg.send_message(chat, user, text="/box cat")
-    assert answer_to(tg, no_photo)["text"] == texts.BOX_USAGE
+    assert answer_to(tg, no_photo)["text"] == texts.BOX_USAGE.en
     broken = tg.send_message(chat, user, document=b"not an image", document_mime="image/jpeg", caption="/ask hi")
     assert "isn't an image" in answer_to(tg, broken)["text"]
     assert stored_turns(bot, chat["id"]) == []  # no conversation was started by any of them

@@ -61,12 +61,12 @@ def test_single_turn_families_answer_and_say_they_keep_no_history(family, new_bo
     first = tg.send_message(chat, user, photo=photo_bytes(2), caption="/ask what color is the car?")
     text = answer_to(tg, first)["text"]
     answer, _, note = text.rpartition("\n\n")
-    assert answer and note == texts.SINGLE_TURN_NOTE
+    assert answer and note == texts.SINGLE_TURN_NOTE.en
     if family == "vilt":
         assert answer in tiny_models.VILT_ANSWERS  # an answer from its vocabulary
     # A follow-up without a photo is about the same photo, still answered on its own.
     second = tg.send_message(chat, user, text="/ask how many cats?")
-    assert answer_to(tg, second)["text"].endswith(texts.SINGLE_TURN_NOTE)
+    assert answer_to(tg, second)["text"].endswith(texts.SINGLE_TURN_NOTE.en)
     assert "ask prompt" not in bot.logs()  # no chat prompt with history was built
     if family == "vilt":  # grounding needs a chat VLM: a clear reply, not an error id
         box = tg.send_message(chat, user, text="/box cat")

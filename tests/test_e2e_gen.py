@@ -129,7 +129,7 @@ def test_one_image_is_a_photo_with_prompt_seed_and_settings_and_buttons(tg, user
     request = tg.send_message(chat, user, text=f"/gen a red fox in the snow --seed 42 {SIZE}")
     answer = new_reply(tg, request)
     assert answer["caption"] == "a red fox in the snow\n🌱 seed 42 · 1 step · 256×256"
-    assert set(keyboard(answer)) == {texts.BUTTON_SAME_SEED, texts.BUTTON_NEW_SEED}
+    assert set(keyboard(answer)) == {texts.BUTTON_SAME_SEED.en, texts.BUTTON_NEW_SEED.en}
     assert all(len(data.encode()) <= 64 for data in keyboard(answer).values())
     png = photo_png(tg, answer)
     assert Image.open(io.BytesIO(png)).size == (256, 256)
@@ -145,7 +145,7 @@ def test_two_images_are_an_album_with_the_buttons_under_it(tg, user, chat):
     assert len(album) == 2 and {m["media_group_id"] for m in album} == {first["media_group_id"]}
     assert album[0]["caption"] == "two cats\n🌱 seeds 5–6 · 1 step · 256×256" and "caption" not in album[1]
     more = new_reply(tg, album[0], timeout=20)
-    assert more["text"] == texts.GEN_MORE and set(keyboard(more)) == {texts.BUTTON_SAME_SEED, texts.BUTTON_NEW_SEED}
+    assert more["text"] == texts.GEN_MORE.en and set(keyboard(more)) == {texts.BUTTON_SAME_SEED.en, texts.BUTTON_NEW_SEED.en}
     assert photo_png(tg, album[0]) != photo_png(tg, album[1])
 
 
@@ -159,14 +159,14 @@ def test_file_option_sends_a_full_quality_png_document(tg, user, chat, reference
     assert image.format == "PNG" and image.size == (256, 256)
     assert "Seed: 3" in image.info["parameters"]
     assert same_picture(data, reference.png("a lighthouse at dusk", 3))
-    assert set(keyboard(answer)) == {texts.BUTTON_SAME_SEED, texts.BUTTON_NEW_SEED}
+    assert set(keyboard(answer)) == {texts.BUTTON_SAME_SEED.en, texts.BUTTON_NEW_SEED.en}
 
     two = tg.send_message(chat, user, text=f"/gen a lighthouse at dusk --seed 3 {SIZE} --file --n 2")
     new_reply(tg, two)
     files = [m for m in replies_to(tg, two) if m.get("media_group_id")]
     assert [m["document"]["file_name"] for m in files] == ["gen-3.png", "gen-4.png"]
     assert all(tg.file_bytes(m["document"]["file_id"]).startswith(b"\x89PNG") for m in files)
-    assert new_reply(tg, files[0], timeout=20)["text"] == texts.GEN_MORE
+    assert new_reply(tg, files[0], timeout=20)["text"] == texts.GEN_MORE.en
 
 
 def test_the_same_seed_gives_identical_bytes_and_a_new_seed_other_ones(tg, user, chat):
@@ -188,15 +188,15 @@ def test_the_same_seed_gives_identical_bytes_and_a_new_seed_other_ones(tg, user,
     [
         ("a fox --seed 99999999999", "--seed must be a whole number from 0 to 4294967295."),
         ("a fox --steps 9", "--steps must be a whole number from 1 to 4."),
-        ("a fox --size 300x256", texts.size_range(256, 1024)),
+        ("a fox --size 300x256", texts.size_range(256, 1024).en),
         ("a fox --n 7", "--n must be a whole number from 1 to 4."),
-        ("a fox --no blurry", texts.NEGATIVE_UNSUPPORTED),
-        ("a fox --style anime", texts.unknown_option("style")),
+        ("a fox --no blurry", texts.NEGATIVE_UNSUPPORTED.en),
+        ("a fox --style anime", texts.unknown_option("style").en),
         ("a fox --n 2 --n 3", "--n is given twice."),
         ("a fox --steps", "--steps needs a value, e.g. --steps 2"),
-        ("a fox --seed 1 at night", texts.stray_words("at night")),
-        ("--n 2", texts.GEN_PROMPT_FIRST),
-        ("y" * 501, texts.too_long("The prompt", 501, 500)),
+        ("a fox --seed 1 at night", texts.stray_words("at night").en),
+        ("--n 2", texts.GEN_PROMPT_FIRST.en),
+        ("y" * 501, texts.too_long("prompt", 501, 500).en),
     ],
 )
 def test_every_invalid_option_gets_its_message(tg, user, chat, args, message):
@@ -209,7 +209,7 @@ def test_gen_alone_explains_the_options_with_the_models_ranges(tg, user, chat):
     assert "--steps N — more steps, more detail (1–4)" in text and "from 256 to 1024" in text
     assert "--no" not in text  # a turbo model takes no negative prompt
     help_text = new_reply(tg, tg.send_message(chat, user, text="/help"), timeout=20)["text"]
-    assert texts.GEN_HELP_DETAILS in help_text and "/safety — " in help_text and "(admins)" in help_text
+    assert texts.COMMANDS["gen"].details.en in help_text and "/safety — " in help_text and "(admins)" in help_text
 
 
 # -- rerun buttons ---------------------------------------------------------------------------------
@@ -219,13 +219,13 @@ def test_rerun_with_the_same_seed_and_with_a_new_seed(tg, user, chat):
     original = new_reply(tg, tg.send_message(chat, user, text=f"/gen a paper boat --seed 77 {SIZE}"))
     buttons = keyboard(original)
 
-    same = tg.press_button(original, buttons[texts.BUTTON_SAME_SEED], user)
-    assert callback_answer(tg, same).get("text") == texts.BUTTON_ACCEPTED
+    same = tg.press_button(original, buttons[texts.BUTTON_SAME_SEED.en], user)
+    assert callback_answer(tg, same).get("text") == texts.BUTTON_ACCEPTED.en
     rerun = new_reply(tg, original)
     assert rerun["caption"] == original["caption"]
     assert photo_png(tg, rerun) == photo_png(tg, original)
 
-    fresh = tg.press_button(original, buttons[texts.BUTTON_NEW_SEED], user)
+    fresh = tg.press_button(original, buttons[texts.BUTTON_NEW_SEED.en], user)
     callback_answer(tg, fresh)
     deadline = time.monotonic() + 60
     while len([m for m in replies_to(tg, original) if "photo" in m]) < 2:
@@ -235,7 +235,7 @@ def test_rerun_with_the_same_seed_and_with_a_new_seed(tg, user, chat):
     seed = int(re.search(r"seed (\d+)", newer["caption"]).group(1))
     assert seed != 77 and newer["caption"].startswith("a paper boat\n")
     assert photo_png(tg, newer) != photo_png(tg, original)
-    assert set(keyboard(newer)) == {texts.BUTTON_SAME_SEED, texts.BUTTON_NEW_SEED}  # reruns can be rerun
+    assert set(keyboard(newer)) == {texts.BUTTON_SAME_SEED.en, texts.BUTTON_NEW_SEED.en}  # reruns can be rerun
 
 
 def test_in_a_group_a_rerun_runs_for_whoever_pressed_and_strangers_are_refused(tg, ids, gen_bot):
@@ -244,11 +244,11 @@ def test_in_a_group_a_rerun_runs_for_whoever_pressed_and_strangers_are_refused(t
     group = tg.group_chat(-next(ids), "Friends")
     original = new_reply(tg, tg.send_message(group, ann, text=f"/gen a tiny robot --seed 8 {SIZE}"))
 
-    refused = tg.press_button(original, keyboard(original)[texts.BUTTON_SAME_SEED], stranger)
+    refused = tg.press_button(original, keyboard(original)[texts.BUTTON_SAME_SEED.en], stranger)
     answer = callback_answer(tg, refused)
-    assert answer.get("text") == texts.NOT_ALLOWED and answer.get("show_alert") is True
+    assert answer.get("text") == texts.NOT_ALLOWED.en and answer.get("show_alert") is True
 
-    pressed = tg.press_button(original, keyboard(original)[texts.BUTTON_SAME_SEED], bob)
+    pressed = tg.press_button(original, keyboard(original)[texts.BUTTON_SAME_SEED.en], bob)
     callback_answer(tg, pressed)
     rerun = new_reply(tg, original)
     assert rerun["caption"] == "a tiny robot\n🌱 seed 8 · 1 step · 256×256\n🔁 for Bob"
@@ -264,9 +264,9 @@ def test_an_expired_button_says_so(tg, user, chat, gen_bot):
     original = new_reply(tg, tg.send_message(chat, user, text=f"/gen an old map --seed 4 {SIZE}"))
     with sqlite3.connect(gen_bot.workdir / "data" / "bot.sqlite3") as db:
         db.execute("DELETE FROM gen_buttons WHERE prompt = 'an old map'")
-    query = tg.press_button(original, keyboard(original)[texts.BUTTON_NEW_SEED], user)
+    query = tg.press_button(original, keyboard(original)[texts.BUTTON_NEW_SEED.en], user)
     answer = callback_answer(tg, query)
-    assert answer.get("text") == texts.BUTTON_EXPIRED and answer.get("show_alert") is True
+    assert answer.get("text") == texts.BUTTON_EXPIRED.en and answer.get("show_alert") is True
     time.sleep(0.5)
     assert replies_to(tg, original) == []
 
@@ -275,7 +275,7 @@ def test_a_button_the_bot_does_not_know_is_answered(tg, user, chat):
     message = tg.message(chat, None)
     query = {"id": "77", "from": user, "message": message, "chat_instance": "1", "data": "old:thing"}
     tg.inject(query, "callback_query")
-    assert callback_answer(tg, query).get("text") == texts.BUTTON_UNKNOWN
+    assert callback_answer(tg, query).get("text") == texts.BUTTON_UNKNOWN.en
 
 
 # -- safety ----------------------------------------------------------------------------------------
@@ -284,18 +284,18 @@ def test_a_button_the_bot_does_not_know_is_answered(tg, user, chat):
 def test_a_blocked_prompt_is_not_drawn(tg, user, chat):
     before = len(tg.calls("sendPhoto"))
     request = tg.send_message(chat, user, text=f"/gen a Blood  Bath on a hill {SIZE}")
-    assert new_reply(tg, request, timeout=20)["text"] == texts.PROMPT_BLOCKED
+    assert new_reply(tg, request, timeout=20)["text"] == texts.PROMPT_BLOCKED.en
     assert len(tg.calls("sendPhoto")) == before and len(replies_to(tg, request)) == 1
 
 
 def test_safety_switch_is_for_admins(tg, user, chat):
     refused = tg.send_message(chat, user, text="/safety off")
-    assert new_reply(tg, refused, timeout=20)["text"] == texts.ADMINS_ONLY
+    assert new_reply(tg, refused, timeout=20)["text"] == texts.ADMINS_ONLY.en
     admin = tg.user(ADMIN, "Root")
     status = new_reply(tg, tg.send_message(tg.private_chat(admin), admin, text="/safety"), timeout=20)["text"]
-    assert status == texts.safety_status(True, "", 2)
+    assert status == texts.safety_status(True, "", 2).en
     wrong = new_reply(tg, tg.send_message(tg.private_chat(admin), admin, text="/safety maybe"), timeout=20)
-    assert wrong["text"] == texts.SAFETY_USAGE
+    assert wrong["text"] == texts.SAFETY_USAGE.en
 
 
 # -- /classify ---------------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ def test_classify_gives_five_labels_whose_probabilities_sum_to_at_most_one(tg, u
 
 
 def test_classify_without_a_photo_says_how(tg, user, chat):
-    assert new_reply(tg, tg.send_message(chat, user, text="/classify"), timeout=20)["text"] == texts.CLASSIFY_USAGE
+    assert new_reply(tg, tg.send_message(chat, user, text="/classify"), timeout=20)["text"] == texts.CLASSIFY_USAGE.en
 
 
 # -- the safety checker, and the switch surviving a restart ------------------------------------------
@@ -335,15 +335,15 @@ def test_checker_withholds_pictures_and_the_admins_switch_outlives_a_restart(new
         return new_reply(tg, tg.send_message(chat, user, text=f"/gen a sunny meadow --seed {seed} --n 2 {SIZE}"))
 
     withheld = gen(1)
-    assert withheld["text"] == texts.images_withheld(2, 2)
-    assert set(keyboard(withheld)) == {texts.BUTTON_NEW_SEED}  # the same seed would be withheld again
+    assert withheld["text"] == texts.images_withheld(2, 2).en
+    assert set(keyboard(withheld)) == {texts.BUTTON_NEW_SEED.en}  # the same seed would be withheld again
     assert tg.calls("sendPhoto") == [] and tg.calls("sendMediaGroup") == []
     assert "safety checker withheld 2 of 2 images" in bot.logs()
 
     refused = new_reply(tg, tg.send_message(chat, user, text="/safety off"), timeout=20)
-    assert refused["text"] == texts.ADMINS_ONLY
+    assert refused["text"] == texts.ADMINS_ONLY.en
     assert new_reply(tg, tg.send_message(admin_chat, admin, text="/safety off"), timeout=20)["text"] == \
-        texts.safety_switched(False)
+        texts.safety_switched(False).en
     album = gen(2)
     assert album.get("media_group_id")
     buttons_message = new_reply(tg, album, timeout=20)
@@ -351,15 +351,15 @@ def test_checker_withholds_pictures_and_the_admins_switch_outlives_a_restart(new
     bot.stop()
     bot.start()
     status = new_reply(tg, tg.send_message(admin_chat, admin, text="/safety"), timeout=20)["text"]
-    assert status == texts.safety_status(False, str(flagging_safety_checker), 0)
+    assert status == texts.safety_status(False, str(flagging_safety_checker), 0).en
     # Buttons sent before the restart still work: their parameters are in SQLite.
-    query = tg.press_button(buttons_message, keyboard(buttons_message)[texts.BUTTON_SAME_SEED], user)
-    assert callback_answer(tg, query).get("text") == texts.BUTTON_ACCEPTED
+    query = tg.press_button(buttons_message, keyboard(buttons_message)[texts.BUTTON_SAME_SEED.en], user)
+    assert callback_answer(tg, query).get("text") == texts.BUTTON_ACCEPTED.en
     rerun = new_reply(tg, buttons_message)
     assert rerun.get("media_group_id") and rerun["caption"] == album["caption"]
     assert photo_png(tg, rerun) == photo_png(tg, album)
     assert gen(3).get("media_group_id")
     assert new_reply(tg, tg.send_message(admin_chat, admin, text="/safety on"), timeout=20)["text"] == \
-        texts.safety_switched(True)
-    assert gen(4)["text"] == texts.images_withheld(2, 2)
+        texts.safety_switched(True).en
+    assert gen(4)["text"] == texts.images_withheld(2, 2).en
     assert not any(is_status(m.get("text")) for m in tg.bot_messages(chat["id"]))

@@ -76,7 +76,7 @@ def test_stopped_bot_does_not_wait_for_the_queue_and_resumes_after_restart(new_b
     bot.start()
     assert_each_answered_once_in_order(tg, requests)
     # The replay carried on in the status message the user already had.
-    resumed = [r for r in unanswered if texts.RESUMED in tg.edits_of(r["chat"]["id"], replies_to(tg, r)[0]["message_id"])]
+    resumed = [r for r in unanswered if texts.RESUMED.en in tg.edits_of(r["chat"]["id"], replies_to(tg, r)[0]["message_id"])]
     assert resumed
     assert journal_rows(bot) == 0
 

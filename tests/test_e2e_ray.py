@@ -71,7 +71,7 @@ def test_caption_through_ray_serve_and_a_raising_replica_fails_only_its_job(
     poison = tg.send_message(chat, user, photo=photo_bytes(2), caption=POISON)
     good = [tg.send_message(tg.private_chat(u), u, photo=photo_bytes(3 + i), caption="/caption")
             for i, u in enumerate(others)]
-    assert answer_to(tg, poison, timeout=120)["text"] == ModelFailed.user_message
+    assert answer_to(tg, poison, timeout=120)["text"] == ModelFailed.user_message.en
     for request, i in zip(good, range(3, 5)):
         assert answer_to(tg, request, timeout=120)["text"] == reference_caption(photo_bytes(i))
     # The replica keeps serving after the failure.

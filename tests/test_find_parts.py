@@ -37,13 +37,13 @@ def test_find_options(args, parsed):
 def test_a_bad_k_names_the_range(bad):
     with pytest.raises(BadInput) as error:
         parse_find_args(f"cats {bad}")
-    assert "from 1 to 10" in error.value.user_message
+    assert "from 1 to 10" in error.value.user_message.en
 
 
 def test_a_too_long_query_is_refused():
     with pytest.raises(BadInput, match="chars") as error:
         parse_find_args("word " * 200)
-    assert "limit is 500" in error.value.user_message
+    assert "limit is 500" in error.value.user_message.en
 
 
 def test_message_links_exist_only_where_telegram_has_them():

@@ -96,13 +96,13 @@ def test_dashes_from_phone_keyboards_and_square_sizes():
         ("a fox --seed 1 in the snow", texts.stray_words("in the snow")),
         ("--seed 4 a fox", texts.GEN_PROMPT_FIRST),
         ("a fox --no blurry", texts.NEGATIVE_UNSUPPORTED),
-        ("x" * (MAX_PROMPT_CHARS + 1), texts.too_long("The prompt", MAX_PROMPT_CHARS + 1, MAX_PROMPT_CHARS)),
+        ("x" * (MAX_PROMPT_CHARS + 1), texts.too_long("prompt", MAX_PROMPT_CHARS + 1, MAX_PROMPT_CHARS)),
     ],
 )
 def test_each_bad_option_is_named_with_its_range(args, message):
     with pytest.raises(BadInput) as caught:
         parse_gen_args(args, TURBO)
-    assert caught.value.user_message == message
+    assert str(caught.value.user_message) == str(message)
 
 
 def test_full_models_take_more_steps_larger_sizes_and_negative_prompts():
@@ -111,10 +111,10 @@ def test_full_models_take_more_steps_larger_sizes_and_negative_prompts():
         parse_gen_args("a fox --steps 51", FULL)
     with pytest.raises(BadInput) as caught:
         parse_gen_args("a fox --no --seed 3", FULL)
-    assert caught.value.user_message == "--no needs a value, e.g. --no blurry, text"
+    assert str(caught.value.user_message) == "--no needs a value, e.g. --no blurry, text"
     with pytest.raises(BadInput) as caught:
         parse_gen_args("a fox --no " + "y" * (MAX_NEGATIVE_CHARS + 1), FULL)
-    assert "--no is too long" in caught.value.user_message
+    assert "--no is too long" in str(caught.value.user_message)
 
 
 def test_profiles_check_settings_saved_under_another_model():
@@ -128,12 +128,13 @@ def test_profiles_check_settings_saved_under_another_model():
 
 
 def test_caption_shows_prompt_seeds_and_settings_within_telegrams_limit():
-    line = texts.gen_settings_line((42, 43), 2, 768, 512, "blurry")
+    line = texts.gen_settings_line((42, 43), 2, 768, 512, "blurry").en
     assert line == "🌱 seeds 42–43 · 2 steps · 768×512 · no: blurry"
-    assert texts.gen_settings_line((42, 44), 1, 512, 512, None) == "🌱 seeds 42, 44 · 1 step · 512×512"
+    assert texts.gen_settings_line((42, 44), 1, 512, 512, None).en == "🌱 seeds 42, 44 · 1 step · 512×512"
+    assert texts.gen_settings_line((42, 43), 2, 768, 512, "blurry").zh == "🌱 种子 42–43 · 2 步 · 768×512 · 避免：blurry"
     caption = texts.gen_caption("a red fox", [line])
     assert caption == "a red fox\n" + line
-    long = texts.gen_caption("🦊" * 600, [line, texts.rerun_for("Bob")])
+    long = texts.gen_caption("🦊" * 600, [line, texts.rerun_for("Bob").en])
     assert len(long.encode("utf-16-le")) // 2 <= 1024 and long.endswith("🔁 for Bob") and "…" in long
 
 

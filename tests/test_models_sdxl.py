@@ -146,6 +146,6 @@ def test_without_a_loadable_checker_nothing_is_drawn(tiny_sdxl, tmp_path):
     broken.get(Task.GENERATE).pipe.unet.register_forward_pre_hook(lambda m, args: calls.append(1))
     with pytest.raises(ModelUnavailable) as caught:
         draw(broken, request(14, check_safety=True))
-    assert caught.value.user_message == texts.SAFETY_CHECKER_UNAVAILABLE
+    assert caught.value.user_message == texts.SAFETY_CHECKER_UNAVAILABLE  # the specific reason, not the generic one
     assert calls == []
     assert draw(broken, replace(request(14), check_safety=False))[0].images  # safety off: drawing works

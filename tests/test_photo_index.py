@@ -79,7 +79,7 @@ def test_another_model_never_mixes_vectors_and_asks_for_a_reindex(index):
     # ...and searching with either model is refused while the other's vectors exist.
     with pytest.raises(ReindexNeeded) as needed:
         index.query(1, OTHER, unit(2), k=5)
-    assert "python -m bot reindex" in needed.value.user_message
+    assert "python -m bot reindex" in needed.value.user_message.en
     assert index.count(1) == 2
     old = next(g for g in index.generations(1) if g.spec == SPEC)
     index.drop(old)

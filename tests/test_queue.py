@@ -113,12 +113,12 @@ async def test_per_user_and_global_caps():
     queue.submit(job(1, "A1"))
     with pytest.raises(TooManyPending) as too_many:
         queue.submit(job(1, "A2"))
-    assert "2 requests" in too_many.value.user_message
+    assert "2 requests" in too_many.value.user_message.en
     queue.submit(job(2, "B0"))
     queue.submit(job(3, "C0"))  # three waiting (the running A0 doesn't count)
     with pytest.raises(Busy) as busy:
         queue.submit(job(4, "D0"))
-    assert "try again" in busy.value.user_message
+    assert "try again" in busy.value.user_message.en
     backend.gate.set()
     await queue.close()
 
@@ -199,7 +199,7 @@ async def test_a_failing_job_fails_alone_even_inside_a_batch():
     assert (await good1.result()).text == "caption of good1"
     with pytest.raises(ModelFailed) as failed:
         await bad.result()
-    assert "CUDA" not in failed.value.user_message  # users never see exception text
+    assert "CUDA" not in failed.value.user_message.en  # users never see exception text
     assert (await good2.result()).text == "caption of good2"
     # one batch of three, then each retried alone
     assert backend.batches[1:] == [["good1", "bad", "good2"], ["good1"], ["bad"], ["good2"]]
@@ -215,7 +215,7 @@ async def test_model_unavailable_reaches_each_job_with_its_own_message():
     await queue.start()
     with pytest.raises(ModelUnavailable) as unavailable:
         await queue.submit(job(1, "x")).result()
-    assert "isn't available" in unavailable.value.user_message
+    assert "isn't available" in unavailable.value.user_message.en
     await queue.close()
 
 
