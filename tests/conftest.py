@@ -94,6 +94,21 @@ def caption_bot(tmp_path_factory, tiny_blip):
     telegram.stop()
 
 
+@pytest.fixture(scope="session")
+def full_bot(tmp_path_factory, tiny_blip, tiny_clip, tiny_vit, tiny_sdxl, tiny_qwen2_5_vl):
+    """One bot process with every command's tiny model, shared by the bad-input and language suites."""
+    telegram = FakeTelegram(TOKEN).start()
+    bot = BotProcess(
+        telegram, tmp_path_factory.mktemp("full-bot"), caption_model=tiny_blip, clip_model=tiny_clip,
+        classify_model=tiny_vit, gen_model=tiny_sdxl, vlm_model=tiny_qwen2_5_vl, vlm_max_new_tokens="4",
+        admin_user_ids=str(ADMIN),
+    ).start()
+    yield telegram, bot
+    bot.stop()
+    telegram.stop()
+    assert TOKEN.split(":")[1] not in bot.logs()
+
+
 # Tiny vision-language checkpoints for /ask and /box, built once per session.
 
 

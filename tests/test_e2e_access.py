@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 import urllib.error
@@ -49,7 +50,7 @@ def test_strangers_get_one_short_refusal_per_chat(private_bot):
     stranger = tg.user(STRANGER, "Eve")
     chat = tg.private_chat(stranger)
     first = tg.send_message(chat, stranger, text="/help")
-    tg.wait_for_bot_message(chat["id"], lambda m: m.get("text") == texts.NOT_ALLOWED, timeout=20)
+    tg.wait_for_bot_message(chat["id"], lambda m: m.get("text") == texts.NOT_ALLOWED.en, timeout=20)
     second = tg.send_message(chat, stranger, text="/caption")
     # A listed user's request sent after it is answered, so the stranger's second one was seen by now.
     friend = tg.user(ALLOWED, "Ok")
@@ -69,7 +70,23 @@ def test_added_to_an_unlisted_group_the_bot_says_so_and_leaves(private_bot):
         "new_chat_member": {"status": "member", "user": tg.bot_user},
     }, kind="my_chat_member")
     tg.wait_for_call("leaveChat", lambda c: str(c.params.get("chat_id")) == "-7007", timeout=20)
-    assert any(m.get("text") == texts.LEAVING_UNLISTED_CHAT for m in tg.bot_messages(-7007))
+    assert any(m.get("text") == texts.LEAVING_UNLISTED_CHAT.en for m in tg.bot_messages(-7007))
+
+
+def test_refusals_are_in_the_strangers_language(private_bot):
+    tg, _ = private_bot
+    stranger = tg.user(STRANGER + 70, "小红", language_code="zh-hans")
+    chat = tg.private_chat(stranger)
+    tg.send_message(chat, stranger, text="/start")
+    tg.wait_for_bot_message(chat["id"], lambda m: m.get("text") == texts.NOT_ALLOWED.zh, timeout=20)
+    group = tg.group_chat(-7008, "随便聊")
+    tg.inject({
+        "chat": group, "from": stranger, "date": int(time.time()),
+        "old_chat_member": {"status": "left", "user": tg.bot_user},
+        "new_chat_member": {"status": "member", "user": tg.bot_user},
+    }, kind="my_chat_member")
+    tg.wait_for_call("leaveChat", lambda c: str(c.params.get("chat_id")) == "-7008", timeout=20)
+    assert [m.get("text") for m in tg.bot_messages(-7008)] == [texts.LEAVING_UNLISTED_CHAT.zh]
 
 
 def free_port() -> int:
@@ -137,6 +154,11 @@ def test_quota_refuses_with_the_wait_and_admins_are_exempt(new_bot, tiny_blip, u
     third = tg.send_message(chat, user, photo=photo_bytes(3), caption="/caption")
     text = answer_to(tg, third, timeout=30)["text"]
     assert text.startswith("You've reached your limit of 2 /caption requests per minute. Try again in ")
+    li = tg.user(next(user_ids), "李", language_code="zh")
+    li_chat = tg.private_chat(li)
+    asked = [tg.send_message(li_chat, li, photo=photo_bytes(20 + i), caption="/caption") for i in range(3)]
+    replies = [answer_to(tg, request, timeout=60)["text"] for request in asked]
+    assert re.fullmatch(r"你已达到 /caption 每分钟 2 次的上限。请在 \d+ 秒后再试。", replies[2]), replies
     admin = tg.user(4242, "Root")
     admin_chat = tg.private_chat(admin)
     for i in range(3):

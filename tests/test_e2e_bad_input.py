@@ -7,6 +7,7 @@ and what is stored (the photo index, a photo conversation) is unchanged afterwar
 from __future__ import annotations
 
 import io
+import re
 import sqlite3
 import time
 
@@ -34,21 +35,6 @@ def gif_bytes() -> bytes:
     return out.getvalue()
 
 
-@pytest.fixture(scope="module")
-def full_bot(tmp_path_factory, tiny_blip, tiny_clip, tiny_vit, tiny_sdxl, tiny_qwen2_5_vl):
-    from tests.support.bot_process import BotProcess
-    from tests.support.fake_telegram import FakeTelegram
-
-    telegram = FakeTelegram(TOKEN).start()
-    bot = BotProcess(
-        telegram, tmp_path_factory.mktemp("bad-input-bot"), caption_model=tiny_blip, clip_model=tiny_clip,
-        classify_model=tiny_vit, gen_model=tiny_sdxl, vlm_model=tiny_qwen2_5_vl, vlm_max_new_tokens="4",
-    ).start()
-    yield telegram, bot
-    bot.stop()
-    telegram.stop()
-
-
 def findable(tg, user, chat) -> set[str]:
     """The photos (up to ten) /find returns for words, as their unique ids."""
     from tests.support.find import find_answer
@@ -57,10 +43,19 @@ def findable(tg, user, chat) -> set[str]:
     return {m["photo"][-1]["file_unique_id"] for m in answer.matches if m.get("photo")}
 
 
-def stored_turns(bot) -> int:
-    """Turns of photo conversations in the bot's SQLite file (read alongside the bot, as WAL allows)."""
-    with sqlite3.connect(bot.workdir / "data" / "bot.sqlite3") as db:
-        return db.execute("SELECT COUNT(*) FROM chat_turns").fetchone()[0]
+def stored_turns(bot, chat_id: int, at_least: int = 0) -> int:
+    """Turns of the chat's photo conversations in the bot's SQLite file (read alongside the bot, as WAL
+    allows), waiting a little for `at_least` of them: a turn is stored just after its answer is sent."""
+    deadline = time.monotonic() + 20
+    while True:
+        with sqlite3.connect(bot.workdir / "data" / "bot.sqlite3") as db:
+            turns = db.execute(
+                "SELECT COUNT(*) FROM chat_turns t JOIN chat_conversations c ON c.id = t.conversation_id "
+                "WHERE c.chat_id = ?", (chat_id,),
+            ).fetchone()[0]
+        if turns >= at_least or time.monotonic() > deadline:
+            return turns
+        time.sleep(0.05)
 
 
 def test_bad_inputs_get_clear_replies_and_change_nothing(full_bot, user_ids):
@@ -71,7 +66,7 @@ def test_bad_inputs_get_clear_replies_and_change_nothing(full_bot, user_ids):
     # Seed what must survive: an indexed photo and a photo conversation.
     seed = tg.send_message(chat, user, photo=photo_bytes(1), caption="/ask what is this?")
     assert answer_to(tg, seed, timeout=120)["text"]
-    found_before, turns_before = findable(tg, user, chat), stored_turns(bot)
+    found_before, turns_before = findable(tg, user, chat), stored_turns(bot, chat["id"], at_least=1)
     assert found_before and turns_before == 1  # the seeded photo is findable, its conversation stored
 
     big = tg.add_file(photo_bytes(2), file_size=25 * 1024 * 1024)
@@ -125,6 +120,14 @@ def test_bad_inputs_get_clear_replies_and_change_nothing(full_bot, user_ids):
         text = answer.get("text") or answer.get("caption") or ""
         assert expected.lower() in text.lower(), f"{name}: {text!r}"
         assert "Traceback" not in text and "Error:" not in text, name
+    # The same cases from someone whose Telegram is in Chinese: every reply is in Chinese.
+    li = tg.user(next(user_ids), "李", language_code="zh-hans")
+    li_chat = tg.private_chat(li)
+    in_chinese = [(name, tg.send_message(li_chat, li, **kwargs)) for name, kwargs, expected in cases
+                  if expected not in (None, "%")]  # (not the ones answered by a model's own words)
+    for name, request in in_chinese:
+        text = answer_to(tg, request, timeout=180)["text"]
+        assert re.search(r"[\u4e00-\u9fff]", text) and not re.search(r"\b(I|Please|That|You|must|isn't|couldn't)\b", text), (name, text)
     # The emoji prompt draws; the other bot's command gets nothing.
     emoji = next(r for n, r, _ in sent if n.startswith("emoji"))
     assert answer_to(tg, emoji, timeout=180).get("photo"), "the emoji prompt was not drawn"
@@ -160,8 +163,8 @@ def test_bad_inputs_get_clear_replies_and_change_nothing(full_bot, user_ids):
     assert bot.alive()
     # Nothing indexed was lost (the valid photos sent meanwhile were indexed too, as every photo is).
     assert found_before <= findable(tg, user, chat)
-    assert stored_turns(bot) == turns_before  # no refused question was stored
+    assert stored_turns(bot, chat["id"]) == turns_before  # no refused question was stored
     follow_up = tg.send_message(chat, user, text="/ask and now?")
     assert answer_to(tg, follow_up, timeout=120)["text"]  # the conversation is still there
-    assert stored_turns(bot) == turns_before + 1
+    assert stored_turns(bot, chat["id"], at_least=turns_before + 1) == turns_before + 1
     assert TOKEN.split(":")[1] not in bot.logs()

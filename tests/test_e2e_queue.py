@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -16,8 +17,8 @@ def test_twenty_captions_from_four_users_are_served_round_robin(new_bot, tiny_bl
 
     def prepare(tg):
         # All 20 are waiting before the bot's first getUpdates: "submitted at once", user by user.
-        for name in "ABCD":
-            user = tg.user(next(user_ids), name)
+        for name in "ABCD":  # D's Telegram is in Chinese
+            user = tg.user(next(user_ids), name, language_code="zh-hans" if name == "D" else "en")
             chat = tg.private_chat(user)
             for i in range(5):
                 requests.append(tg.send_message(chat, user, photo=photo_bytes(len(requests)), caption="/caption"))
@@ -46,9 +47,13 @@ def test_twenty_captions_from_four_users_are_served_round_robin(new_bot, tiny_bl
         history = tg.edits_of(chat_id, answer["message_id"])
         if i == first:
             continue  # it started at once: no status message
-        # The others saw their place in line; that status message became the answer.
-        assert history[0].startswith("⏳ Queued: #"), history
-        place = int(history[0].split("#")[1].split()[0])
+        # The others saw their place in line, in their language; that status message became the answer.
+        if request["from"]["first_name"] == "D":
+            assert re.fullmatch(r"⏳ 排队中：第 \d+ 位。发送 /cancel 可撤回。", history[0]), history
+            place = int(re.search(r"\d+", history[0]).group())
+        else:
+            assert re.fullmatch(r"⏳ Queued: #\d+ in line\. /cancel to withdraw it\.", history[0]), history
+            place = int(history[0].split("#")[1].split()[0])
         assert 1 <= place <= 19
         assert history[-1] == answer["text"] and not is_status(answer["text"])
     for name_chat in {r["chat"]["id"] for r in requests}:
