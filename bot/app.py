@@ -36,6 +36,7 @@ from bot.journal import JobJournal
 from bot.photo_index import PhotoIndex
 from bot.photos import ChatPhotos
 from bot.replies import reply
+from bot.requester import requester_id
 from bot.queue import GpuQueue
 from bot.quotas import Quotas
 from bot.settings import Settings
@@ -169,6 +170,9 @@ def journaled(callback: Callback) -> Callback:
             log.info("update %s was already handled; ignoring it delivered again", update.update_id)
             return
         journal.replaying.discard(update.update_id)
+        # Until this request has queued its job, the same user's later jobs wait for it (their order).
+        queue, user_id = context.services.queue, requester_id(update)
+        queue.announce(user_id, update.update_id)
         try:
             await callback(update, context)
         except ShuttingDown:
@@ -179,6 +183,8 @@ def journaled(callback: Callback) -> Callback:
         except Exception:
             journal.close(update.update_id)  # a bug would only repeat on replay
             raise
+        finally:
+            queue.withdraw(user_id, update.update_id)
         journal.close(update.update_id)
 
     return run

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 # how long the oldest may wait behind interactive jobs before one batch of them goes first.
 BACKGROUND_BATCH_WINDOW_S = 0.25
 BACKGROUND_MAX_WAIT_S = 30.0
+# A user's job waits while an earlier request of theirs is still being prepared (announced, not yet
+# submitted: its photo still downloading), but never longer than this.
+ANNOUNCED_HOLD_S = 30.0
 
 
 class Ticket:
@@ -92,7 +95,9 @@ class GpuQueue:
 
     Fairness: the next job comes from the user who was served least recently (users never served
     first, in order of arrival), so 4 users with 5 jobs each are served A B C D A B C D ...
-    rather than in arrival order. Jobs of one user keep the order they were sent in (`Job.seq`).
+    rather than in arrival order. Jobs of one user keep the order they were sent in (`Job.seq`), even
+    when an earlier one is submitted later (its photo took longer to download): a request `announce()`d
+    when it arrives holds back the same user's later jobs until it is submitted or withdrawn.
     Batching: jobs waiting behind the chosen one with the same batch key join it, in fair order,
     up to the task's batch size. A lone job arriving at an idle worker waits `batch_window_s`
     (a few ms) for batch mates; jobs arriving while the worker is busy simply gather.
@@ -143,6 +148,7 @@ class GpuQueue:
         self._dispatcher: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
         self._counts = Counter[tuple[Lane, bool]]()  # (lane, succeeded) -> jobs
+        self._announced: dict[int, dict[int, float]] = {}  # user -> {seq: when} of requests being prepared
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -161,6 +167,19 @@ class GpuQueue:
         self._waiting.clear()
         self._background.clear()
 
+    def announce(self, user_id: int, seq: int) -> None:
+        """A request of the user (ordered by `seq`) arrived and may submit a job soon: until it does, or
+        is withdrawn, the user's jobs with a later seq wait for it (at most ANNOUNCED_HOLD_S)."""
+        self._announced.setdefault(user_id, {})[seq] = time.monotonic()
+
+    def withdraw(self, user_id: int, seq: int) -> None:
+        """The request is done preparing (submitted its job, answered without one, or failed)."""
+        seqs = self._announced.get(user_id)
+        if seqs is not None and seqs.pop(seq, None) is not None:
+            if not seqs:
+                del self._announced[user_id]
+            self._wake.set()
+
     def submit(self, job: Job) -> Ticket:
         """Queue `job`; raises Busy or TooManyPending when a cap is reached."""
         if job.lane is Lane.BACKGROUND:
@@ -176,6 +195,7 @@ class GpuQueue:
                 f"user {job.user_id} has {mine} pending",
                 user_message=texts.too_many_pending(mine),
             )
+        self.withdraw(job.user_id, job.seq)
         ticket = Ticket(job)
         # A user's jobs run in the order they were sent (seq), not in the order their downloads finished.
         bisect.insort(self._waiting.setdefault(job.user_id, deque()), ticket, key=lambda t: t.job.seq)
@@ -260,8 +280,19 @@ class GpuQueue:
         for place, ticket in enumerate(self._fair_order(), start=1):
             ticket._move(place)
 
-    def _take_batch(self) -> list[Ticket]:
-        order = self._fair_order()
+    def _held_until(self, ticket: Ticket) -> float | None:
+        """When the ticket may run at the latest, if an earlier announced request of its user holds it."""
+        seqs = self._announced.get(ticket.job.user_id)
+        if not seqs:
+            return None
+        now = time.monotonic()
+        ends = [at + ANNOUNCED_HOLD_S for seq, at in seqs.items() if seq < ticket.job.seq and at + ANNOUNCED_HOLD_S > now]
+        return max(ends) if ends else None
+
+    def _take_batch(self) -> list[Ticket] | None:
+        order = [t for t in self._fair_order() if self._held_until(t) is None]
+        if not order:
+            return None  # every waiting job waits for an earlier request of its user
         first = order[0]
         key = first.job.request.batch_key
         limit = self._batch_sizes.get(str(first.job.task), self._max_batch)
@@ -303,14 +334,23 @@ class GpuQueue:
             self._last_lane = Lane.BACKGROUND
             return self._take_background()
         if self._waiting:
-            self._last_lane = Lane.INTERACTIVE
-            return self._take_batch()
+            batch = self._take_batch()
+            if batch is not None:
+                self._last_lane = Lane.INTERACTIVE
+                return batch
         if self._background:
             limit = self._batch_sizes.get(str(self._background[0].job.task), self._max_batch)
             if len(self._background) >= limit or self._background_age() >= self._background_window:
                 self._last_lane = Lane.BACKGROUND
                 return self._take_background()
         return None
+
+    def _idle_delay(self) -> float | None:
+        """Nothing can run yet: how long until something may (a part-full indexing batch's window ends,
+        a hold on a user's jobs expires); None when nothing waits at all."""
+        ends = [self._background[0].job.created + self._background_window] if self._background else []
+        ends += [until for t in self._iter_waiting() if (until := self._held_until(t)) is not None]
+        return max(0.0, min(ends) - time.monotonic()) if ends else None
 
     async def _dispatch(self) -> None:
         while True:
@@ -324,10 +364,10 @@ class GpuQueue:
                 batch = self._next_batch()
                 if batch is None:
                     self._slots.release()
-                    if not self._background:
+                    delay = self._idle_delay()
+                    if delay is None:
                         break  # everything was cancelled while we waited for a slot
-                    # A part-full indexing batch: wait for more photos, an interactive job, or the window's end.
-                    delay = max(0.0, self._background_window - self._background_age())
+                    # Wait for a wake-up (a job, a withdrawn request, more photos) or the delay's end.
                     try:
                         await asyncio.wait_for(self._wake.wait(), delay)
                     except TimeoutError:

@@ -14,7 +14,7 @@ from bot.jobs import AskRequest, Turn
 from bot.photo_chat import subject_of_command, subject_of_reply
 from bot.progress import run_job
 from bot.replies import reply
-from bot.requester import job_for
+from bot.requester import job_for, requester_id
 
 MAX_QUESTION_CHARS = 2000
 
@@ -42,7 +42,9 @@ async def ask(update: Update, context: BotContext) -> None:
         question = question or texts.DEFAULT_QUESTION.in_(language_of_message(message))
 
     conversation = subject.conversation
-    # One turn at a time per conversation, so a quick follow-up sees the answer before it.
+    # One turn at a time per conversation, so a quick follow-up sees the answer before it. From here the
+    # conversation's lock orders this request, not the queue (a later turn holding it can't wait for us).
+    services.queue.withdraw(requester_id(update), update.update_id)
     async with history.turn_lock(conversation.id):
         conversation = await history.get(conversation.scope, conversation.id) or conversation
         job = job_for(update, AskRequest(subject.image, question, conversation.turns))

@@ -325,3 +325,41 @@ async def test_cancel_matching_reaches_any_waiting_or_running_job():
             await ticket.result()
     backend.gate.set()
     await queue.close()
+
+
+async def test_a_users_later_job_waits_for_an_earlier_request_still_being_prepared():
+    backend = FakeBackend()
+    queue = make_queue(backend)
+    await queue.start()
+    queue.announce(1, seq=10)  # user 1's first photo is still downloading
+    later = queue.submit(Job(CaptionRequest(IMAGE, "A-second"), user_id=1, chat_id=1, seq=11))
+    other = queue.submit(Job(CaptionRequest(IMAGE, "B"), user_id=2, chat_id=2, seq=12))
+    await other.result()
+    await settle()
+    assert not later.done() and later.position == 1  # it keeps its place, shown to the user
+    first = queue.submit(Job(CaptionRequest(IMAGE, "A-first"), user_id=1, chat_id=1, seq=10))
+    await asyncio.gather(first.result(), later.result())
+    assert [b[0] for b in backend.batches] == ["B", "A-first", "A-second"]
+    await queue.close()
+
+
+async def test_a_withdrawn_or_stale_announcement_stops_holding(monkeypatch):
+    import bot.queue
+
+    backend = FakeBackend()
+    queue = make_queue(backend)
+    await queue.start()
+    queue.announce(1, seq=10)
+    held = queue.submit(Job(CaptionRequest(IMAGE, "A"), user_id=1, chat_id=1, seq=11))
+    await settle()
+    assert not held.done()
+    queue.withdraw(1, seq=10)  # the earlier request was answered without a job (e.g. bad input)
+    assert (await held.result()).text == "caption of A"
+
+    monkeypatch.setattr(bot.queue, "ANNOUNCED_HOLD_S", 0.2)
+    queue.announce(1, seq=20)  # a request that never submits nor withdraws: its hold runs out
+    started = time.monotonic()
+    stuck = queue.submit(Job(CaptionRequest(IMAGE, "A2"), user_id=1, chat_id=1, seq=21))
+    await stuck.result()
+    assert 0.15 < time.monotonic() - started < 2.0
+    await queue.close()
