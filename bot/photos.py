@@ -4,6 +4,10 @@ Indexing runs beside the conversation, never in its way: `index_message()` only 
 worker tasks download it, shrink it and hand it to the GpuQueue's background lane, where photos that
 arrive together share one forward pass; the vector is then stored in the chat's own collection of the
 PhotoIndex. Nothing about indexing is ever said to the chat.
+
+An album reaches the bot as one message per photo with a shared `media_group_id`, often spread over a
+second or so: its photos are gathered until no more arrive (or all ten have), downloaded together and
+embedded in one batch (up to the embedding task's batch size), and stored with one write.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 BACKLOG = 10_000  # photos noted but not yet indexed; past this, new ones are dropped (and logged)
 MIGRATE_WAIT_S = 60.0  # a group's photos still being indexed when it becomes a supergroup move along
 MODEL_DOWN_PAUSE_S = 60.0  # after "the CLIP model can't be loaded", don't download photos for it a while
+ALBUM_QUIET_S = 1.0  # an album is complete once no part of it arrived for this long...
+ALBUM_MAX = 10  # ...or once it has as many photos as Telegram allows in one
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,9 @@ class ChatPhotos:
         self.spec: ModelSpec | None = None  # the current model's spec, once its vector size is known
         # Enough downloads in flight to fill two batches: one runs while the next gathers.
         self._workers_count = workers or 2 * settings.max_batch_size
-        self._pending: asyncio.Queue[_Pending] = asyncio.Queue(BACKLOG)
+        self._pending: asyncio.Queue[list[_Pending]] = asyncio.Queue(BACKLOG)  # one photo, or an album's
+        self._albums: dict[tuple[int, str], list[_Pending]] = {}  # (chat, media_group_id) -> parts so far
+        self._album_timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._bot: Bot | None = None
         self._epochs: dict[int, int] = {}
@@ -101,6 +109,8 @@ class ChatPhotos:
                          for i in range(self._workers_count)]
 
     async def close(self) -> None:
+        for timer in self._album_timers.values():
+            timer.cancel()
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -134,14 +144,40 @@ class ChatPhotos:
         if slot in self._keys_in_flight:
             return True
         pending = _Pending(record, size, self._epochs.get(record.chat_id, 0))
-        try:
-            self._pending.put_nowait(pending)
-        except asyncio.QueueFull:
-            log.warning("indexing backlog full: photo %s of chat %s not indexed", record.key, record.chat_id)
+        if message.media_group_id:
+            album = (record.chat_id, message.media_group_id)
+            parts = self._albums.setdefault(album, [])
+            parts.append(pending)
+            timer = self._album_timers.pop(album, None)
+            if timer is not None:
+                timer.cancel()
+            if len(parts) >= ALBUM_MAX:
+                self._album_complete(album)
+            else:
+                self._album_timers[album] = asyncio.get_running_loop().call_later(
+                    ALBUM_QUIET_S, self._album_complete, album)
+        elif not self._enqueue([pending]):
             return False
         self._keys_in_flight.add(slot)
         self._in_flight[record.chat_id] = self._in_flight.get(record.chat_id, 0) + 1
         return True
+
+    def _enqueue(self, group: list[_Pending]) -> bool:
+        try:
+            self._pending.put_nowait(group)
+        except asyncio.QueueFull:
+            for pending in group:
+                log.warning("indexing backlog full: photo %s of chat %s not indexed",
+                            pending.record.key, pending.record.chat_id)
+            return False
+        return True
+
+    def _album_complete(self, album: tuple[int, str]) -> None:
+        self._album_timers.pop(album, None)
+        parts = self._albums.pop(album, [])
+        if parts and not self._enqueue(parts):
+            for pending in parts:  # noted as in flight when they arrived: no longer
+                asyncio.get_running_loop().create_task(self._finished(pending.record))
 
     def being_indexed(self, chat_id: int) -> int:
         """How many of the chat's photos are noted but not yet indexed."""
@@ -158,15 +194,17 @@ class ChatPhotos:
 
     async def _work(self) -> None:
         while True:
-            pending = await self._pending.get()
+            group = await self._pending.get()
             try:
-                await self._index(pending)
+                await self._index(group)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("indexing photo %s of chat %s failed", pending.record.key, pending.record.chat_id)
+                log.exception("indexing photos %s of chat %s failed", ", ".join(p.record.key for p in group),
+                              group[0].record.chat_id)
             finally:
-                await self._finished(pending.record)
+                for pending in group:
+                    await self._finished(pending.record)
 
     async def _finished(self, record: PhotoRecord) -> None:
         self._keys_in_flight.discard((record.chat_id, record.key))
@@ -181,37 +219,65 @@ class ChatPhotos:
     def _wanted(self, pending: _Pending) -> bool:
         return self._epochs.get(pending.record.chat_id, 0) == pending.epoch
 
-    async def _index(self, pending: _Pending) -> None:
+    async def _index(self, group: list[_Pending]) -> None:
+        """Index one photo, or an album's photos together: downloaded at once, embedded in one batch."""
+        chat_id = group[0].record.chat_id
+        if asyncio.get_running_loop().time() < self._model_down_until:
+            log.debug("photos %s of chat %s not indexed: the CLIP model is unavailable",
+                      ", ".join(p.record.key for p in group), chat_id)
+            return
+        images = await asyncio.gather(*(self._prepare(pending) for pending in group))
+        ready = [(pending, image) for pending, image in zip(group, images) if image is not None]
+        # Submitted together, so the background lane runs them as one batch.
+        results = await asyncio.gather(
+            *(self.embed(image, chat_id, pending.record.sender_id) for pending, image in ready), return_exceptions=True)
+        embedded: list[tuple[_Pending, Embedding]] = []
+        for (pending, _), result in zip(ready, results):
+            if isinstance(result, BotError):  # model or queue unavailable: logged, never told to the chat
+                log.warning("photo %s of chat %s not indexed: %s", pending.record.key, chat_id, result)
+                if isinstance(result, ModelUnavailable):
+                    self._model_down_until = asyncio.get_running_loop().time() + MODEL_DOWN_PAUSE_S
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                embedded.append((pending, result))
+        if not embedded:
+            return
+        spec = self._spec_of(embedded[0][1])
+        try:
+            async with self._writes:
+                # The chat may have been forgotten (or moved) while its photos were being embedded.
+                kept = [(pending, embedding) for pending, embedding in embedded if self._wanted(pending)]
+                if not kept:
+                    return
+                new = await asyncio.to_thread(self.index.add, chat_id, spec, [p.record for p, _ in kept],
+                                              [e.vector for _, e in kept])
+        except BotError as exc:  # the index can't be reached
+            log.warning("photos %s of chat %s not indexed: %s", ", ".join(p.record.key for p, _ in embedded),
+                        chat_id, exc)
+            return
+        self.indexed += new
+        for pending, _ in kept:
+            log.info("indexed photo %s of chat %s%s", pending.record.key, chat_id, "" if new else " (again)")
+
+    async def _prepare(self, pending: _Pending) -> Image | None:
+        """The photo downloaded and shrunk for embedding; None when it needn't or can't be indexed."""
         record = pending.record
         if not self._wanted(pending):
-            return
-        if asyncio.get_running_loop().time() < self._model_down_until:
-            log.debug("photo %s of chat %s not indexed: the CLIP model is unavailable", record.key, record.chat_id)
-            return
+            return None
         try:
             if self.spec is not None and await asyncio.to_thread(self.index.existing, record.chat_id, self.spec,
                                                                  [record.key]):
                 log.debug("photo %s of chat %s is already indexed", record.key, record.chat_id)
-                return
+                return None
             assert self._bot is not None
             image = await download_image(self._bot, record.file_id, pending.file_size, self.max_pixels)
-            image = await asyncio.to_thread(shrink_for_embedding, image)
-            embedding = await self.embed(image, record.chat_id, record.sender_id)
-            spec = self._spec_of(embedding)
-            async with self._writes:
-                if not self._wanted(pending):
-                    return  # the chat was forgotten (or moved) while its photo was being embedded
-                new = await asyncio.to_thread(self.index.add, record.chat_id, spec, [record], [embedding.vector])
+            return await asyncio.to_thread(shrink_for_embedding, image)
         except BadImage as exc:
             log.info("photo %s of chat %s not indexed: %s", record.key, record.chat_id, exc)
-            return
-        except BotError as exc:  # model or index unavailable, queue full: logged, never told to the chat
+        except BotError as exc:  # the index can't be reached
             log.warning("photo %s of chat %s not indexed: %s", record.key, record.chat_id, exc)
-            if isinstance(exc, ModelUnavailable):
-                self._model_down_until = asyncio.get_running_loop().time() + MODEL_DOWN_PAUSE_S
-            return
-        self.indexed += new
-        log.info("indexed photo %s of chat %s%s", record.key, record.chat_id, "" if new else " (again)")
+        return None
 
     async def embed(self, image: Image, chat_id: int, user_id: int) -> Embedding:
         """The image's embedding from the background lane (indexing: never counts against a user's cap)."""

@@ -9,6 +9,7 @@ chat's own, each once, the example left out, a near-copy of the example first), 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -162,6 +163,18 @@ def test_sixteen_photos_arriving_together_are_embedded_in_fewer_forward_passes(t
     assert len(answer.keys) == 10
     passes = [int(n) for n in re.findall(r"embedded (\d+) images in one forward pass", find_bot.logs()[start:])]
     assert sum(passes) == 16 and len(passes) < 16, passes
+
+
+def test_an_album_arriving_part_by_part_is_embedded_in_one_forward_pass(tg, user, chat, find_bot):
+    start = len(find_bot.logs())
+    album = [tg.message(chat, user, photo=photo_bytes(230 + i), media_group_id=4242) for i in range(5)]
+    for part in album:  # further apart than the indexing lane's own batch window
+        tg.inject(part)
+        time.sleep(0.4)
+    answer = find_answer(tg, tg.send_message(chat, user, text="/find k=10 anything"))
+    assert sorted(answer.keys) == sorted(unique_id(m) for m in album)
+    passes = re.findall(r"embedded (\d+) images in one forward pass", find_bot.logs()[start:])
+    assert passes == ["5"], passes
 
 
 def test_image_files_are_indexed_and_come_back_as_files(tg, user, chat):
