@@ -14,7 +14,7 @@ import time
 import pytest
 from PIL import Image
 
-from tests.support.bot_process import TOKEN
+from tests.support.bot_process import ADMIN, TOKEN
 from tests.support.chat import answer_to, is_status, photo_bytes, replies_to
 
 pytestmark = pytest.mark.timeout(600)
@@ -33,6 +33,10 @@ def gif_bytes() -> bytes:
     out = io.BytesIO()
     frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=40)
     return out.getvalue()
+
+
+def text_of(message: dict) -> str:
+    return message.get("text") or message.get("caption") or ""
 
 
 def findable(tg, user, chat) -> set[str]:
@@ -117,7 +121,7 @@ def test_bad_inputs_get_clear_replies_and_change_nothing(full_bot, user_ids):
         if expected is None:
             continue
         answer = answer_to(tg, request, timeout=180)
-        text = answer.get("text") or answer.get("caption") or ""
+        text = text_of(answer)
         assert expected.lower() in text.lower(), f"{name}: {text!r}"
         assert "Traceback" not in text and "Error:" not in text, name
     # The same cases from someone whose Telegram is in Chinese: every reply is in Chinese.
@@ -167,4 +171,15 @@ def test_bad_inputs_get_clear_replies_and_change_nothing(full_bot, user_ids):
     follow_up = tg.send_message(chat, user, text="/ask and now?")
     assert answer_to(tg, follow_up, timeout=120)["text"]  # the conversation is still there
     assert stored_turns(bot, chat["id"], at_least=turns_before + 1) == turns_before + 1
-    assert TOKEN.split(":")[1] not in bot.logs()
+
+    # The commands not used above, so every one has run before the logs are checked for the token: the
+    # admin's /stats and /safety, and /box, /reset and /forget in a chat of their own.
+    admin = tg.user(ADMIN, "Root")
+    admin_chat = tg.private_chat(admin)
+    for command in ("/stats", "/safety", "/safety off", "/safety on", "/safety maybe"):
+        assert answer_to(tg, tg.send_message(admin_chat, admin, text=command), timeout=60)["text"], command
+    boxed = tg.send_message(admin_chat, admin, photo=photo_bytes(5), caption="/box cat")
+    assert text_of(answer_to(tg, boxed, timeout=120))
+    for command in ("/reset", "/forget"):
+        assert answer_to(tg, tg.send_message(admin_chat, admin, text=command), timeout=60)["text"], command
+    assert TOKEN.split(":")[1] not in bot.logs() and TOKEN not in bot.logs()
