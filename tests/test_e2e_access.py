@@ -60,16 +60,19 @@ def test_strangers_get_one_short_refusal_per_chat(private_bot):
     assert first  # the refusal went to the first message only
 
 
-def test_added_to_an_unlisted_group_the_bot_says_so_and_leaves(private_bot):
-    tg, _ = private_bot
-    adder = tg.user(STRANGER + 50, "Mallory")
-    group = tg.group_chat(-7007, "Random")
+def added_to_group(tg, group: dict, adder: dict) -> None:
+    """`adder` adds the bot to `group`; returns once the bot has left it again."""
     tg.inject({
         "chat": group, "from": adder, "date": int(time.time()),
         "old_chat_member": {"status": "left", "user": tg.bot_user},
         "new_chat_member": {"status": "member", "user": tg.bot_user},
     }, kind="my_chat_member")
-    tg.wait_for_call("leaveChat", lambda c: str(c.params.get("chat_id")) == "-7007", timeout=20)
+    tg.wait_for_call("leaveChat", lambda c: str(c.params.get("chat_id")) == str(group["id"]), timeout=20)
+
+
+def test_added_to_an_unlisted_group_the_bot_says_so_and_leaves(private_bot):
+    tg, _ = private_bot
+    added_to_group(tg, tg.group_chat(-7007, "Random"), tg.user(STRANGER + 50, "Mallory"))
     assert any(m.get("text") == texts.LEAVING_UNLISTED_CHAT.en for m in tg.bot_messages(-7007))
 
 
@@ -79,13 +82,7 @@ def test_refusals_are_in_the_strangers_language(private_bot):
     chat = tg.private_chat(stranger)
     tg.send_message(chat, stranger, text="/start")
     tg.wait_for_bot_message(chat["id"], lambda m: m.get("text") == texts.NOT_ALLOWED.zh, timeout=20)
-    group = tg.group_chat(-7008, "随便聊")
-    tg.inject({
-        "chat": group, "from": stranger, "date": int(time.time()),
-        "old_chat_member": {"status": "left", "user": tg.bot_user},
-        "new_chat_member": {"status": "member", "user": tg.bot_user},
-    }, kind="my_chat_member")
-    tg.wait_for_call("leaveChat", lambda c: str(c.params.get("chat_id")) == "-7008", timeout=20)
+    added_to_group(tg, tg.group_chat(-7008, "随便聊"), stranger)
     assert [m.get("text") for m in tg.bot_messages(-7008)] == [texts.LEAVING_UNLISTED_CHAT.zh]
 
 
