@@ -26,7 +26,7 @@ from telegram.ext import (
 from bot import texts
 from bot.access import AccessGate, is_admin
 from bot.backends import make_backend
-from bot.commands import Callback, CaptionCommand, Command, ReplyToBot, parse_command
+from bot.commands import Callback, CaptionCommand, Command, MentionsBot, ReplyToBot, parse_command
 from bot.context import BotContext, Services
 from bot.errors import BotError, ShuttingDown
 from bot.generation import GenService
@@ -124,6 +124,9 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         if command.on_reply:
             reply_filter = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & ReplyToBot()
             application.add_handler(MessageHandler(reply_filter, callback, block=block))
+        if command.on_mention:
+            mention_filter = filters.UpdateType.MESSAGE & (filters.TEXT | CAPTIONED_MEDIA) & MentionsBot()
+            application.add_handler(MessageHandler(mention_filter, callback, block=block))
         if command.on_button is not None:
             pattern = f"^{re.escape(command.name)}:"
             application.add_handler(CallbackQueryHandler(journaled(command.on_button), pattern=pattern, block=False))

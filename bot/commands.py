@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from telegram import Message
+from telegram import Message, MessageEntity
 from telegram.ext import filters
 
 from bot.i18n import Say
@@ -33,6 +33,7 @@ class Command:
     details: Say | None = None  # one more line for /help (options and such)
     on_button: Callback | None = None  # answers presses of inline buttons whose callback_data is "<name>:..."
     on_reply: bool = False  # also runs for a plain text reply to one of the bot's messages
+    on_mention: bool = False  # also runs for a message (or photo caption) that mentions the bot: "@bot why?"
 
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s|$)")
@@ -72,6 +73,31 @@ class CaptionCommand(filters.MessageFilter):
             return False
         addressee = parsed[1]
         return addressee is None or addressee.lower() == (message.get_bot().username or "").lower()
+
+
+def mentions_bot(message: Message) -> bool:
+    """Whether the message's text or caption mentions this bot (@username, or a mention by name)."""
+    username = (message.get_bot().username or "").lower()
+    for entity, text in {**message.parse_entities(), **message.parse_caption_entities()}.items():
+        if entity.type == MessageEntity.MENTION and text[1:].lower() == username:
+            return True
+        if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == message.get_bot().id:
+            return True
+    return False
+
+
+def without_mention(text: str, username: str | None) -> str:
+    """`text` with the bot's @username taken out: "@bot what is this?" -> "what is this?"."""
+    if username:
+        text = re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.IGNORECASE)
+    return " ".join(text.split())
+
+
+class MentionsBot(filters.MessageFilter):
+    """Matches a message that mentions this bot and is not a command (a command goes to its own handler)."""
+
+    def filter(self, message: Message) -> bool:
+        return parse_command(message.text or message.caption) is None and mentions_bot(message)
 
 
 class ReplyToBot(filters.MessageFilter):

@@ -40,9 +40,11 @@ PRIVACY_NOTE = Text(
 PHOTO_FORMS = Text(
     "Commands that work on a photo take it in any of these forms: the command as the photo's caption, "
     "or the command sent as a reply to the photo. /ask and /box without a photo are about the last photo "
-    "we talked about here, and a reply to one of my /ask answers continues that conversation.",
+    "we talked about here, and a reply to one of my /ask answers continues that conversation. "
+    "Mentioning me with a question (@ and my name) works like /ask.",
     "作用于照片的命令可以这样用：把命令写在照片的说明里，或用命令回复那张照片。"
-    "不带照片的 /ask 和 /box 针对我们在这里最后谈到的照片；回复我的 /ask 回答即可继续那段对话。",
+    "不带照片的 /ask 和 /box 针对我们在这里最后谈到的照片；回复我的 /ask 回答即可继续那段对话。"
+    "@我并提问，效果和 /ask 一样。",
 )
 
 

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.constants import ChatAction
 
 from bot import texts
-from bot.commands import Command, command_args, parse_command
+from bot.commands import Command, command_args, mentions_bot, parse_command, without_mention
 from bot.context import BotContext
 from bot.errors import BadInput
 from bot.i18n import language_of_message
@@ -20,20 +20,21 @@ MAX_QUESTION_CHARS = 2000
 
 
 async def ask(update: Update, context: BotContext) -> None:
-    """Answer a question about the photo the conversation is about; a plain reply to an answer continues it."""
+    """Answer a question about the photo the conversation is about; a plain reply to an answer continues it,
+    and a mention of the bot ("@bot what is this?") asks like /ask does."""
     message = update.effective_message
     services = context.services
     history = services.history
     max_pixels = services.settings.max_image_pixels
     text = message.text or message.caption or ""
-    if parse_command(text) is None:  # a plain reply to one of the bot's messages
+    if parse_command(text) is None and not mentions_bot(message):  # a plain reply to one of the bot's messages
         question = text.strip()
         subject = await subject_of_reply(message, history, max_pixels)
         if subject is None or not question:
             return  # not an answer of a conversation (e.g. a caption): none of /ask's business
         _check_length(question)
-    else:
-        question = command_args(text)
+    else:  # /ask, or "@bot what is this?", which asks the same way
+        question = command_args(text) if parse_command(text) else without_mention(text, context.bot.username)
         _check_length(question)  # before a new photo is downloaded and stored
         subject = await subject_of_command(message, context.bot, history, max_pixels)
         if subject is None:
@@ -71,4 +72,5 @@ COMMAND = Command(
     on_photo=True,
     long_running=True,
     on_reply=True,
+    on_mention=True,
 )

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from telegram import Bot, Chat, Message, PhotoSize, User
 
-from bot.commands import CaptionCommand, command_args, parse_command
+from bot.commands import CaptionCommand, command_args, parse_command, without_mention
 from handlers import COMMANDS
 from handlers.help import help_text
 
@@ -88,3 +88,12 @@ def test_help_in_chinese_lists_every_command_in_chinese():
     assert "/stats — 队列、模型和内存（仅管理员）" in text
     assert "e.g." not in text and "privacy mode" not in text  # no English left in it
     assert len(text.encode("utf-16-le")) // 2 <= 4096
+
+
+@pytest.mark.parametrize(
+    ("text", "question"),
+    [("@tiny_test_bot what is this?", "what is this?"), ("what is this @Tiny_Test_Bot", "what is this"),
+     ("@tiny_test_bot", ""), ("ask @tiny_test_botx too", "ask @tiny_test_botx too")],
+)
+def test_without_mention_leaves_the_question(text, question):
+    assert without_mention(text, "tiny_test_bot") == question

@@ -33,6 +33,8 @@ Q3, A3 = "What did I ask you first?", "You asked about the colour of the square.
 QG, AG = "Who is in the group photo?", "Nobody, only coloured blocks."
 QR, AR = "And in this reply?", "Still the same photo of the group."
 QB, AB = "Second chat question?", "Chat two has its own photo."
+QM, AM = "What do you see here?", "Blocks of colour, seen from above."
+QM2, AM2 = "And their shapes?", "Squares, every one of them."
 # Boxes for "cat" on a 320x240 photo, written the way each generation writes them.
 BOX_TARGET = "cat"
 BOX_1000 = (100, 200, 500, 800)  # on the 0..1000 grid: x 32..160, y 48..192 on 320x240
@@ -71,7 +73,7 @@ def family(request, tiny_qwen2_5_vl, tiny_qwen3_vl, tmp_path_factory):
         canned = json.dumps([{"bbox_2d": [x1 * mw / 1000, y1 * mh / 1000, x2 * mw / 1000, y2 * mh / 1000],
                               "label": "cat"}])
         canned = "```json\n" + canned + "\n```"  # as Qwen2.5-VL writes it
-    script = {Q1: A1, Q2: A2, Q3: A3, QG: AG, QR: AR, QB: AB,
+    script = {Q1: A1, Q2: A2, Q3: A3, QG: AG, QR: AR, QB: AB, QM: AM, QM2: AM2,
               grounding_prompt(GROUNDING[name], BOX_TARGET): canned,
               grounding_prompt(GROUNDING[name], "unicorn"): "[]"}
     workdir = tmp_path_factory.mktemp(f"ask-{name}")
@@ -178,6 +180,25 @@ def test_reply_to_an_answer_continues_its_conversation_in_a_group(family, user_i
     another = tg.send_message(group, ann, text="/help")
     answer_to(tg, another)
     assert len(tg.bot_messages(group["id"])) == 3
+
+
+def test_a_mention_of_the_bot_asks_like_ask_and_other_mentions_are_ignored(family, user_ids):
+    name, tg, bot = family
+    ann = tg.user(next(user_ids), "Ann")
+    group = tg.group_chat(-next(user_ids), "Mentions")
+    on_photo = tg.send_message(group, ann, photo=photo_bytes(3, PHOTO_SIZE), caption=f"@tiny_test_bot {QM}")
+    assert text_of(tg, on_photo) == AM
+    follow_up = tg.send_message(group, ann, text=f"{QM2} @Tiny_Test_Bot")  # about the same photo, any case
+    assert text_of(tg, follow_up) == AM2
+    assert stored_turns(bot, group["id"], [[(QM, AM), (QM2, AM2)]]) == [[(QM, AM), (QM2, AM2)]]
+    # Mentions of someone else, and a mention in a chat with no photo yet, get what they deserve.
+    tg.send_message(group, ann, text="@someone_else what do you think?")
+    empty = tg.group_chat(-next(user_ids), "No photos")
+    lonely = tg.send_message(empty, ann, text="@tiny_test_bot hello?")
+    assert answer_to(tg, lonely)["text"] == texts.ASK_USAGE.en
+    marker = tg.send_message(group, ann, text="/help")
+    answer_to(tg, marker)
+    assert len(tg.bot_messages(group["id"])) == 3  # two answers and the help: nothing for the other mention
 
 
 def test_forum_topics_keep_their_own_conversations(family, user_ids):
