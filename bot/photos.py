@@ -87,6 +87,7 @@ class ChatPhotos:
         self._pending: asyncio.Queue[list[_Pending]] = asyncio.Queue(BACKLOG)  # one photo, or an album's
         self._albums: dict[tuple[int, str], list[_Pending]] = {}  # (chat, media_group_id) -> parts so far
         self._album_timers: dict[tuple[int, str], asyncio.TimerHandle] = {}
+        self._dropping: set[asyncio.Task[None]] = set()
         self._workers: list[asyncio.Task[None]] = []
         self._bot: Bot | None = None
         self._epochs: dict[int, int] = {}
@@ -176,8 +177,14 @@ class ChatPhotos:
         self._album_timers.pop(album, None)
         parts = self._albums.pop(album, [])
         if parts and not self._enqueue(parts):
-            for pending in parts:  # noted as in flight when they arrived: no longer
-                asyncio.get_running_loop().create_task(self._finished(pending.record))
+            # Noted as in flight when they arrived: no longer (a task holds itself in _dropping till done).
+            task = asyncio.get_running_loop().create_task(self._finish_all(parts))
+            self._dropping.add(task)
+            task.add_done_callback(self._dropping.discard)
+
+    async def _finish_all(self, group: list[_Pending]) -> None:
+        for pending in group:
+            await self._finished(pending.record)
 
     def being_indexed(self, chat_id: int) -> int:
         """How many of the chat's photos are noted but not yet indexed."""
@@ -203,8 +210,7 @@ class ChatPhotos:
                 log.exception("indexing photos %s of chat %s failed", ", ".join(p.record.key for p in group),
                               group[0].record.chat_id)
             finally:
-                for pending in group:
-                    await self._finished(pending.record)
+                await self._finish_all(group)
 
     async def _finished(self, record: PhotoRecord) -> None:
         self._keys_in_flight.discard((record.chat_id, record.key))
