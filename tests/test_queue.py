@@ -45,8 +45,9 @@ class FakeBackend:
         return [Caption(f"caption of {r.prefix}") for r in requests]
 
 
-def job(user: int, tag: str, chat: int | None = None) -> Job:
-    return Job(CaptionRequest(IMAGE, tag), user_id=user, chat_id=chat if chat is not None else user)
+def job(user: int, tag: str, chat: int | None = None, seq: int | None = None) -> Job:
+    more = {} if seq is None else {"seq": seq}  # seq: the update_id of the request (arrival order by default)
+    return Job(CaptionRequest(IMAGE, tag), user_id=user, chat_id=chat if chat is not None else user, **more)
 
 
 def make_queue(backend: FakeBackend, **overrides) -> GpuQueue:
@@ -239,11 +240,11 @@ async def test_a_users_jobs_run_in_the_order_sent_not_the_order_submitted():
     backend.gate.clear()
     queue = make_queue(backend)
     await queue.start()
-    first = queue.submit(Job(CaptionRequest(IMAGE, "m1"), user_id=1, chat_id=1, seq=101))
+    first = queue.submit(job(1, "m1", seq=101))
     await settle()
     # m3's download finished before m2's: it is submitted first, but m2 was sent first.
-    m3 = queue.submit(Job(CaptionRequest(IMAGE, "m3"), user_id=1, chat_id=1, seq=103))
-    m2 = queue.submit(Job(CaptionRequest(IMAGE, "m2"), user_id=1, chat_id=1, seq=102))
+    m3 = queue.submit(job(1, "m3", seq=103))
+    m2 = queue.submit(job(1, "m2", seq=102))
     assert (m2.position, m3.position) == (1, 2)
     assert queue.cancel(1).request.prefix == "m3"  # /cancel withdraws the newest sent
     backend.gate.set()
@@ -332,12 +333,12 @@ async def test_a_users_later_job_waits_for_an_earlier_request_still_being_prepar
     queue = make_queue(backend)
     await queue.start()
     queue.announce(1, seq=10)  # user 1's first photo is still downloading
-    later = queue.submit(Job(CaptionRequest(IMAGE, "A-second"), user_id=1, chat_id=1, seq=11))
-    other = queue.submit(Job(CaptionRequest(IMAGE, "B"), user_id=2, chat_id=2, seq=12))
+    later = queue.submit(job(1, "A-second", seq=11))
+    other = queue.submit(job(2, "B", seq=12))
     await other.result()
     await settle()
     assert not later.done() and later.position == 1  # it keeps its place, shown to the user
-    first = queue.submit(Job(CaptionRequest(IMAGE, "A-first"), user_id=1, chat_id=1, seq=10))
+    first = queue.submit(job(1, "A-first", seq=10))
     await asyncio.gather(first.result(), later.result())
     assert [b[0] for b in backend.batches] == ["B", "A-first", "A-second"]
     await queue.close()
@@ -350,7 +351,7 @@ async def test_a_withdrawn_or_stale_announcement_stops_holding(monkeypatch):
     queue = make_queue(backend)
     await queue.start()
     queue.announce(1, seq=10)
-    held = queue.submit(Job(CaptionRequest(IMAGE, "A"), user_id=1, chat_id=1, seq=11))
+    held = queue.submit(job(1, "A", seq=11))
     await settle()
     assert not held.done()
     queue.withdraw(1, seq=10)  # the earlier request was answered without a job (e.g. bad input)
@@ -359,7 +360,7 @@ async def test_a_withdrawn_or_stale_announcement_stops_holding(monkeypatch):
     monkeypatch.setattr(bot.queue, "ANNOUNCED_HOLD_S", 0.2)
     queue.announce(1, seq=20)  # a request that never submits nor withdraws: its hold runs out
     started = time.monotonic()
-    stuck = queue.submit(Job(CaptionRequest(IMAGE, "A2"), user_id=1, chat_id=1, seq=21))
+    stuck = queue.submit(job(1, "A2", seq=21))
     await stuck.result()
     assert 0.15 < time.monotonic() - started < 2.0
     await queue.close()
