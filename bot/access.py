@@ -11,6 +11,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot import texts
+from bot.commands import mentions_bot
 from bot.i18n import language_of
 from bot.settings import Settings
 
@@ -65,12 +66,12 @@ class AccessGate:
 
     @staticmethod
     def _addresses_bot(update: Update) -> bool:
-        """Private messages, and commands in groups (other group chatter gets no refusal)."""
+        """Private messages, and commands and mentions of the bot in groups (other chatter gets no refusal)."""
         message = update.effective_message
         if update.effective_chat.type == ChatType.PRIVATE:
             return True
         text = message.text or message.caption or ""
-        return text.startswith("/")
+        return text.startswith("/") or mentions_bot(message)
 
     async def _leave_if_unlisted(self, member: ChatMemberUpdated) -> None:
         joined = member.new_chat_member.status in (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR)

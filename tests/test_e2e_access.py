@@ -60,6 +60,18 @@ def test_strangers_get_one_short_refusal_per_chat(private_bot):
     assert first  # the refusal went to the first message only
 
 
+def test_in_an_unlisted_group_only_commands_and_mentions_get_the_refusal(private_bot):
+    tg, _ = private_bot
+    stranger = tg.user(STRANGER + 80, "Eve")
+    group = tg.group_chat(-7009, "Old group")  # the bot was in it before the lists were set
+    tg.send_message(group, stranger, text="hello everyone")  # chatter: none of the bot's business
+    tg.send_message(group, stranger, text="@tiny_test_bot are you there?")
+    tg.wait_for_bot_message(group["id"], lambda m: m.get("text") == texts.NOT_ALLOWED.en, timeout=20)
+    friend = tg.user(ALLOWED, "Ok")  # answered after the group's messages were seen
+    answer_to(tg, tg.send_message(tg.private_chat(friend), friend, text="/start"), timeout=20)
+    assert len(tg.bot_messages(group["id"])) == 1
+
+
 def added_to_group(tg, group: dict, adder: dict) -> None:
     """`adder` adds the bot to `group`; returns once the bot has left it again."""
     tg.inject({
