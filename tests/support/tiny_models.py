@@ -719,6 +719,9 @@ def _save_qwen_like(model, processor, tokenizer, target_dir: Path, eos_tokens: t
     processor.save_pretrained(target_dir)
 
 
+QWEN2_HIDDEN = 32  # the text model's hidden size, which the vision merger's output must equal
+
+
 def build_qwen2_vl(target_dir: Path) -> Path:
     """Qwen2VLForConditionalGeneration + Qwen2VLProcessor files (no video processor).
 
@@ -727,55 +730,8 @@ def build_qwen2_vl(target_dir: Path) -> Path:
     """
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
 
-    target_dir = _prepare(target_dir)
-    _seed()
-    tokenizer = _qwen_tokenizer(QWEN_SPECIAL_TOKENS)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
-    image_processor = _image_processor(
-        "Qwen2VLImageProcessor",
-        size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112},
-        patch_size=14,
-        temporal_patch_size=2,
-        merge_size=2,
-    )
-    processor = image_only_processor_class(Qwen2VLProcessor)(
-        image_processor=image_processor, tokenizer=tokenizer, chat_template=QWEN2_5_VL_CHAT_TEMPLATE
-    )
-    hidden = 32
-    config = Qwen2VLConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=hidden,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,  # head_dim 8
-            num_key_value_heads=2,
-            max_position_embeddings=4096,
-            max_window_layers=2,
-            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 1, 1]},
-            bos_token_id=ids["<|endoftext|>"],
-            eos_token_id=ids["<|im_end|>"],
-            pad_token_id=ids["<|endoftext|>"],
-        ),
-        vision_config=dict(
-            depth=2,
-            embed_dim=32,
-            hidden_size=hidden,  # the merger's output: the text hidden size
-            mlp_ratio=2,
-            num_heads=2,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-        ),
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
-    )
-    model = Qwen2VLForConditionalGeneration(config).eval()
-    _save_qwen_like(model, processor, tokenizer, target_dir, ("<|im_end|>", "<|endoftext|>"))
-    return target_dir
+    vision = dict(embed_dim=32, hidden_size=QWEN2_HIDDEN, mlp_ratio=2)  # hidden_size: the merger's output
+    return _build_qwen2_family(target_dir, Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor, vision)
 
 
 def build_qwen2_5_vl(target_dir: Path) -> Path:
@@ -786,6 +742,15 @@ def build_qwen2_5_vl(target_dir: Path) -> Path:
     """
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
 
+    vision = dict(hidden_size=32, intermediate_size=64, window_size=56, fullatt_block_indexes=[1],
+                  out_hidden_size=QWEN2_HIDDEN)  # out_hidden_size: the merger's output
+    return _build_qwen2_family(target_dir, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
+                               vision)
+
+
+def _build_qwen2_family(target_dir: Path, config_class, model_class, processor_class, vision: dict) -> Path:
+    """Qwen2-VL and Qwen2.5-VL: the same tokenizer, template, image sizes and text model; their vision
+    towers differ (`vision`: their own fields, the merger's output size among them)."""
     target_dir = _prepare(target_dir)
     _seed()
     tokenizer = _qwen_tokenizer(QWEN_SPECIAL_TOKENS)
@@ -797,14 +762,13 @@ def build_qwen2_5_vl(target_dir: Path) -> Path:
         temporal_patch_size=2,
         merge_size=2,
     )
-    processor = image_only_processor_class(Qwen2_5_VLProcessor)(
+    processor = image_only_processor_class(processor_class)(
         image_processor=image_processor, tokenizer=tokenizer, chat_template=QWEN2_5_VL_CHAT_TEMPLATE
     )
-    hidden = 32
-    config = Qwen2_5_VLConfig(
+    config = config_class(
         text_config=dict(
             vocab_size=len(tokenizer),
-            hidden_size=hidden,
+            hidden_size=QWEN2_HIDDEN,
             intermediate_size=64,
             num_hidden_layers=2,
             num_attention_heads=4,  # head_dim 8
@@ -818,15 +782,11 @@ def build_qwen2_5_vl(target_dir: Path) -> Path:
         ),
         vision_config=dict(
             depth=2,
-            hidden_size=32,
-            intermediate_size=64,
             num_heads=2,
             patch_size=14,
             spatial_merge_size=2,
             temporal_patch_size=2,
-            window_size=56,
-            fullatt_block_indexes=[1],
-            out_hidden_size=hidden,  # must equal the text hidden size
+            **vision,
         ),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
@@ -834,7 +794,7 @@ def build_qwen2_5_vl(target_dir: Path) -> Path:
         vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
-    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    model = model_class(config).eval()
     _save_qwen_like(model, processor, tokenizer, target_dir, ("<|im_end|>", "<|endoftext|>"))
     return target_dir
 
