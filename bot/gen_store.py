@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bot.sqlite import connect
+from bot.sqlite import SQLiteStore
 
 # Rerun buttons keep working this long; older entries are deleted.
 BUTTON_TTL_S = 30 * 24 * 3600
@@ -55,25 +54,14 @@ CREATE TABLE IF NOT EXISTS bot_flags (
 _FIELDS = tuple(GenParams.__dataclass_fields__)
 
 
-class GenStore:
+class GenStore(SQLiteStore):
     """One SQLite connection guarded by a lock; every method is short and blocking (call it off the loop)."""
 
+    SCHEMA = _SCHEMA
+
     def __init__(self, path: Path, ttl_s: float = BUTTON_TTL_S) -> None:
-        self.path = path
+        super().__init__(path)
         self.ttl_s = ttl_s
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-
-    def open(self) -> None:
-        db = connect(self.path)
-        db.executescript(_SCHEMA)
-        self._db = db
-
-    def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from bot import texts
 from bot.jobs import Turn
-from bot.sqlite import connect
+from bot.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from telegram import Message
@@ -80,35 +79,18 @@ class Conversation:
     turns: tuple[Turn, ...]
 
 
-class ChatHistory:
+class ChatHistory(SQLiteStore):
     """The conversations of every chat, in one SQLite file (WAL, so reads never wait for a write).
 
     The async methods run the SQL on a worker thread, one statement batch at a time, so the
     update loop never waits on the disk.
     """
 
+    SCHEMA = _SCHEMA
+
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        super().__init__(path)
         self._turn_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-
-    def open(self) -> None:
-        """Create or open the database file (idempotent)."""
-        if self._db is not None:
-            return
-        db = connect(self.path)
-        db.executescript(_SCHEMA)
-        self._db = db
-
-    def close(self) -> None:
-        """Close the database file (a later call opens it again)."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
 
     def _run(self, function, *args):
         def locked():

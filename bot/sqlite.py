@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 
@@ -19,3 +20,30 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA busy_timeout=10000")
     return db
+
+
+class SQLiteStore:
+    """A store with tables of its own in the bot's SQLite file: `open()` connects and creates them
+    (`SCHEMA`), `close()` closes; `_lock` serialises the use of the one connection across threads."""
+
+    SCHEMA = ""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        """Create or open the database file and the store's tables (idempotent)."""
+        if self._db is not None:
+            return
+        db = connect(self.path)
+        db.executescript(self.SCHEMA)
+        self._db = db
+
+    def close(self) -> None:
+        """Close the database file (a later open() opens it again)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
