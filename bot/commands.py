@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from telegram import Message, MessageEntity
 from telegram.ext import filters
 
+from bot import texts
 from bot.i18n import Say
 
 if TYPE_CHECKING:
@@ -34,6 +35,12 @@ class Command:
     on_button: Callback | None = None  # answers presses of inline buttons whose callback_data is "<name>:..."
     on_reply: bool = False  # also runs for a plain text reply to one of the bot's messages
     on_mention: bool = False  # also runs for a message (or photo caption) that mentions the bot: "@bot why?"
+
+
+def command(name: str, callback: Callback, **options: Any) -> Command:
+    """The registration entry for /`name`, with its menu and /help texts from bot.texts."""
+    words = texts.COMMANDS[name]
+    return Command(name, words.summary, words.example, callback, details=words.details, **options)
 
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s|$)")

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.constants import ChatAction
 
 from bot import texts
-from bot.commands import Command, command_args, mentions_bot, parse_command, without_mention
+from bot.commands import command, command_args, mentions_bot, parse_command, without_mention
 from bot.context import BotContext
 from bot.errors import BadInput
 from bot.i18n import language_of_message
@@ -64,13 +64,4 @@ def _check_length(question: str) -> None:
                        user_message=texts.too_long("question", len(question), MAX_QUESTION_CHARS))
 
 
-COMMAND = Command(
-    "ask",
-    texts.COMMANDS["ask"].summary,
-    texts.COMMANDS["ask"].example,
-    ask,
-    on_photo=True,
-    long_running=True,
-    on_reply=True,
-    on_mention=True,
-)
+COMMAND = command("ask", ask, on_photo=True, long_running=True, on_reply=True, on_mention=True)

@@ -9,7 +9,7 @@ from telegram.constants import ChatAction
 
 from bot import texts
 from bot.boxes import annotate
-from bot.commands import Command, command_args
+from bot.commands import command, command_args
 from bot.context import BotContext
 from bot.errors import BadInput
 from bot.jobs import BoxRequest
@@ -49,11 +49,4 @@ async def box(update: Update, context: BotContext) -> None:
     await history.link_messages(conversation.scope, conversation.id, [sent.message_id])
 
 
-COMMAND = Command(
-    "box",
-    texts.COMMANDS["box"].summary,
-    texts.COMMANDS["box"].example,
-    box,
-    on_photo=True,
-    long_running=True,
-)
+COMMAND = command("box", box, on_photo=True, long_running=True)

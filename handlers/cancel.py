@@ -6,7 +6,7 @@ from telegram import Update
 
 from bot import texts
 from bot.access import is_admin
-from bot.commands import Command
+from bot.commands import command
 from bot.context import BotContext
 from bot.replies import reply
 from bot.requester import requester_id
@@ -31,9 +31,4 @@ async def cancel(update: Update, context: BotContext) -> None:
     await reply(message, texts.cancelled(f"/{job.command or job.task}") if job else texts.NOTHING_TO_CANCEL)
 
 
-COMMAND = Command(
-    "cancel",
-    texts.COMMANDS["cancel"].summary,
-    texts.COMMANDS["cancel"].example,
-    cancel,
-)
+COMMAND = command("cancel", cancel)

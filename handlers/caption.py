@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.constants import ChatAction
 
 from bot import texts
-from bot.commands import Command, command_args
+from bot.commands import command, command_args
 from bot.context import BotContext
 from bot.replies import reply
 from bot.errors import BadInput
@@ -35,11 +35,4 @@ async def caption(update: Update, context: BotContext) -> None:
     await status.answer(result.text.strip() or texts.NO_CAPTION)
 
 
-COMMAND = Command(
-    "caption",
-    texts.COMMANDS["caption"].summary,
-    texts.COMMANDS["caption"].example,
-    caption,
-    on_photo=True,
-    long_running=True,
-)
+COMMAND = command("caption", caption, on_photo=True, long_running=True)

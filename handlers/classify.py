@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.constants import ChatAction
 
 from bot import texts
-from bot.commands import Command
+from bot.commands import command
 from bot.context import BotContext
 from bot.jobs import ClassifyRequest
 from bot.media import fetch_image, find_photo
@@ -28,11 +28,4 @@ async def classify(update: Update, context: BotContext) -> None:
     await status.answer(texts.classification(result.labels))
 
 
-COMMAND = Command(
-    "classify",
-    texts.COMMANDS["classify"].summary,
-    texts.COMMANDS["classify"].example,
-    classify,
-    on_photo=True,
-    long_running=True,
-)
+COMMAND = command("classify", classify, on_photo=True, long_running=True)

@@ -14,7 +14,7 @@ from telegram import Update
 from telegram.constants import ChatAction, ChatType
 
 from bot import texts
-from bot.commands import Command, command_args
+from bot.commands import command, command_args
 from bot.context import BotContext
 from bot.errors import BadInput
 from bot.jobs import EmbedImageRequest, EmbedTextRequest
@@ -112,12 +112,4 @@ async def chat_migrated(update: Update, context: BotContext) -> None:
         await photos.migrate(message.chat_id, message.migrate_to_chat_id)
 
 
-COMMAND = Command(
-    "find",
-    texts.COMMANDS["find"].summary,
-    texts.COMMANDS["find"].example,
-    find,
-    on_photo=True,
-    long_running=True,
-    details=texts.COMMANDS["find"].details,
-)
+COMMAND = command("find", find, on_photo=True, long_running=True)

@@ -9,7 +9,7 @@ from telegram.constants import ChatMemberStatus
 
 from bot import texts
 from bot.admins import is_chat_admin
-from bot.commands import Command
+from bot.commands import command
 from bot.context import BotContext
 from bot.replies import reply
 
@@ -43,11 +43,4 @@ def _named(counts: dict) -> dict[str, int]:
     return {str(what): n for what, n in counts.items()}
 
 
-COMMAND = Command(
-    "forget",
-    texts.COMMANDS["forget"].summary,
-    texts.COMMANDS["forget"].example,
-    forget,
-    long_running=True,
-    details=texts.COMMANDS["forget"].details,
-)
+COMMAND = command("forget", forget, long_running=True)

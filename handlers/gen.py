@@ -10,7 +10,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocum
 from telegram.constants import ChatAction, ChatType
 
 from bot import texts
-from bot.commands import Command, command_args
+from bot.commands import command, command_args
 from bot.context import BotContext
 from bot.errors import BotError
 from bot.gen_options import parse_gen_args
@@ -168,12 +168,4 @@ async def index_generated_photos(context: BotContext, sent: Sequence[Message]) -
         context.services.photos.index_message(message)
 
 
-COMMAND = Command(
-    "gen",
-    texts.COMMANDS["gen"].summary,
-    texts.COMMANDS["gen"].example,
-    gen,
-    long_running=True,
-    on_button=gen_button,
-    details=texts.COMMANDS["gen"].details,
-)
+COMMAND = command("gen", gen, long_running=True, on_button=gen_button)

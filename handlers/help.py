@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot import texts
-from bot.commands import Command
+from bot.commands import Command, command
 from bot.context import BotContext
 from bot.i18n import Lang, language_of_message, localize
 from bot.replies import reply
@@ -34,9 +34,4 @@ async def show_help(update: Update, context: BotContext) -> None:
     await reply(message, help_text(context.services.commands, language_of_message(message)))
 
 
-COMMAND = Command(
-    "help",
-    texts.COMMANDS["help"].summary,
-    texts.COMMANDS["help"].example,
-    show_help,
-)
+COMMAND = command("help", show_help)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot import texts
-from bot.commands import Command
+from bot.commands import command
 from bot.context import BotContext
 from bot.history import scope_of
 from bot.replies import reply
@@ -18,9 +18,4 @@ async def reset(update: Update, context: BotContext) -> None:
     await reply(message, texts.RESET_DONE if forgotten else texts.RESET_NOTHING)
 
 
-COMMAND = Command(
-    "reset",
-    texts.COMMANDS["reset"].summary,
-    texts.COMMANDS["reset"].example,
-    reset,
-)
+COMMAND = command("reset", reset)

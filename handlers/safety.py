@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot import texts
-from bot.commands import Command, command_args
+from bot.commands import command, command_args
 from bot.context import BotContext
 from bot.errors import BadInput
 from bot.replies import reply
@@ -28,10 +28,4 @@ async def safety(update: Update, context: BotContext) -> None:
         raise BadInput(f"/safety {choice!r}", user_message=texts.SAFETY_USAGE)
 
 
-COMMAND = Command(
-    "safety",
-    texts.COMMANDS["safety"].summary,
-    texts.COMMANDS["safety"].example,
-    safety,
-    admin_only=True,
-)
+COMMAND = command("safety", safety, admin_only=True)

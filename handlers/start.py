@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot import texts
-from bot.commands import Command
+from bot.commands import command
 from bot.context import BotContext
 from bot.replies import reply
 
@@ -15,9 +15,4 @@ async def start(update: Update, context: BotContext) -> None:
     await reply(update.effective_message, texts.START)
 
 
-COMMAND = Command(
-    "start",
-    texts.COMMANDS["start"].summary,
-    texts.COMMANDS["start"].example,
-    start,
-)
+COMMAND = command("start", start)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot import texts
-from bot.commands import Command
+from bot.commands import command
 from bot.context import BotContext
 from bot.replies import reply
 
@@ -16,10 +16,4 @@ async def stats(update: Update, context: BotContext) -> None:
     await reply(update.effective_message, texts.stats_report(services.queue.stats(), services.backend.stats()))
 
 
-COMMAND = Command(
-    "stats",
-    texts.COMMANDS["stats"].summary,
-    texts.COMMANDS["stats"].example,
-    stats,
-    admin_only=True,
-)
+COMMAND = command("stats", stats, admin_only=True)
