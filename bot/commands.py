@@ -107,9 +107,14 @@ class MentionsBot(filters.MessageFilter):
         return parse_command(message.text or message.caption) is None and mentions_bot(message)
 
 
+def replies_to_bot(message: Message) -> bool:
+    """Whether `message` replies to one of this bot's own messages."""
+    replied = message.reply_to_message
+    return replied is not None and replied.from_user is not None and replied.from_user.id == message.get_bot().id
+
+
 class ReplyToBot(filters.MessageFilter):
     """Matches a message that replies to one of this bot's own messages."""
 
     def filter(self, message: Message) -> bool:
-        replied = message.reply_to_message
-        return replied is not None and replied.from_user is not None and replied.from_user.id == message.get_bot().id
+        return replies_to_bot(message)

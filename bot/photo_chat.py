@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.commands import replies_to_bot
 from bot.history import ChatHistory, Conversation, scope_of
 from bot.media import decode_off_loop, download, photo_in
 
@@ -21,12 +22,6 @@ class Subject:
     image: Image
 
 
-def replies_to_bot(message: Message, bot: Bot) -> bool:
-    """Whether `message` replies to one of the bot's own messages."""
-    replied = message.reply_to_message
-    return replied is not None and replied.from_user is not None and replied.from_user.id == bot.id
-
-
 async def subject_of_command(message: Message, bot: Bot, history: ChatHistory, max_pixels: int) -> Subject | None:
     """The conversation a command is about, or None when there is no photo to talk about.
 
@@ -37,7 +32,7 @@ async def subject_of_command(message: Message, bot: Bot, history: ChatHistory, m
     scope = scope_of(message)
     photo = photo_in(message)
     if photo is None and message.reply_to_message is not None:
-        if replies_to_bot(message, bot):
+        if replies_to_bot(message):
             subject = await subject_of_reply(message, history, max_pixels)
             if subject is not None:
                 return subject
