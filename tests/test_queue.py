@@ -8,41 +8,12 @@ import time
 import pytest
 from PIL import Image
 
-from bot.backends import Interrupt
 from bot.errors import Busy, JobCancelled, JobTimedOut, ModelFailed, ModelUnavailable, TooManyPending
-from bot.jobs import Caption, CaptionRequest, Job, Task
+from bot.jobs import Caption, CaptionRequest, Job
 from bot.queue import GpuQueue
+from tests.support.fake_backend import FakeBackend, settle
 
 IMAGE = Image.new("RGB", (4, 4))
-
-
-class FakeBackend:
-    """Records every batch; holds each one until `gate` is set (it is set by default)."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[str]] = []
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self.fail_on: set[str] = set()
-        self.unavailable = False
-        self.interrupts: list[Interrupt] = []
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def stats(self) -> dict[str, object]:
-        return {}
-
-    async def run(self, task: Task, requests, interrupt: Interrupt) -> list[Caption]:
-        self.interrupts.append(interrupt)
-        self.batches.append([r.prefix for r in requests])
-        await self.gate.wait()
-        if self.unavailable:
-            raise ModelUnavailable("no weights")
-        if any(r.prefix in self.fail_on for r in requests):
-            raise RuntimeError("CUDA error: device-side assert")
-        return [Caption(f"caption of {r.prefix}") for r in requests]
 
 
 def job(user: int, tag: str, chat: int | None = None, seq: int | None = None) -> Job:
@@ -54,11 +25,6 @@ def make_queue(backend: FakeBackend, **overrides) -> GpuQueue:
     options = dict(max_pending=100, max_per_user=5, job_timeout_s=10.0, max_batch_size=1)
     options.update(overrides)
     return GpuQueue(backend, **options)
-
-
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
 
 
 async def test_round_robin_by_user_not_arrival_order():

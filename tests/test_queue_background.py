@@ -8,39 +8,12 @@ import time
 import pytest
 from PIL import Image
 
-from bot.backends import Interrupt
 from bot.errors import Busy, TooManyPending
-from bot.jobs import Caption, CaptionRequest, EmbedImageRequest, Embedding, Job, Lane, Task
+from bot.jobs import CaptionRequest, EmbedImageRequest, Job, Lane
 from bot.queue import GpuQueue
+from tests.support.fake_backend import FakeBackend, settle
 
 IMAGE = Image.new("RGB", (4, 4))
-
-
-class FakeBackend:
-    """Records each batch as a list of tags; holds it until `gate` is set."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[str]] = []
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self.interrupts: list[Interrupt] = []
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def stats(self) -> dict[str, object]:
-        return {}
-
-    async def run(self, task: Task, requests, interrupt: Interrupt):
-        self.interrupts.append(interrupt)
-        self.batches.append([tag(r) for r in requests])
-        await self.gate.wait()
-        return [Caption(tag(r)) if isinstance(r, CaptionRequest) else Embedding((1.0,), "m") for r in requests]
-
-
-def tag(request) -> str:
-    return request.prefix if isinstance(request, CaptionRequest) else request.image.info["tag"]
 
 
 def index_job(user: int, name: str, chat: int = 1) -> Job:
@@ -55,11 +28,6 @@ def make_queue(backend, **overrides) -> GpuQueue:
     options = dict(max_pending=3, max_per_user=2, job_timeout_s=10.0, max_batch_size=8, background_window_s=0.05)
     options.update(overrides)
     return GpuQueue(backend, **options)
-
-
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
 
 
 async def test_indexing_never_counts_against_a_users_caps_and_has_its_own():
