@@ -50,7 +50,7 @@ def photo_jpeg(size=(1280, 960)) -> bytes:
 
 
 def turns(count: int):
-    from bot.jobs import Turn
+    from contract.requests import Turn
 
     rng = random.Random(1)
     words = "dog cat red blanket sofa camera window light tree car street person table cup plate".split()
@@ -66,9 +66,9 @@ async def run(requests: int, stored: int, context: int, workdir: Path) -> None:
     from telegram import Message
     from telegram.ext import ExtBot
 
-    from bot.backends import Interrupt
+    from contract.worker import Interrupt
     from bot.history import ChatHistory, Scope
-    from bot.jobs import Task, Turn
+    from contract.requests import Task, Turn
     from bot.media import decode_off_loop
     from bot.progress import StatusMessage
     from bot.settings import Settings

@@ -17,7 +17,8 @@ from PIL import Image
 
 async def wall_time(settings, jobs: int, batch: int) -> tuple[float, list[str]]:
     from bot.backends.local import LocalBackend
-    from bot.jobs import CaptionRequest, Job
+    from contract.requests import CaptionRequest
+    from bot.jobs import Job
     from bot.queue import GpuQueue
 
     backend = LocalBackend(settings)

@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.backends.local import LocalBackend  # noqa: E402
-from bot.jobs import GenerateRequest, Job, Task  # noqa: E402
+from contract.requests import GenerateRequest, Task
+from bot.jobs import Job
 from bot.queue import GpuQueue  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 

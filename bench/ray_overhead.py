@@ -20,7 +20,8 @@ from PIL import Image
 
 async def latencies(settings, jobs: int) -> list[float]:
     from bot.backends import make_backend
-    from bot.jobs import CaptionRequest, Job
+    from contract.requests import CaptionRequest
+    from bot.jobs import Job
     from bot.queue import GpuQueue
 
     backend = make_backend(settings)

@@ -16,14 +16,20 @@ The tree::
     ├── IndexUnavailable     the photo index (chromadb) can't be reached or is in use by another process
     └── ReindexNeeded        this chat's photos were indexed with another CLIP model: run `reindex`
 
+A model worker's errors (contract.errors.WorkerError) carry a kind, not words: `from_worker()` turns them into
+the BotError above that the user is told, through the one table of kinds and texts below.
+
 Anything that is not a BotError is a bug: the error handler logs it with an id and the user
 gets a generic message with that id, never the exception text.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 from bot import texts
 from bot.i18n import Say
+from contract.errors import ErrorKind, WorkerError
 
 
 class BotError(Exception):
@@ -87,3 +93,24 @@ class IndexUnavailable(BotError):
 
 class ReindexNeeded(BotError):
     user_message = texts.REINDEX_NEEDED
+
+
+# What the user is told for each kind of worker failure: the error class, and its words from the error's details.
+_WORKER_ERRORS: dict[ErrorKind, tuple[type[BotError], Callable[..., Say]]] = {
+    ErrorKind.MODEL_UNAVAILABLE: (ModelUnavailable, lambda: texts.MODEL_UNAVAILABLE),
+    ErrorKind.WRONG_FAMILY: (ModelUnavailable, texts.model_cannot),
+    ErrorKind.SAFETY_CHECKER_UNAVAILABLE: (ModelUnavailable, lambda: texts.SAFETY_CHECKER_UNAVAILABLE),
+    ErrorKind.QUESTION_TOO_LONG: (BadInput, lambda: texts.QUESTION_TOO_LONG_FOR_MODEL),
+    ErrorKind.INTERRUPTED: (JobCancelled, lambda: texts.CANCELLED),
+    ErrorKind.MODEL_FAILED: (ModelFailed, lambda: texts.MODEL_FAILED),
+}
+
+
+def from_worker(error: WorkerError) -> BotError:
+    """The BotError (with its user text) for a model worker's error."""
+    cls, words = _WORKER_ERRORS[error.kind]
+    try:
+        message = words(*error.details)
+    except TypeError:  # details that don't fit the text: the kind's generic words
+        message = cls.user_message
+    return cls(str(error), user_message=message)

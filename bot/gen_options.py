@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bot import texts
 from bot.errors import BadInput, ModelUnavailable
-from bot.jobs import SEED_LIMIT
+from contract.requests import SEED_LIMIT
 
 MAX_PROMPT_CHARS = 500
 MAX_NEGATIVE_CHARS = 200

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from bot import texts
-from bot.jobs import Turn
+from contract.requests import Turn
 from bot.sqlite import SQLiteStore
 
 if TYPE_CHECKING:

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from telegram.error import TelegramError
 
 from bot.errors import BadImage, BotError
+from contract.errors import WorkerError
 from bot.images import decode_image, shrink_for_embedding
-from bot.jobs import EmbedImageRequest, Task
+from contract.requests import EmbedImageRequest, Task
 from bot.photo_index import Generation, ModelSpec, PhotoIndex, PhotoRecord, canonical_model_id
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class Embedder:
         self.spec = ModelSpec(canonical_model_id(settings.clip_model), adapter.dim)
 
     def embed(self, images: Sequence[Image]) -> list[tuple[float, ...]]:
-        from bot.backends import Interrupt
+        from contract.worker import Interrupt
 
         embeddings = self._pool.run(Task.EMBED, [EmbedImageRequest(i) for i in images], Interrupt())
         return [e.vector for e in embeddings]
@@ -142,7 +143,7 @@ def import_folder(settings: Settings, folder: Path, chat_id: int, batch_size: in
                     spec = embedder.spec
                     report.imported += index.add(chat_id, spec, records, embedder.embed(pictures))
                 progress.update(len(chunk))
-    except BotError as exc:
+    except (BotError, WorkerError) as exc:
         print(f"Import failed: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -192,7 +193,7 @@ def reindex(settings: Settings, chat_id: int | None, batch_size: int) -> int:
         report = ReindexReport()
         with _progress(total, "Re-indexing") as progress:
             asyncio.run(_reindex(settings, index, embedder, stale, batch_size, report, progress))
-    except BotError as exc:
+    except (BotError, WorkerError) as exc:
         print(f"Re-index failed: {exc}", file=sys.stderr)
         return 1
     except TelegramError as exc:

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Sequence
 from bot import texts
 from bot.errors import BadImage, BotError, ModelUnavailable, ReindexNeeded
 from bot.images import shrink_for_embedding
-from bot.jobs import EmbedImageRequest, Embedding, Job, Lane
+from contract.requests import EmbedImageRequest, Embedding
+from bot.jobs import Job, Lane
 from bot.media import download_image, photo_in
 from bot.photo_index import Match, ModelSpec, PhotoIndex, PhotoRecord, canonical_model_id
 

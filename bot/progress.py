@@ -18,7 +18,8 @@ from bot.replies import TEXT_LIMIT, reply, split_text
 
 if TYPE_CHECKING:
     from bot.context import BotContext
-    from bot.jobs import Job, Result
+    from bot.jobs import Job
+    from contract.requests import Result
     from bot.queue import GpuQueue, Ticket
 
 log = logging.getLogger(__name__)

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from bot import texts
-from bot.backends import Interrupt
-from bot.errors import BotError, Busy, JobCancelled, JobTimedOut, ModelFailed, ShuttingDown, TooManyPending
+from contract.worker import Interrupt
+from bot.errors import BotError, Busy, JobCancelled, JobTimedOut, ModelFailed, ShuttingDown, TooManyPending, from_worker
+from contract.errors import WorkerError
 from bot.jobs import Lane
 
 if TYPE_CHECKING:
     from bot.backends import Backend
-    from bot.jobs import Job, Result
+    from bot.jobs import Job
+    from contract.requests import Result
 
 log = logging.getLogger(__name__)
 
@@ -420,10 +422,11 @@ class GpuQueue:
             return
         try:
             results = call.result()
-        except BotError as exc:
+        except (BotError, WorkerError) as exc:
             log.warning("jobs %s failed: %s", ids, exc)
+            error = exc if isinstance(exc, BotError) else from_worker(exc)
             for ticket in live:
-                self._fail(ticket, exc)
+                self._fail(ticket, error)
             return
         except Exception:
             if len(live) > 1:

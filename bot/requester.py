@@ -5,7 +5,8 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.commands import parse_command
-from bot.jobs import Job, Request
+from bot.jobs import Job
+from contract.requests import Request
 
 
 def requester_id(update: Update) -> int:

@@ -10,7 +10,7 @@ from bot.commands import command, command_args, mentions_bot, parse_command, wit
 from bot.context import BotContext
 from bot.errors import BadInput
 from bot.i18n import language_of_message
-from bot.jobs import AskRequest, Turn
+from contract.requests import AskRequest, Turn
 from bot.photo_chat import subject_of_command, subject_of_reply
 from bot.progress import run_job
 from bot.replies import reply

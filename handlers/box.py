@@ -12,7 +12,7 @@ from bot.boxes import annotate
 from bot.commands import command, command_args
 from bot.context import BotContext
 from bot.errors import BadInput
-from bot.jobs import BoxRequest
+from contract.requests import BoxRequest
 from bot.photo_chat import subject_of_command
 from bot.progress import run_job
 from bot.replies import reply, reply_photo

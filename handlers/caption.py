@@ -10,7 +10,7 @@ from bot.commands import command, command_args
 from bot.context import BotContext
 from bot.replies import reply
 from bot.errors import BadInput
-from bot.jobs import CaptionRequest
+from contract.requests import CaptionRequest
 from bot.media import fetch_image, find_photo
 from bot.progress import run_job
 from bot.requester import job_for

@@ -8,7 +8,7 @@ from telegram.constants import ChatAction
 from bot import texts
 from bot.commands import command
 from bot.context import BotContext
-from bot.jobs import ClassifyRequest
+from contract.requests import ClassifyRequest
 from bot.media import fetch_image, find_photo
 from bot.progress import run_job
 from bot.replies import reply

@@ -17,7 +17,7 @@ from bot import texts
 from bot.commands import command, command_args
 from bot.context import BotContext
 from bot.errors import BadInput
-from bot.jobs import EmbedImageRequest, EmbedTextRequest
+from contract.requests import EmbedImageRequest, EmbedTextRequest
 from bot.matches import send_matches
 from bot.media import find_photo
 from bot.progress import keep_chat_action, run_job, send_chat_action

@@ -16,7 +16,7 @@ from bot.errors import BotError
 from bot.gen_options import parse_gen_args
 from bot.gen_store import GenParams
 from bot.i18n import Lang, language_of, localize
-from bot.jobs import SEED_LIMIT, GeneratedImages, GenerateRequest
+from contract.requests import SEED_LIMIT, GeneratedImages, GenerateRequest
 from bot.progress import run_job
 from bot.replies import reply
 from bot.requester import job_for

@@ -12,8 +12,8 @@ from transformers import StoppingCriteria
 from transformers.generation.streamers import BaseStreamer
 
 if TYPE_CHECKING:
-    from bot.backends import Interrupt
-    from bot.jobs import Request, Result, Task
+    from contract.worker import Interrupt
+    from contract.requests import Request, Result, Task
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, ClassVar, Self, Sequence
 
 from transformers import BlipForConditionalGeneration, BlipProcessor, StoppingCriteriaList
 
-from bot.jobs import Caption, CaptionRequest, Task
+from contract.requests import Caption, CaptionRequest, Task
 from models.base import Device, StopOnInterrupt
 
 if TYPE_CHECKING:
-    from bot.backends import Interrupt
+    from contract.worker import Interrupt
     from bot.settings import Settings
 
 

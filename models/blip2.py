@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, ClassVar, Self, Sequence
 
 from transformers import Blip2ForConditionalGeneration, Blip2Processor, StoppingCriteriaList
 
-from bot.jobs import Answer, AskRequest, Task
+from contract.requests import Answer, AskRequest, Task
 from models.base import Device, PartialText, StopOnInterrupt
 from models.quantization import is_placed, quantized_load_kwargs
 
 if TYPE_CHECKING:
-    from bot.backends import Interrupt, OnPartial
+    from contract.worker import Interrupt, OnPartial
     from bot.settings import Settings
 
 

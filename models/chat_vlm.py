@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Self, Sequence
 
 from transformers import AutoModelForImageTextToText, StoppingCriteriaList
 
-from bot import texts
-from bot.boxes import GroundingFormat, parse_boxes
-from bot.errors import BadInput
-from bot.jobs import Answer, AskRequest, Boxes, BoxRequest, Task, Turn
+from models.grounding import GroundingFormat, parse_boxes
+from contract.errors import InputRejected
+from contract.requests import Answer, AskRequest, Boxes, BoxRequest, Task, Turn
 from models.base import Device, PartialText, StopOnInterrupt
 from models.processors import load_image_only_processor
 from models.quantization import is_placed, quantized_load_kwargs
@@ -22,7 +21,7 @@ from models.registry import read_model_type
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from bot.backends import Interrupt, OnPartial
+    from contract.worker import Interrupt, OnPartial
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -148,7 +147,7 @@ class ChatVlm:
         """The prompt with as many of the newest turns as fit the context budget, and how many that is.
 
         The budget is the context minus room for the answer; the photo and the question always
-        stay, and the oldest turns go first. Raises BadInput when not even those fit.
+        stay, and the oldest turns go first. Raises InputRejected when not even those fit.
         A long history is not rendered whole: per-turn token counts (one batch tokenization)
         estimate how many turns fit, and the real prompt is checked around that estimate.
         """
@@ -161,10 +160,7 @@ class ChatVlm:
 
         base, prompt = measured(0)
         if base > budget:
-            raise BadInput(
-                "question does not fit the context",
-                user_message=texts.QUESTION_TOO_LONG_FOR_MODEL,
-            )
+            raise InputRejected("question does not fit the context")
         estimate = self._turns_within(history, budget - base)
         best = (0, prompt)
         kept = estimate
@@ -245,7 +241,7 @@ class ChatVlm:
     # -- grounding ---------------------------------------------------------------------------------
 
     def grounding_format(self) -> GroundingFormat:
-        """How this model writes boxes (bot.boxes)."""
+        """How this model writes boxes (models.grounding)."""
         raise NotImplementedError
 
     def grounding_prompt(self, target: str) -> str:

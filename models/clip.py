@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, Sequence
 import torch
 from transformers import CLIPModel, CLIPProcessor
 
-from bot.jobs import EmbedImageRequest, EmbedTextRequest, Embedding, Task
+from contract.requests import EmbedImageRequest, EmbedTextRequest, Embedding, Task
 from models.base import Device
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from bot.backends import Interrupt
+    from contract.worker import Interrupt
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)

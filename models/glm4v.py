@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from bot.boxes import GroundingFormat
+from models.grounding import GroundingFormat
 from models.chat_vlm import ChatVlm
 
 

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 import transformers
 
-from bot.errors import BotError, ModelUnavailable
-from bot.jobs import Task
+from contract.errors import ErrorKind, ModelUnavailable, WorkerError
+from contract.requests import Task
 from models.base import Adapter, Device
 from models.registry import adapter_for
 from models.sources import configured_sources
 
 if TYPE_CHECKING:
-    from bot.backends import Interrupt, OnPartial
-    from bot.jobs import Request, Result
+    from contract.worker import Interrupt, OnPartial
+    from contract.requests import Request, Result
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class ModelPool:
         self._idle_after = settings.model_idle_unload_s
         # One instance per (adapter class, source), least recently used first.
         self._loaded: OrderedDict[tuple[type, str], Loaded] = OrderedDict()
-        self._failures: dict[Task, tuple[float, str, str | None]] = {}  # when, why, what users are told
+        self._failures: dict[Task, tuple[float, str, tuple[ErrorKind, tuple[str, ...]]]] = {}  # when, log reason, kind
         self._lock = threading.RLock()
         self.loads = 0
         self.unloads = 0
@@ -117,7 +117,7 @@ class ModelPool:
     def _load(self, task: Task) -> Adapter:
         failed = self._failures.get(task)
         if failed is not None and time.monotonic() - failed[0] < RETRY_LOAD_AFTER_S:
-            raise ModelUnavailable(f"{task} model unavailable: {failed[1]}", user_message=failed[2])
+            raise ModelUnavailable(f"{task} model unavailable: {failed[1]}", *failed[2])
         source = self._sources[task]
         started = time.monotonic()
         try:
@@ -132,12 +132,12 @@ class ModelPool:
             self._make_room(estimate_bytes(source, self.device.dtype))
             adapter = adapter_cls.load(source, self.device, self._settings)
         except Exception as exc:  # any load failure: log it clearly, keep the other tasks working
-            reason = exc.args[0] if isinstance(exc, BotError) and exc.args else f"{type(exc).__name__}: {exc}"
+            reason = str(exc) if isinstance(exc, WorkerError) else f"{type(exc).__name__}: {exc}"
             # A specific reason for users (e.g. "this model can't draw boxes") survives; others get the generic one.
-            user_message = exc.user_message if isinstance(exc, ModelUnavailable) else None
-            self._failures[task] = (time.monotonic(), reason, user_message)
+            why = (exc.kind, exc.details) if isinstance(exc, ModelUnavailable) else (ErrorKind.MODEL_UNAVAILABLE, ())
+            self._failures[task] = (time.monotonic(), reason, why)
             log.error("the %s model %r could not be loaded: %s", task, source, reason)
-            raise ModelUnavailable(f"{task} model unavailable: {reason}", user_message=user_message) from None
+            raise ModelUnavailable(f"{task} model unavailable: {reason}", *why) from None
         self._failures.pop(task, None)
         size = module_bytes(adapter)
         self._loaded[key] = Loaded(adapter, source, size, time.monotonic(), {task})

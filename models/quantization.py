@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from bot.errors import ModelUnavailable
+from contract.errors import ModelUnavailable
 
 if TYPE_CHECKING:
     from models.base import Device

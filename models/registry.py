@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot import texts
-from bot.errors import ModelUnavailable
-from bot.jobs import Task
+from contract.errors import ErrorKind, ModelUnavailable
+from contract.requests import Task
 
 if TYPE_CHECKING:
     from models.base import Adapter
@@ -93,7 +92,8 @@ def adapter_for(task: Task, source: str) -> type[Adapter]:
         supported = ", ".join(sorted(families)) or "none yet"
         raise ModelUnavailable(
             f"{source!r} is a {model_type!r} model; {task} supports: {supported}",
-            user_message=texts.model_cannot(task, model_type),
+            ErrorKind.WRONG_FAMILY,
+            (str(task), model_type),
         )
     module_name, _, class_name = target.partition(":")
     return getattr(importlib.import_module(module_name), class_name)

@@ -14,14 +14,13 @@ import torch
 from diffusers import AutoPipelineForText2Image, StableDiffusionXLPipeline
 from PIL.PngImagePlugin import PngInfo
 
-from bot import texts
-from bot.errors import JobCancelled, ModelUnavailable
-from bot.jobs import GeneratedImage, GeneratedImages, GenerateRequest, Task
+from contract.errors import ErrorKind, Interrupted, ModelUnavailable
+from contract.requests import GeneratedImage, GeneratedImages, GenerateRequest, Task
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from bot.backends import Interrupt
+    from contract.worker import Interrupt
     from bot.settings import Settings
     from models.base import Device
     from models.sd_safety import SafetyChecker
@@ -30,6 +29,7 @@ log = logging.getLogger(__name__)
 
 # After the safety checker failed to load, refuse /gen (never draw unchecked) and retry this much later.
 RETRY_CHECKER_AFTER_S = 60.0
+NO_CHECKER = ErrorKind.SAFETY_CHECKER_UNAVAILABLE
 # PNG is lossless at every level; level 1 encodes ~2x faster than the default 6 for ~10% more bytes,
 # and encoding runs on the device thread, where every millisecond keeps the GPU idle.
 PNG_COMPRESS_LEVEL = 1
@@ -99,7 +99,7 @@ class SdxlGenerator:
 
     def run(self, requests: Sequence[GenerateRequest], interrupt: Interrupt) -> list[GeneratedImages]:
         if interrupt.is_set():
-            raise JobCancelled("interrupted before drawing")
+            raise Interrupted("interrupted before drawing")
         checker = self.checker() if any(r.check_safety for r in requests) else None  # before drawing anything
         drawn = self._draw_all(requests, interrupt)
         withheld = self._withheld(checker, requests, drawn)
@@ -149,11 +149,10 @@ class SdxlGenerator:
                 return self._checker
             if not self.checker_source:
                 # Requests only ask for checks when a checker is configured; be safe if settings disagree.
-                raise ModelUnavailable("safety check asked for, but SAFETY_CHECKER_MODEL is empty",
-                                       user_message=texts.SAFETY_CHECKER_UNAVAILABLE)
+                raise ModelUnavailable("safety check asked for, but SAFETY_CHECKER_MODEL is empty", NO_CHECKER)
             failed = self._checker_failed
             if failed is not None and time.monotonic() - failed[0] < RETRY_CHECKER_AFTER_S:
-                raise ModelUnavailable(failed[1], user_message=texts.SAFETY_CHECKER_UNAVAILABLE)
+                raise ModelUnavailable(failed[1], NO_CHECKER)
             from models.sd_safety import SafetyChecker
 
             try:
@@ -162,7 +161,7 @@ class SdxlGenerator:
                 reason = f"safety checker {self.checker_source!r} could not be loaded: {type(exc).__name__}: {exc}"
                 self._checker_failed = (time.monotonic(), reason)
                 log.error("%s", reason)
-                raise ModelUnavailable(reason, user_message=texts.SAFETY_CHECKER_UNAVAILABLE) from None
+                raise ModelUnavailable(reason, NO_CHECKER) from None
             log.info("loaded safety checker %r", self.checker_source)
             return self._checker
 
@@ -184,7 +183,7 @@ class SdxlGenerator:
                 callback_on_step_end=_stop_when_interrupted(interrupt),
             )
         except _Interrupted as stopped:
-            raise JobCancelled(f"generation stopped after step {stopped.args[0]} of {first.steps}") from None
+            raise Interrupted(f"generation stopped after step {stopped.args[0]} of {first.steps}") from None
         return list(output.images)
 
     def _png(self, picture: Image, request: GenerateRequest, seed: int) -> bytes:

@@ -18,7 +18,7 @@ class ModelServer:
 
     def __init__(self, task: str, settings: dict[str, Any], max_batch_size: int, batch_wait_s: float) -> None:
         # Imported here, in the replica's process: the bot process that defines the app never imports torch.
-        from bot.jobs import Task
+        from contract.requests import Task
         from bot.settings import Settings
         from models.pool import ModelPool
 
@@ -39,7 +39,7 @@ class ModelServer:
         return await asyncio.to_thread(self._run, requests)
 
     def _run(self, requests: list[Any]) -> list[Any]:
-        from bot.backends import Interrupt
+        from contract.worker import Interrupt
 
         deadline = time.monotonic() + self.settings.job_timeout_s
         try:

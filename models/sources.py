@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.jobs import Task
+from contract.requests import Task
 
 if TYPE_CHECKING:
     from bot.settings import Settings

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, ClassVar, Self, Sequence
 import torch
 from transformers import ViltForQuestionAnswering, ViltProcessor
 
-from bot.jobs import Answer, AskRequest, Task
+from contract.requests import Answer, AskRequest, Task
 from models.base import Device
 
 if TYPE_CHECKING:
-    from bot.backends import Interrupt
+    from contract.worker import Interrupt
     from bot.settings import Settings
 
 

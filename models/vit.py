@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, ClassVar, Self, Sequence
 import torch
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-from bot.errors import JobCancelled
-from bot.jobs import Classification, ClassifyRequest, Task
+from contract.errors import Interrupted
+from contract.requests import Classification, ClassifyRequest, Task
 
 if TYPE_CHECKING:
-    from bot.backends import Interrupt
+    from contract.worker import Interrupt
     from bot.settings import Settings
     from models.base import Device
 
@@ -38,7 +38,7 @@ class VitClassifier:
 
     def run(self, requests: Sequence[ClassifyRequest], interrupt: Interrupt) -> list[Classification]:
         if interrupt.is_set():
-            raise JobCancelled("interrupted before classifying")
+            raise Interrupted("interrupted before classifying")
         pixels = self.processor(images=[r.image for r in requests], return_tensors="pt").pixel_values
         logits = self.model(pixel_values=pixels.to(self.device.torch_device, self.device.dtype)).logits.float()
         probabilities = logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)

@@ -7,17 +7,9 @@ import io
 import pytest
 from PIL import Image
 
-from bot.boxes import (
-    MAX_BOXES,
-    Box,
-    GroundingFormat,
-    annotate,
-    box_style,
-    colour,
-    display_scale,
-    draw_boxes,
-    parse_boxes,
-)
+from models.grounding import MAX_BOXES, GroundingFormat, parse_boxes
+from contract.requests import Box
+from bot.boxes import annotate, box_style, colour, display_scale, draw_boxes
 
 F = GroundingFormat
 SIZE = (640, 480)

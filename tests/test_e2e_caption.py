@@ -7,9 +7,9 @@ import re
 import pytest
 from PIL import Image
 
-from bot.backends import Interrupt
+from contract.worker import Interrupt
 from bot.images import decode_image
-from bot.jobs import CaptionRequest, Task
+from contract.requests import CaptionRequest, Task
 from bot.settings import Settings
 from handlers import COMMANDS
 from tests.support.bot_process import ADMIN, TOKEN

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from bot import texts
-from bot.backends import Interrupt
+from contract.worker import Interrupt
 from bot.images import decode_image
-from bot.jobs import ClassifyRequest, GenerateRequest, Task
+from contract.requests import ClassifyRequest, GenerateRequest, Task
 from bot.settings import Settings
 from tests.support.bot_process import TOKEN, BotProcess
 from tests.support.chat import answer_to, is_status, photo_bytes, replies_to

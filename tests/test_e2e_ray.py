@@ -48,9 +48,9 @@ def ray_cluster():
 
 @pytest.fixture(scope="module")
 def reference_caption(tiny_blip):
-    from bot.backends import Interrupt
+    from contract.worker import Interrupt
     from bot.images import decode_image
-    from bot.jobs import CaptionRequest, Task
+    from contract.requests import CaptionRequest, Task
     from bot.settings import Settings
     from models.pool import ModelPool
 

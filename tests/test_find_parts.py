@@ -12,7 +12,7 @@ from bot.matches import match_caption, message_link
 from bot.photo_index import Match, PhotoRecord
 from bot.photos import photo_record
 from bot.requester import job_for
-from bot.jobs import EmbedTextRequest
+from contract.requests import EmbedTextRequest
 from handlers.find import parse_find_args
 
 WHEN = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)

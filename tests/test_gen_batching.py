@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.backends import Interrupt
+from contract.worker import Interrupt
 from bot.backends.local import LocalBackend
-from bot.jobs import ClassifyRequest, GenerateRequest, Job, Task
+from contract.requests import ClassifyRequest, GenerateRequest, Task
+from bot.jobs import Job
 from bot.queue import GpuQueue
 from bot.settings import Settings
 

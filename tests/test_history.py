@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from bot.history import ChatHistory, Scope
-from bot.jobs import Turn
+from contract.requests import Turn
 
 A, B = Scope(1), Scope(2)
 TOPIC = Scope(-100, thread_id=7)

@@ -8,9 +8,9 @@ import time
 import pytest
 from PIL import Image
 
-from bot.backends import Interrupt
-from bot.errors import ModelUnavailable
-from bot.jobs import Caption, CaptionRequest, Task
+from contract.worker import Interrupt
+from contract.errors import ModelUnavailable
+from contract.requests import Caption, CaptionRequest, Task
 from bot.settings import Settings
 from models.blip import BlipCaptioner
 from models.pool import ModelPool

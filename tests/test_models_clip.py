@@ -8,10 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-from bot.backends import Interrupt
+from contract.worker import Interrupt
 from bot.backends.local import LocalBackend
 from bot.images import decode_image
-from bot.jobs import EmbedImageRequest, EmbedTextRequest, Job, Lane, Task
+from contract.requests import EmbedImageRequest, EmbedTextRequest, Task
+from bot.jobs import Job, Lane
 from bot.queue import GpuQueue
 from bot.settings import Settings
 from models.base import Device

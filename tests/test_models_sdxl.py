@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 from bot import texts
-from bot.backends import Interrupt
-from bot.errors import JobCancelled, ModelUnavailable
-from bot.jobs import GeneratedImages, GenerateRequest, Task
+from contract.worker import Interrupt
+from bot.errors import from_worker
+from contract.errors import Interrupted, ModelUnavailable
+from contract.requests import GeneratedImages, GenerateRequest, Task
 from bot.settings import Settings
 from models.pool import ModelPool
 from models.registry import adapter_for
@@ -108,12 +109,12 @@ def test_an_interrupt_stops_between_diffusion_steps(pool, unet_calls):
     unet = pool.get(Task.GENERATE).pipe.unet
     handle = unet.register_forward_hook(lambda module, args, output: interrupt.set())  # cancel during step 1
     try:
-        with pytest.raises(JobCancelled, match="after step 1 of 4"):
+        with pytest.raises(Interrupted, match="after step 1 of 4"):
             draw(pool, request(3, steps=4), interrupt=interrupt)
     finally:
         handle.remove()
     assert len(unet_calls) == 1
-    with pytest.raises(JobCancelled):
+    with pytest.raises(Interrupted):
         draw(pool, request(3), interrupt=interrupt)  # already set: nothing runs
     assert len(unet_calls) == 1
 
@@ -146,6 +147,6 @@ def test_without_a_loadable_checker_nothing_is_drawn(tiny_sdxl, tmp_path):
     broken.get(Task.GENERATE).pipe.unet.register_forward_pre_hook(lambda m, args: calls.append(1))
     with pytest.raises(ModelUnavailable) as caught:
         draw(broken, request(14, check_safety=True))
-    assert caught.value.user_message == texts.SAFETY_CHECKER_UNAVAILABLE  # the specific reason, not the generic one
+    assert from_worker(caught.value).user_message == texts.SAFETY_CHECKER_UNAVAILABLE  # the specific reason, not the generic one
     assert calls == []
     assert draw(broken, replace(request(14), check_safety=False))[0].images  # safety off: drawing works

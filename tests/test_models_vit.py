@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from bot.backends import Interrupt
-from bot.errors import JobCancelled
-from bot.jobs import Classification, ClassifyRequest, Task
+from contract.worker import Interrupt
+from contract.errors import Interrupted
+from contract.requests import Classification, ClassifyRequest, Task
 from bot.settings import Settings
 from models.pool import ModelPool
 from models.registry import adapter_for
@@ -54,5 +54,5 @@ def test_top_five_labels_with_probabilities_from_one_forward_pass(pool):
 def test_an_interrupted_batch_does_not_run(pool):
     interrupt = Interrupt()
     interrupt.set()
-    with pytest.raises(JobCancelled):
+    with pytest.raises(Interrupted):
         pool.run(Task.CLASSIFY, [ClassifyRequest(Image.new("RGB", (8, 8)))], interrupt)

@@ -9,10 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from bot.backends import Interrupt
+from contract.worker import Interrupt
 from bot.backends.local import LocalBackend
-from bot.errors import BadInput, ModelUnavailable
-from bot.jobs import Answer, AskRequest, Boxes, BoxRequest, Task, Turn
+from bot.errors import from_worker
+from contract.errors import InputRejected, ModelUnavailable
+from contract.requests import Answer, AskRequest, Boxes, BoxRequest, Task, Turn
 from bot.settings import Settings
 from models.base import Device, PartialText
 from models.blip2 import Blip2Answerer
@@ -58,7 +59,7 @@ def test_registry_picks_each_family_from_the_checkpoint(tiny_qwen2_5_vl, tiny_qw
     with pytest.raises(ModelUnavailable) as error:
         adapter_for(Task.BOX, str(tiny_blip2))
     assert "'blip-2' model; box supports" in str(error.value)
-    assert "can't do that" in error.value.user_message.en
+    assert "can't do that" in from_worker(error.value).user_message.en
 
 
 def test_ask_and_box_share_one_loaded_model(qwen_pool):
@@ -70,7 +71,7 @@ def test_unsupported_box_model_tells_the_user_why(tiny_vilt):
     for _ in range(2):  # the second time from the remembered failure, with the same message
         with pytest.raises(ModelUnavailable) as error:
             pool.run(Task.BOX, [BoxRequest(PHOTO, "cat")], Interrupt())
-        assert "(vilt) can't do that" in error.value.user_message.en
+        assert "(vilt) can't do that" in from_worker(error.value).user_message.en
 
 
 # -- prompts and the context budget ------------------------------------------------------------------
@@ -107,9 +108,9 @@ def test_history_is_trimmed_to_the_context_oldest_first_keeping_the_photo(family
 
 def test_a_question_longer_than_the_context_is_refused(tiny_qwen3_vl):
     pool = ModelPool(settings_for(tiny_qwen3_vl, vlm_context_tokens=512, vlm_max_new_tokens=16))
-    with pytest.raises(BadInput) as error:
+    with pytest.raises(InputRejected) as error:
         pool.run(Task.ASK, [AskRequest(PHOTO, "why? " * 200)], Interrupt())
-    assert "too long" in error.value.user_message.en
+    assert "too long" in from_worker(error.value).user_message.en
 
 
 def test_vlm_image_pixels_caps_the_image_tokens(tiny_qwen2_5_vl):

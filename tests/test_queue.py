@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from bot.errors import Busy, JobCancelled, JobTimedOut, ModelFailed, ModelUnavailable, TooManyPending
-from bot.jobs import Caption, CaptionRequest, Job
+from contract.requests import Caption, CaptionRequest
+from bot.jobs import Job
 from bot.queue import GpuQueue
 from tests.support.fake_backend import FakeBackend, settle
 

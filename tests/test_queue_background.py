@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from bot.errors import Busy, TooManyPending
-from bot.jobs import CaptionRequest, EmbedImageRequest, Job, Lane
+from contract.requests import CaptionRequest, EmbedImageRequest
+from bot.jobs import Job, Lane
 from bot.queue import GpuQueue
 from tests.support.fake_backend import FakeBackend, settle
 

@@ -18,9 +18,10 @@ from telegram import Message
 from telegram.ext import ExtBot
 
 from bot import progress
-from bot.backends import Interrupt
+from contract.worker import Interrupt
 from bot.errors import JobCancelled
-from bot.jobs import Answer, AskRequest, Caption, CaptionRequest, Job
+from contract.requests import Answer, AskRequest, Caption, CaptionRequest
+from bot.jobs import Job
 from bot.progress import CURSOR, StatusMessage, run_job
 from bot.journal import JobJournal
 from bot.queue import GpuQueue

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import threading
-import time
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from bot.jobs import Task
+from contract.requests import Task
 
 if TYPE_CHECKING:
-    from bot.jobs import Request, Result
+    from contract.requests import Request, Result
+    from contract.worker import Interrupt, OnPartial
     from bot.settings import Settings
 
 
@@ -29,29 +28,6 @@ def preload_tasks(setting: str) -> list[Task]:
     return tasks
 
 
-class Interrupt:
-    """Tells a running batch to stop early: set by the queue on cancel, or once its deadline passes.
-
-    Adapters poll it between steps (a generation step, a diffusion step); it is thread-safe.
-    """
-
-    def __init__(self, deadline: float | None = None) -> None:
-        self._event = threading.Event()
-        self.deadline = deadline
-
-    def set(self) -> None:
-        self._event.set()
-
-    def is_set(self) -> bool:
-        if self._event.is_set():
-            return True
-        return self.deadline is not None and time.monotonic() >= self.deadline
-
-
-# on_partial(index, text): the answer so far of requests[index], while it is being generated.
-OnPartial = Callable[[int, str], None]
-
-
 class Backend(Protocol):
     """What the queue needs from a place that runs models."""
 
@@ -65,7 +41,7 @@ class Backend(Protocol):
 
         `on_partial` (given only for streamed requests) is called on the event loop with each
         request's partial answer while the model generates; adapters that don't stream never call it.
-        Raises ModelUnavailable when the task's model can't be loaded, anything else when it fails.
+        Raises contract.errors.ModelUnavailable when the task's model can't be loaded, anything else when it fails.
         """
 
     async def close(self) -> None:

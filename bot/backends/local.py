@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Sequence
 from bot.backends import preload_tasks
 
 if TYPE_CHECKING:
-    from bot.backends import Interrupt, OnPartial
-    from bot.jobs import Request, Result, Task
+    from contract.worker import Interrupt, OnPartial
+    from contract.requests import Request, Result, Task
     from bot.settings import Settings
     from models.pool import ModelPool
 

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from bot.backends import preload_tasks
 from bot.errors import BotError, JobTimedOut, ModelFailed
-from bot.jobs import Task
+from contract.errors import WorkerError
+from contract.requests import Task
 
 if TYPE_CHECKING:
-    from bot.backends import Interrupt, OnPartial
-    from bot.jobs import Request, Result
+    from contract.worker import Interrupt, OnPartial
+    from contract.requests import Request, Result
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class RayBackend:
             raise
         except RayTaskError as exc:
             cause = exc.cause
-            if isinstance(cause, BotError):
+            if isinstance(cause, (BotError, WorkerError)):
                 raise cause from None
             log.error("the %s deployment failed: %s", task, cause)
             raise ModelFailed(f"{task} replica raised {type(cause).__name__}: {cause}") from None

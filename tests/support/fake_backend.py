@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.backends import Interrupt
+from contract.worker import Interrupt
 from bot.errors import ModelUnavailable
-from bot.jobs import Caption, CaptionRequest, Embedding, Task
+from contract.requests import Caption, CaptionRequest, Embedding, Task
 
 
 def tag(request) -> str:

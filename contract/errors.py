@@ -1,0 +1,50 @@
+"""Errors a model worker raises: each carries a kind (what went wrong, for the bot to put into words) and a
+message for the logs. Workers never hold user texts; the bot maps kinds to texts in one table (bot/errors.py).
+
+The tree::
+
+    WorkerError              .kind says what happened; str(exc) is for logs only
+    ├── ModelUnavailable     the model can't be loaded (or can't do the task, or lacks a part it needs)
+    ├── InputRejected        the model can't take this request (e.g. the question doesn't fit its context)
+    └── Interrupted          the job was cancelled or ran out of time between steps
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorKind(StrEnum):
+    MODEL_UNAVAILABLE = "model_unavailable"
+    WRONG_FAMILY = "wrong_family"  # the configured model's family can't do the task (details: task, model_type)
+    SAFETY_CHECKER_UNAVAILABLE = "safety_checker_unavailable"
+    QUESTION_TOO_LONG = "question_too_long"
+    INTERRUPTED = "interrupted"
+    MODEL_FAILED = "model_failed"
+
+
+class WorkerError(Exception):
+    """A worker's failure: `kind` for the bot's reply, `details` to fill it, the message for logs."""
+
+    default_kind = ErrorKind.MODEL_FAILED
+
+    def __init__(self, message: str = "", kind: ErrorKind | None = None, details: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.kind = kind or self.default_kind
+        self.details = details
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keep kind and details when pickled (Ray sends worker errors back to the bot process).
+        return type(self), (str(self), self.kind, self.details)
+
+
+class ModelUnavailable(WorkerError):
+    default_kind = ErrorKind.MODEL_UNAVAILABLE
+
+
+class InputRejected(WorkerError):
+    default_kind = ErrorKind.QUESTION_TOO_LONG
+
+
+class Interrupted(WorkerError):
+    default_kind = ErrorKind.INTERRUPTED
