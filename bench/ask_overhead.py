@@ -67,10 +67,10 @@ async def run(requests: int, stored: int, context: int, workdir: Path) -> None:
     from telegram.ext import ExtBot
 
     from contract.worker import Interrupt
-    from bot.history import ChatHistory, Scope
+    from bot.stores.history import ChatHistory, Scope
     from contract.requests import Task, Turn
-    from bot.media import decode_off_loop
-    from bot.progress import StatusMessage
+    from bot.messaging.media import decode_off_loop
+    from bot.messaging.status import StatusMessage
     from bot.settings import Settings
     from models.base import PartialText
     from models.pool import ModelPool

@@ -16,10 +16,10 @@ from PIL import Image
 
 
 async def wall_time(settings, jobs: int, batch: int) -> tuple[float, list[str]]:
-    from bot.backends.local import LocalBackend
+    from bot.queue.local import LocalBackend
     from contract.requests import CaptionRequest
-    from bot.jobs import Job
-    from bot.queue import GpuQueue
+    from bot.queue.jobs import Job
+    from bot.queue.gpu_queue import GpuQueue
 
     backend = LocalBackend(settings)
     await backend.start()

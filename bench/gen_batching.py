@@ -27,10 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.backends.local import LocalBackend  # noqa: E402
+from bot.queue.local import LocalBackend
 from contract.requests import GenerateRequest, Task
-from bot.jobs import Job
-from bot.queue import GpuQueue  # noqa: E402
+from bot.queue.jobs import Job
+from bot.queue.gpu_queue import GpuQueue
 from bot.settings import Settings  # noqa: E402
 
 CONCURRENT = 8

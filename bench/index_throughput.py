@@ -36,7 +36,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.images import shrink_for_embedding  # noqa: E402
+from bot.imaging.decode import shrink_for_embedding
 from models.base import Device  # noqa: E402
 from models.clip import ClipEmbedder  # noqa: E402
 

@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.photo_index import ModelSpec, PhotoIndex, PhotoRecord  # noqa: E402
+from bot.stores.photo_index import ModelSpec, PhotoIndex, PhotoRecord
 
 SPEC = ModelSpec("openai/clip-vit-large-patch14", 768)
 ADD_CHUNK = 5000

@@ -19,10 +19,10 @@ from PIL import Image
 
 
 async def latencies(settings, jobs: int) -> list[float]:
-    from bot.backends import make_backend
+    from bot.app import make_backend
     from contract.requests import CaptionRequest
-    from bot.jobs import Job
-    from bot.queue import GpuQueue
+    from bot.queue.jobs import Job
+    from bot.queue.gpu_queue import GpuQueue
 
     backend = make_backend(settings)
     await backend.start()

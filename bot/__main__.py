@@ -68,7 +68,7 @@ def run(settings: Settings, webhook_secret: str) -> None:
     from telegram import Update
 
     from bot.app import build_application
-    from bot.images import configure_pillow
+    from bot.imaging.decode import configure_pillow
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     configure_pillow(settings.max_image_pixels)
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(download(settings, args.only))
     if args.command in ("import", "reindex"):
         from bot import maintenance
-        from bot.images import configure_pillow
+        from bot.imaging.decode import configure_pillow
 
         configure_pillow(settings.max_image_pixels)
         if args.command == "import":

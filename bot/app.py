@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import logging
 import re
 import uuid
@@ -24,21 +25,21 @@ from telegram.ext import (
 )
 
 from bot import texts
-from bot.access import AccessGate, is_admin
-from bot.backends import make_backend
-from bot.commands import Callback, CaptionCommand, Command, MentionsBot, ReplyToBot, parse_command
+from bot.messaging.access import AccessGate, is_admin
+from bot.queue.backend import Backend
+from bot.messaging.commands import Callback, CaptionCommand, Command, MentionsBot, ReplyToBot, parse_command
 from bot.context import BotContext, Services
 from bot.errors import BotError, ShuttingDown
-from bot.generation import GenService
-from bot.history import ChatHistory
+from bot.features.generation import GenService
+from bot.stores.history import ChatHistory
 from bot.i18n import LANGUAGES, language_of, localize
-from bot.journal import JobJournal
-from bot.photo_index import PhotoIndex
-from bot.photos import ChatPhotos
-from bot.replies import reply
-from bot.requester import requester_id
-from bot.queue import GpuQueue
-from bot.quotas import Quotas
+from bot.stores.journal import JobJournal
+from bot.stores.photo_index import PhotoIndex
+from bot.features.photos import ChatPhotos
+from bot.messaging.replies import reply
+from bot.messaging.requester import requester_id
+from bot.queue.gpu_queue import GpuQueue
+from bot.stores.quotas import Quotas
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,20 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
     application.add_handler(ChatMemberHandler(bot_removed, ChatMemberHandler.MY_CHAT_MEMBER), group=INDEX_GROUP)
     application.add_error_handler(on_error)
     return application
+
+
+def make_backend(settings: Settings) -> Backend:
+    """The backend QUEUE_BACKEND names."""
+    if settings.queue_backend == "ray":
+        if importlib.util.find_spec("ray") is None:
+            raise SystemExit("QUEUE_BACKEND=ray needs Ray Serve: pip install -e '.[ray]'")
+        from bot.queue.ray import RayBackend
+        from models.sources import configured_sources
+
+        return RayBackend(settings, list(configured_sources(settings)))
+    from bot.queue.local import LocalBackend
+
+    return LocalBackend(settings)
 
 
 async def set_menus(application: Application, commands: tuple[Command, ...], admins: frozenset[int]) -> None:

@@ -10,14 +10,14 @@ from telegram.ext import CallbackContext, ExtBot
 from bot.i18n import Text
 
 if TYPE_CHECKING:
-    from bot.backends import Backend
-    from bot.commands import Command
-    from bot.journal import JobJournal
-    from bot.quotas import Quotas
-    from bot.generation import GenService
-    from bot.history import ChatHistory
-    from bot.photos import ChatPhotos
-    from bot.queue import GpuQueue
+    from bot.queue.backend import Backend
+    from bot.messaging.commands import Command
+    from bot.stores.journal import JobJournal
+    from bot.stores.quotas import Quotas
+    from bot.features.generation import GenService
+    from bot.stores.history import ChatHistory
+    from bot.features.photos import ChatPhotos
+    from bot.queue.gpu_queue import GpuQueue
     from bot.settings import Settings
 
 

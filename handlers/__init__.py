@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.commands import Command
+from bot.messaging.commands import Command
 from handlers import ask, box, cancel, caption, classify, find, forget, gen, help, reset, safety, start, stats
 
 COMMANDS: tuple[Command, ...] = (

@@ -6,15 +6,15 @@ from telegram import Update
 from telegram.constants import ChatAction
 
 from bot import texts
-from bot.commands import command, command_args, mentions_bot, parse_command, without_mention
+from bot.messaging.commands import command, command_args, mentions_bot, parse_command, without_mention
 from bot.context import BotContext
 from bot.errors import BadInput
 from bot.i18n import language_of_message
 from contract.requests import AskRequest, Turn
-from bot.photo_chat import subject_of_command, subject_of_reply
-from bot.progress import run_job
-from bot.replies import reply
-from bot.requester import job_for, requester_id
+from bot.features.photo_chat import subject_of_command, subject_of_reply
+from bot.pipeline import run_job
+from bot.messaging.replies import reply
+from bot.messaging.requester import job_for, requester_id
 
 MAX_QUESTION_CHARS = 2000
 

@@ -8,15 +8,15 @@ from telegram import Update
 from telegram.constants import ChatAction
 
 from bot import texts
-from bot.boxes import annotate
-from bot.commands import command, command_args
+from bot.imaging.boxes import annotate
+from bot.messaging.commands import command, command_args
 from bot.context import BotContext
 from bot.errors import BadInput
 from contract.requests import BoxRequest
-from bot.photo_chat import subject_of_command
-from bot.progress import run_job
-from bot.replies import reply, reply_photo
-from bot.requester import job_for
+from bot.features.photo_chat import subject_of_command
+from bot.pipeline import run_job
+from bot.messaging.replies import reply, reply_photo
+from bot.messaging.requester import job_for
 
 MAX_TARGET_CHARS = 200
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from telegram import Update
 
 from bot import texts
-from bot.access import is_admin
-from bot.commands import command
+from bot.messaging.access import is_admin
+from bot.messaging.commands import command
 from bot.context import BotContext
-from bot.replies import reply
-from bot.requester import requester_id
+from bot.messaging.replies import reply
+from bot.messaging.requester import requester_id
 
 
 async def cancel(update: Update, context: BotContext) -> None:

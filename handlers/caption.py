@@ -6,14 +6,14 @@ from telegram import Update
 from telegram.constants import ChatAction
 
 from bot import texts
-from bot.commands import command, command_args
+from bot.messaging.commands import command, command_args
 from bot.context import BotContext
-from bot.replies import reply
+from bot.messaging.replies import reply
 from bot.errors import BadInput
 from contract.requests import CaptionRequest
-from bot.media import fetch_image, find_photo
-from bot.progress import run_job
-from bot.requester import job_for
+from bot.messaging.media import fetch_image, find_photo
+from bot.pipeline import run_job
+from bot.messaging.requester import job_for
 
 MAX_PREFIX_CHARS = 200
 

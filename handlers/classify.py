@@ -6,13 +6,13 @@ from telegram import Update
 from telegram.constants import ChatAction
 
 from bot import texts
-from bot.commands import command
+from bot.messaging.commands import command
 from bot.context import BotContext
 from contract.requests import ClassifyRequest
-from bot.media import fetch_image, find_photo
-from bot.progress import run_job
-from bot.replies import reply
-from bot.requester import job_for
+from bot.messaging.media import fetch_image, find_photo
+from bot.pipeline import run_job
+from bot.messaging.replies import reply
+from bot.messaging.requester import job_for
 
 
 async def classify(update: Update, context: BotContext) -> None:

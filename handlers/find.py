@@ -14,15 +14,16 @@ from telegram import Update
 from telegram.constants import ChatAction, ChatType
 
 from bot import texts
-from bot.commands import command, command_args
+from bot.messaging.commands import command, command_args
 from bot.context import BotContext
 from bot.errors import BadInput
 from contract.requests import EmbedImageRequest, EmbedTextRequest
-from bot.matches import send_matches
-from bot.media import find_photo
-from bot.progress import keep_chat_action, run_job, send_chat_action
-from bot.replies import reply
-from bot.requester import job_for
+from bot.features.matches import send_matches
+from bot.messaging.media import find_photo
+from bot.messaging.status import keep_chat_action, send_chat_action
+from bot.pipeline import run_job
+from bot.messaging.replies import reply
+from bot.messaging.requester import job_for
 
 log = logging.getLogger(__name__)
 

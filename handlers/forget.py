@@ -8,10 +8,10 @@ from telegram import Update
 from telegram.constants import ChatMemberStatus
 
 from bot import texts
-from bot.admins import is_chat_admin
-from bot.commands import command
+from bot.messaging.admins import is_chat_admin
+from bot.messaging.commands import command
 from bot.context import BotContext
-from bot.replies import reply
+from bot.messaging.replies import reply
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ GONE = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
 async def forget(update: Update, context: BotContext) -> None:
     """Delete this chat's photo index and conversation history, after checking the sender may."""
     message = update.effective_message
-    if not await is_chat_admin(update, context):
+    if not await is_chat_admin(update, context.bot, context.services.settings.admin_user_ids):
         await reply(message, texts.FORGET_ADMINS_ONLY)
         return
     counts = await context.services.forget_chat(message.chat_id)

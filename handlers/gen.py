@@ -10,22 +10,22 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocum
 from telegram.constants import ChatAction, ChatType
 
 from bot import texts
-from bot.commands import command, command_args
+from bot.messaging.commands import command, command_args
 from bot.context import BotContext
 from bot.errors import BotError
-from bot.gen_options import parse_gen_args
-from bot.gen_store import GenParams
+from bot.features.gen_options import parse_gen_args
+from bot.stores.gen_store import GenParams
 from bot.i18n import Lang, language_of, localize
 from contract.requests import SEED_LIMIT, GeneratedImages, GenerateRequest
-from bot.progress import run_job
-from bot.replies import reply
-from bot.requester import job_for
+from bot.pipeline import run_job
+from bot.messaging.replies import reply
+from bot.messaging.requester import job_for
 
 if TYPE_CHECKING:
     from telegram import User
 
-    from bot.gen_options import GenProfile
-    from bot.progress import StatusMessage
+    from bot.features.gen_options import GenProfile
+    from bot.messaging.status import StatusMessage
 
 
 # callback_data of the buttons: "gen:same:<key>" / "gen:new:<key>" (key: 12 characters, see GenStore)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from telegram import Update
 
 from bot import texts
-from bot.commands import Command, command
+from bot.messaging.commands import Command, command
 from bot.context import BotContext
 from bot.i18n import Lang, language_of_message, localize
-from bot.replies import reply
+from bot.messaging.replies import reply
 
 
 def help_text(commands: tuple[Command, ...], lang: Lang = "en") -> str:

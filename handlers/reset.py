@@ -5,10 +5,10 @@ from __future__ import annotations
 from telegram import Update
 
 from bot import texts
-from bot.commands import command
+from bot.messaging.commands import command
 from bot.context import BotContext
-from bot.history import scope_of
-from bot.replies import reply
+from bot.stores.history import scope_of
+from bot.messaging.replies import reply
 
 
 async def reset(update: Update, context: BotContext) -> None:

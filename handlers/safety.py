@@ -5,10 +5,10 @@ from __future__ import annotations
 from telegram import Update
 
 from bot import texts
-from bot.commands import command, command_args
+from bot.messaging.commands import command, command_args
 from bot.context import BotContext
 from bot.errors import BadInput
-from bot.replies import reply
+from bot.messaging.replies import reply
 
 
 async def safety(update: Update, context: BotContext) -> None:

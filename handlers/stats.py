@@ -5,9 +5,9 @@ from __future__ import annotations
 from telegram import Update
 
 from bot import texts
-from bot.commands import command
+from bot.messaging.commands import command
 from bot.context import BotContext
-from bot.replies import reply
+from bot.messaging.replies import reply
 
 
 async def stats(update: Update, context: BotContext) -> None:

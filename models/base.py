@@ -58,7 +58,7 @@ class Adapter(Protocol):
     def run(self, requests: Sequence[Request], interrupt: Interrupt) -> list[Result]:
         """One result per request, in order. Called under torch.inference_mode() on the worker thread.
 
-        Adapters with a class attribute `streams = True` also take `on_partial` (bot.backends.OnPartial)
+        Adapters with a class attribute `streams = True` also take `on_partial` (contract.worker.OnPartial)
         as a third argument and call it from the worker thread with each request's answer so far.
         """
 

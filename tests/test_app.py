@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bot.app import build_application
-from bot.commands import Command
+from bot.messaging.commands import Command
 from bot.errors import BadInput
 from bot.logs import RedactSecrets
 from bot.settings import Settings

@@ -56,6 +56,10 @@ def cycles(graph: grimp.ImportGraph) -> list[list[str]]:
     return found
 
 
+def test_no_import_cycles(graph):
+    assert cycles(graph) == []
+
+
 def test_the_cycle_finder_finds_a_cycle():
     fake = grimp.ImportGraph()
     for module in ("bot.a", "bot.b", "bot.c"):

@@ -9,7 +9,7 @@ from PIL import Image
 
 from models.grounding import MAX_BOXES, GroundingFormat, parse_boxes
 from contract.requests import Box
-from bot.boxes import annotate, box_style, colour, display_scale, draw_boxes
+from bot.imaging.boxes import annotate, box_style, colour, display_scale, draw_boxes
 
 F = GroundingFormat
 SIZE = (640, 480)

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from telegram import Bot, Chat, Message, PhotoSize, User
 
-from bot.commands import CaptionCommand, command_args, parse_command, without_mention
+from bot.messaging.commands import CaptionCommand, command_args, parse_command, without_mention
 from handlers import COMMANDS
 from handlers.help import help_text
 

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from bot import texts
-from bot.boxes import colour, display_scale
+from bot.imaging.boxes import colour, display_scale
 from models.qwen_vl import GROUNDING, grounding_prompt
 from tests.support import tiny_models
 from tests.support.bot_process import TOKEN, BotProcess

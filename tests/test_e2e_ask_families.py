@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from bot import texts
-from bot.boxes import colour, display_scale
+from bot.imaging.boxes import colour, display_scale
 from models.glm4v import grounding_prompt
 from tests.support import tiny_models
 from tests.support.chat import answer_to, photo_bytes, replies_to

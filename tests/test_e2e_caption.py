@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from contract.worker import Interrupt
-from bot.images import decode_image
+from bot.imaging.decode import decode_image
 from contract.requests import CaptionRequest, Task
 from bot.settings import Settings
 from handlers import COMMANDS

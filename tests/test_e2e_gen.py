@@ -14,7 +14,7 @@ from PIL import Image
 
 from bot import texts
 from contract.worker import Interrupt
-from bot.images import decode_image
+from bot.imaging.decode import decode_image
 from contract.requests import ClassifyRequest, GenerateRequest, Task
 from bot.settings import Settings
 from tests.support.bot_process import TOKEN, BotProcess

@@ -49,7 +49,7 @@ def ray_cluster():
 @pytest.fixture(scope="module")
 def reference_caption(tiny_blip):
     from contract.worker import Interrupt
-    from bot.images import decode_image
+    from bot.imaging.decode import decode_image
     from contract.requests import CaptionRequest, Task
     from bot.settings import Settings
     from models.pool import ModelPool

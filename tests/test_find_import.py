@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bot.photo_index import PhotoIndex
+from bot.stores.photo_index import PhotoIndex
 from tests.support.bot_process import TOKEN, BotProcess
 from tests.support.chat import photo_bytes
 from tests.support.fake_telegram import FakeTelegram

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.photo_index import PhotoIndex, wait_for_server
+from bot.stores.photo_index import PhotoIndex, wait_for_server
 from tests.support.bot_process import TOKEN, BotProcess
 from tests.support.chat import answer_to, photo_bytes
 from tests.support.fake_telegram import FakeTelegram

@@ -8,10 +8,10 @@ import pytest
 from telegram import Chat, Document, Message, PhotoSize, Update, User
 
 from bot.errors import BadInput
-from bot.matches import match_caption, message_link
-from bot.photo_index import Match, PhotoRecord
-from bot.photos import photo_record
-from bot.requester import job_for
+from bot.features.matches import match_caption, message_link
+from bot.stores.photo_index import Match, PhotoRecord
+from bot.features.photos import photo_record
+from bot.messaging.requester import job_for
 from contract.requests import EmbedTextRequest
 from handlers.find import parse_find_args
 

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from contract.worker import Interrupt
-from bot.backends.local import LocalBackend
+from bot.queue.local import LocalBackend
 from contract.requests import ClassifyRequest, GenerateRequest, Task
-from bot.jobs import Job
-from bot.queue import GpuQueue
+from bot.queue.jobs import Job
+from bot.queue.gpu_queue import GpuQueue
 from bot.settings import Settings
 
 pytestmark = pytest.mark.timeout(120)

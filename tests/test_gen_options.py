@@ -8,11 +8,11 @@ import sqlite3
 import pytest
 
 from bot import texts
-from bot.access import is_admin, is_allowed
+from bot.messaging.access import is_admin, is_allowed
 from bot.errors import BadInput, ModelUnavailable
-from bot.gen_options import MAX_NEGATIVE_CHARS, MAX_PROMPT_CHARS, PROFILES, GenOptions, model_kind, parse_gen_args
-from bot.gen_store import GenParams, GenStore
-from bot.safety import PromptBlocklist
+from bot.features.gen_options import MAX_NEGATIVE_CHARS, MAX_PROMPT_CHARS, PROFILES, GenOptions, model_kind, parse_gen_args
+from bot.stores.gen_store import GenParams, GenStore
+from bot.features.safety import PromptBlocklist
 from bot.settings import Settings
 
 TURBO, FULL = PROFILES["turbo"], PROFILES["full"]

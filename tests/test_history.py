@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from bot.history import ChatHistory, Scope
+from bot.stores.history import ChatHistory, Scope
 from contract.requests import Turn
 
 A, B = Scope(1), Scope(2)

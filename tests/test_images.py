@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from bot.errors import BadImage
-from bot.images import configure_pillow, decode_image
+from bot.imaging.decode import configure_pillow, decode_image
 
 CAP = 4_000_000
 

@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 
 from contract.worker import Interrupt
-from bot.backends.local import LocalBackend
-from bot.images import decode_image
+from bot.queue.local import LocalBackend
+from bot.imaging.decode import decode_image
 from contract.requests import EmbedImageRequest, EmbedTextRequest, Task
-from bot.jobs import Job, Lane
-from bot.queue import GpuQueue
+from bot.queue.jobs import Job, Lane
+from bot.queue.gpu_queue import GpuQueue
 from bot.settings import Settings
 from models.base import Device
 from models.chinese_clip import ChineseClipEmbedder

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from contract.worker import Interrupt
-from bot.backends.local import LocalBackend
+from bot.queue.local import LocalBackend
 from bot.errors import from_worker
 from contract.errors import InputRejected, ModelUnavailable
 from contract.requests import Answer, AskRequest, Boxes, BoxRequest, Task, Turn

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from bot.errors import IndexUnavailable, ReindexNeeded
-from bot.photo_index import ModelSpec, PhotoIndex, PhotoRecord, canonical_model_id, collection_name
+from bot.stores.photo_index import ModelSpec, PhotoIndex, PhotoRecord, canonical_model_id, collection_name
 
 SPEC = ModelSpec("openai/clip-vit-large-patch14", 8)
 OTHER = ModelSpec("OFA-Sys/chinese-clip-vit-base-patch16", 8)

@@ -10,8 +10,8 @@ from PIL import Image
 
 from bot.errors import Busy, JobCancelled, JobTimedOut, ModelFailed, ModelUnavailable, TooManyPending
 from contract.requests import Caption, CaptionRequest
-from bot.jobs import Job
-from bot.queue import GpuQueue
+from bot.queue.jobs import Job
+from bot.queue.gpu_queue import GpuQueue
 from tests.support.fake_backend import FakeBackend, settle
 
 IMAGE = Image.new("RGB", (4, 4))
@@ -312,7 +312,7 @@ async def test_a_users_later_job_waits_for_an_earlier_request_still_being_prepar
 
 
 async def test_a_withdrawn_or_stale_announcement_stops_holding(monkeypatch):
-    import bot.queue
+    import bot.queue.gpu_queue
 
     backend = FakeBackend()
     queue = make_queue(backend)
@@ -324,7 +324,7 @@ async def test_a_withdrawn_or_stale_announcement_stops_holding(monkeypatch):
     queue.withdraw(1, seq=10)  # the earlier request was answered without a job (e.g. bad input)
     assert (await held.result()).text == "caption of A"
 
-    monkeypatch.setattr(bot.queue, "ANNOUNCED_HOLD_S", 0.2)
+    monkeypatch.setattr(bot.queue.gpu_queue, "ANNOUNCED_HOLD_S", 0.2)
     queue.announce(1, seq=20)  # a request that never submits nor withdraws: its hold runs out
     started = time.monotonic()
     stuck = queue.submit(job(1, "A2", seq=21))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import QuotaExceeded
-from bot.quotas import Quotas
+from bot.stores.quotas import Quotas
 
 
 def test_minute_and_day_limits_with_the_time_to_wait(tmp_path):

@@ -21,13 +21,14 @@ from bot import progress
 from contract.worker import Interrupt
 from bot.errors import JobCancelled
 from contract.requests import Answer, AskRequest, Caption, CaptionRequest
-from bot.jobs import Job
-from bot.progress import CURSOR, StatusMessage, run_job
-from bot.journal import JobJournal
-from bot.queue import GpuQueue
-from bot.quotas import Quotas
+from bot.queue.jobs import Job
+from bot.messaging.status import CURSOR, StatusMessage
+from bot.pipeline import run_job
+from bot.stores.journal import JobJournal
+from bot.queue.gpu_queue import GpuQueue
+from bot.stores.quotas import Quotas
 from bot.settings import Settings
-from bot.replies import TEXT_LIMIT, split_text, utf16_len
+from bot.messaging.replies import TEXT_LIMIT, split_text, utf16_len
 from tests.support.bot_process import TOKEN
 from tests.support.fake_telegram import FakeTelegram
 

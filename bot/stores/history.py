@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from bot import texts
 from contract.requests import Turn
-from bot.sqlite import SQLiteStore
+from bot.stores.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from telegram import Message

@@ -15,15 +15,15 @@ from telegram.error import TelegramError
 
 from bot import texts
 from bot.errors import BadImage
-from bot.images import decode_image
+from bot.imaging.decode import decode_image
 from bot.i18n import Lang, language_of_message
-from bot.replies import reply
+from bot.messaging.replies import reply
 
 if TYPE_CHECKING:
     from telegram import Chat, Message
 
-    from bot.photo_index import Match
-    from bot.photos import ChatPhotos
+    from bot.stores.photo_index import Match
+    from bot.features.photos import ChatPhotos
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Sequence
 
-from bot.backends import preload_tasks
+from bot.queue.backend import preload_tasks
 from bot.errors import BotError, JobTimedOut, ModelFailed
 from contract.errors import WorkerError
 from contract.requests import Task

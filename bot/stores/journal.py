@@ -12,7 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from bot.sqlite import connect
+from bot.stores.sqlite import connect
 
 log = logging.getLogger(__name__)
 

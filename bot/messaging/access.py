@@ -11,7 +11,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot import texts
-from bot.commands import mentions_bot
+from bot.messaging.commands import mentions_bot
 from bot.i18n import language_of
 from bot.settings import Settings
 

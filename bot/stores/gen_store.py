@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bot.sqlite import SQLiteStore
+from bot.stores.sqlite import SQLiteStore
 
 # Rerun buttons keep working this long; older entries are deleted.
 BUTTON_TTL_S = 30 * 24 * 3600

@@ -10,7 +10,7 @@ from telegram.error import TelegramError
 
 from bot import texts
 from bot.errors import BadImage
-from bot.images import decode_image
+from bot.imaging.decode import decode_image
 
 if TYPE_CHECKING:
     from PIL.Image import Image

@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING, Sequence
 
 from bot import texts
 from bot.errors import BadImage, BotError, ModelUnavailable, ReindexNeeded
-from bot.images import shrink_for_embedding
+from bot.imaging.decode import shrink_for_embedding
 from contract.requests import EmbedImageRequest, Embedding
-from bot.jobs import Job, Lane
-from bot.media import download_image, photo_in
-from bot.photo_index import Match, ModelSpec, PhotoIndex, PhotoRecord, canonical_model_id
+from bot.queue.jobs import Job, Lane
+from bot.messaging.media import download_image, photo_in
+from bot.stores.photo_index import Match, ModelSpec, PhotoIndex, PhotoRecord, canonical_model_id
 
 if TYPE_CHECKING:
     from PIL.Image import Image
     from telegram import Bot, Message
 
-    from bot.media import PhotoRef
-    from bot.queue import GpuQueue
+    from bot.messaging.media import PhotoRef
+    from bot.queue.gpu_queue import GpuQueue
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)

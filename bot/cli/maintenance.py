@@ -20,9 +20,9 @@ from telegram.error import TelegramError
 
 from bot.errors import BadImage, BotError
 from contract.errors import WorkerError
-from bot.images import decode_image, shrink_for_embedding
+from bot.imaging.decode import decode_image, shrink_for_embedding
 from contract.requests import EmbedImageRequest, Task
-from bot.photo_index import Generation, ModelSpec, PhotoIndex, PhotoRecord, canonical_model_id
+from bot.stores.photo_index import Generation, ModelSpec, PhotoIndex, PhotoRecord, canonical_model_id
 
 if TYPE_CHECKING:
     from PIL.Image import Image

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.commands import parse_command
-from bot.jobs import Job
+from bot.messaging.commands import parse_command
+from bot.queue.jobs import Job
 from contract.requests import Request
 
 

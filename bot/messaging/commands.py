@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from telegram import Message, MessageEntity
 from telegram.ext import filters
@@ -12,12 +12,9 @@ from telegram.ext import filters
 from bot import texts
 from bot.i18n import Say
 
-if TYPE_CHECKING:
-    from telegram import Update
-
-    from bot.context import BotContext
-
-Callback = Callable[["Update", "BotContext"], Awaitable[Any]]
+# A PTB callback: (update, context) -> None, with bot.context.BotContext as the context (not imported here:
+# the context's services list the commands).
+Callback = Callable[..., Awaitable[Any]]
 
 
 @dataclass(frozen=True)

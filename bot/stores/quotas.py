@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot import texts
 from bot.errors import QuotaExceeded
-from bot.sqlite import connect
+from bot.stores.sqlite import connect
 
 WINDOWS = (("minute", 60.0), ("day", 86_400.0))
 

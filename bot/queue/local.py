@@ -8,7 +8,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Sequence
 
-from bot.backends import preload_tasks
+from bot.queue.backend import preload_tasks
 
 if TYPE_CHECKING:
     from contract.worker import Interrupt, OnPartial

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.commands import replies_to_bot
-from bot.history import ChatHistory, Conversation, scope_of
-from bot.media import decode_off_loop, download, photo_in
+from bot.messaging.commands import replies_to_bot
+from bot.stores.history import ChatHistory, Conversation, scope_of
+from bot.messaging.media import decode_off_loop, download, photo_in
 
 if TYPE_CHECKING:
     from PIL.Image import Image

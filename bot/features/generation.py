@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from bot import texts
 from bot.errors import BadInput, ModelUnavailable
-from bot.gen_options import PROFILES, GenProfile, model_kind
-from bot.gen_store import GenParams, GenStore
-from bot.safety import PromptBlocklist
+from bot.features.gen_options import PROFILES, GenProfile, model_kind
+from bot.stores.gen_store import GenParams, GenStore
+from bot.features.safety import PromptBlocklist
 
 if TYPE_CHECKING:
     from bot.settings import Settings

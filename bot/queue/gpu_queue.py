@@ -15,11 +15,11 @@ from bot import texts
 from contract.worker import Interrupt
 from bot.errors import BotError, Busy, JobCancelled, JobTimedOut, ModelFailed, ShuttingDown, TooManyPending, from_worker
 from contract.errors import WorkerError
-from bot.jobs import Lane
+from bot.queue.jobs import Lane
 
 if TYPE_CHECKING:
-    from bot.backends import Backend
-    from bot.jobs import Job
+    from bot.queue.backend import Backend
+    from bot.queue.jobs import Job
     from contract.requests import Result
 
 log = logging.getLogger(__name__)

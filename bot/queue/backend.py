@@ -1,10 +1,9 @@
-"""Backends run batches of requests on a device: `local` (one worker thread that owns it) or `ray`."""
+"""What the queue needs from a backend (a place that runs models: `local` or `ray`), and PRELOAD_MODELS."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from contract.requests import Task
 
@@ -57,17 +56,3 @@ class Backend(Protocol):
     @property
     def batches_in_queue(self) -> bool:
         """True when the queue should form batches; False when the backend batches itself (Ray Serve)."""
-
-
-def make_backend(settings: Settings) -> Backend:
-    """The backend QUEUE_BACKEND names."""
-    if settings.queue_backend == "ray":
-        if importlib.util.find_spec("ray") is None:
-            raise SystemExit("QUEUE_BACKEND=ray needs Ray Serve: pip install -e '.[ray]'")
-        from bot.backends.ray import RayBackend
-        from models.sources import configured_sources
-
-        return RayBackend(settings, list(configured_sources(settings)))
-    from bot.backends.local import LocalBackend
-
-    return LocalBackend(settings)

@@ -9,18 +9,16 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 
 if TYPE_CHECKING:
-    from telegram import Update
-
-    from bot.context import BotContext
+    from telegram import Bot, Update
 
 log = logging.getLogger(__name__)
 
 ADMIN_STATUSES = (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR)
 
 
-async def is_chat_admin(update: Update, context: BotContext) -> bool:
+async def is_chat_admin(update: Update, bot: Bot, admin_user_ids: frozenset[int]) -> bool:
     """Whether the sender may manage the chat: anyone in a private chat; in groups an admin (getChatMember),
-    an anonymous admin posting as the group, or one of the bot's own ADMIN_USER_IDS."""
+    an anonymous admin posting as the group, or one of the bot's own ADMIN_USER_IDS (`admin_user_ids`)."""
     chat, message, user = update.effective_chat, update.effective_message, update.effective_user
     if chat.type == ChatType.PRIVATE:
         return True
@@ -30,10 +28,10 @@ async def is_chat_admin(update: Update, context: BotContext) -> bool:
         return True  # an anonymous admin
     if user is None:
         return False
-    if user.id in context.services.settings.admin_user_ids:
+    if user.id in admin_user_ids:
         return True
     try:
-        member = await context.bot.get_chat_member(chat.id, user.id)
+        member = await bot.get_chat_member(chat.id, user.id)
     except TelegramError as exc:
         log.warning("could not check whether user %s is an admin of chat %s: %s", user.id, chat.id, exc)
         return False

@@ -1,0 +1,1 @@
+"""Pictures without models: safe decoding of user files, and drawing /box results."""
