@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "download":
         sys.exit(download(settings, args.only))
     if args.command in ("import", "reindex"):
-        from bot import maintenance
+        from bot.cli import maintenance
         from bot.imaging.decode import configure_pillow
 
         configure_pillow(settings.max_image_pixels)

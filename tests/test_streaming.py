@@ -17,7 +17,7 @@ from PIL import Image
 from telegram import Message
 from telegram.ext import ExtBot
 
-from bot import progress
+from bot.messaging import status as progress
 from contract.worker import Interrupt
 from bot.errors import JobCancelled
 from contract.requests import Answer, AskRequest, Caption, CaptionRequest
