@@ -28,7 +28,6 @@ def photo() -> bytes:
 
 async def measure(blip: Path, inline: bool, helps: int) -> list[float]:
     from bot.app import build_application
-    from bot.queue.local import LocalBackend
     from bot.settings import Settings
     from tests.support.bot_process import TOKEN
     from tests.support.fake_telegram import FakeTelegram

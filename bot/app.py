@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import functools
 import importlib.util
 import logging
 import re
@@ -25,22 +25,28 @@ from telegram.ext import (
 )
 
 from bot import texts
-from bot.messaging.access import AccessGate, is_admin
-from bot.queue.backend import Backend
-from bot.messaging.commands import Callback, CaptionCommand, Command, MentionsBot, ReplyToBot, parse_command
 from bot.context import BotContext, Services
 from bot.errors import BotError, ShuttingDown
 from bot.features.generation import GenService
-from bot.stores.history import ChatHistory
+from bot.features.photos import ChatPhotos
 from bot.i18n import LANGUAGES, language_of, localize
+from bot.messaging.access import AccessGate
+from bot.messaging.commands import (
+    CaptionCommand,
+    Command,
+    MentionsBot,
+    ReplyToBot,
+    parse_command,
+)
+from bot.messaging.replies import reply
+from bot.pipeline import UserRequest
+from bot.queue.backend import Backend
+from bot.queue.gpu_queue import GpuQueue
+from bot.settings import Settings
+from bot.stores.history import ChatHistory
 from bot.stores.journal import JobJournal
 from bot.stores.photo_index import PhotoIndex
-from bot.features.photos import ChatPhotos
-from bot.messaging.replies import reply
-from bot.messaging.requester import requester_id
-from bot.queue.gpu_queue import GpuQueue
 from bot.stores.quotas import Quotas
-from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +57,19 @@ CAPTIONED_MEDIA = filters.UpdateType.MESSAGE & filters.CAPTION
 INDEX_GROUP = 1
 
 
-def build_application(settings: Settings, commands: tuple[Command, ...] | None = None) -> Application:
-    """The whole bot, ready for run_polling(): handlers, error handler, queue and backend."""
+def build_application(settings: Settings, commands: tuple[Command, ...] | None = None,
+                      backend: Backend | None = None) -> Application:
+    """The whole bot, ready for run_polling(): handlers, error handler, queue and backend.
+
+    `commands` defaults to the registration list (handlers.COMMANDS), `backend` to the one QUEUE_BACKEND names;
+    tests pass their own to run handlers in-process.
+    """
     if commands is None:
         from handlers import COMMANDS
 
         commands = COMMANDS
-    backend = make_backend(settings)
+    if backend is None:
+        backend = make_backend(settings)
     queue = GpuQueue(
         backend,
         max_pending=settings.queue_max_pending,
@@ -77,13 +89,14 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
                         quotas=quotas, gen=gen, history=history, photos=photos, chat_stores=[photos, history])
 
     async def post_init(application: Application) -> None:
-        history.open()
+        for store in (history, journal, quotas):
+            await asyncio.to_thread(store.open)
         await gen.start()
         await backend.start()
         await queue.start()
         await photos.start(application.bot)
         await set_menus(application, commands, settings.admin_user_ids)
-        unfinished = journal.take_unfinished()
+        unfinished = await journal.take_unfinished()
         for data in unfinished:
             await application.update_queue.put(Update.de_json(data, application.bot))
         if unfinished:
@@ -94,7 +107,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         await photos.close()
         await queue.close()
         await backend.close()
-        journal.close_db()
+        journal.close()
         quotas.close()
         await gen.close()
         history.close()
@@ -115,9 +128,8 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
     application.add_handler(TypeHandler(Update, AccessGate(settings)), group=-1)
     for command in commands:
         block = not command.long_running
-        callback = journaled(command.callback) if command.long_running else command.callback
-        if command.admin_only:
-            callback = admins_only(callback)
+        # Long-running commands are journaled: they survive a crash or a stop and are replayed after it.
+        callback = UserRequest.handler(command.callback, journaled=command.long_running, admin_only=command.admin_only)
         # New messages only: editing an old "/caption" must not run it again.
         application.add_handler(CommandHandler(command.name, callback, filters.UpdateType.MESSAGE, block=block))
         if command.on_photo:
@@ -130,7 +142,8 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
             application.add_handler(MessageHandler(mention_filter, callback, block=block))
         if command.on_button is not None:
             pattern = f"^{re.escape(command.name)}:"
-            application.add_handler(CallbackQueryHandler(journaled(command.on_button), pattern=pattern, block=False))
+            on_button = UserRequest.handler(command.on_button, journaled=True)
+            application.add_handler(CallbackQueryHandler(on_button, pattern=pattern, block=False))
     application.add_handler(
         MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE, unknown_command)
     )
@@ -177,50 +190,6 @@ async def set_menus(application: Application, commands: tuple[Command, ...], adm
         log.warning("could not set the command menu: %s", exc)
 
 
-def journaled(callback: Callback) -> Callback:
-    """Keep the update in the job journal from before the handler starts until it has answered."""
-
-    @functools.wraps(callback)
-    async def run(update: Update, context: BotContext) -> None:
-        journal = context.services.journal
-        fresh = journal.open(update.update_id, update.effective_chat.id, update.to_dict())
-        if not fresh and update.update_id not in journal.replaying:
-            log.info("update %s was already handled; ignoring it delivered again", update.update_id)
-            return
-        journal.replaying.discard(update.update_id)
-        # Until this request has queued its job, the same user's later jobs wait for it (their order).
-        queue, user_id = context.services.queue, requester_id(update)
-        queue.announce(user_id, update.update_id)
-        try:
-            await callback(update, context)
-        except ShuttingDown:
-            return  # left in the journal: it is replayed when the bot is back
-        except BotError as error:
-            # Answered here, before the entry is closed, so a crash can't lose the reply.
-            await reply_error(update, error)
-        except Exception:
-            journal.close(update.update_id)  # a bug would only repeat on replay
-            raise
-        finally:
-            queue.withdraw(user_id, update.update_id)
-        journal.close(update.update_id)
-
-    return run
-
-
-def admins_only(callback: Callback) -> Callback:
-    """Refuse the command, with one short reply, to anyone not in ADMIN_USER_IDS."""
-
-    @functools.wraps(callback)
-    async def run(update: Update, context: BotContext) -> None:
-        if not is_admin(update, context.services.settings):
-            await reply(update.effective_message, texts.ADMINS_ONLY)
-            return
-        await callback(update, context)
-
-    return run
-
-
 class BotApplication(Application):
     """The PTB Application, stopping the job queue first so a stop doesn't wait for every queued job."""
 
@@ -253,8 +222,11 @@ async def on_error(update: object, context: BotContext) -> None:
         # Stop the button's spinner if the handler failed before answering (a second answer just fails).
         with contextlib.suppress(TelegramError):
             await update.callback_query.answer()
-    if isinstance(error, BotError):
-        await reply_error(update, error)
+    if isinstance(error, BotError):  # from a handler outside the request pipeline
+        log.info("update %s failed: %s", getattr(update, "update_id", "-"), error)
+        if message is not None:
+            with contextlib.suppress(TelegramError):
+                await reply(message, error.user_message, language_of(update.effective_user))
         return
     if message is None:
         log.warning("error outside an update: %s", error, exc_info=not isinstance(error, TelegramError))
@@ -263,17 +235,5 @@ async def on_error(update: object, context: BotContext) -> None:
     log.error("unhandled error %s on update %s", error_id, update.update_id, exc_info=error)
     try:
         await reply(message, texts.internal_error(error_id), language_of(update.effective_user))
-    except TelegramError as exc:
-        log.warning("could not send the error reply: %s", exc)
-
-
-async def reply_error(update: object, error: BotError) -> None:
-    """Tell the user what went wrong with their request, in the error's own words."""
-    log.info("request failed for update %s: %s", getattr(update, "update_id", "-"), error)
-    message = update.effective_message if isinstance(update, Update) else None
-    if message is None:
-        return
-    try:
-        await reply(message, error.user_message, language_of(update.effective_user))
     except TelegramError as exc:
         log.warning("could not send the error reply: %s", exc)

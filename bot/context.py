@@ -10,15 +10,15 @@ from telegram.ext import CallbackContext, ExtBot
 from bot.i18n import Text
 
 if TYPE_CHECKING:
-    from bot.queue.backend import Backend
-    from bot.messaging.commands import Command
-    from bot.stores.journal import JobJournal
-    from bot.stores.quotas import Quotas
     from bot.features.generation import GenService
-    from bot.stores.history import ChatHistory
     from bot.features.photos import ChatPhotos
+    from bot.messaging.commands import Command
+    from bot.queue.backend import Backend
     from bot.queue.gpu_queue import GpuQueue
     from bot.settings import Settings
+    from bot.stores.history import ChatHistory
+    from bot.stores.journal import JobJournal
+    from bot.stores.quotas import Quotas
 
 
 class ChatStore(Protocol):

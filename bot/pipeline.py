@@ -1,52 +1,215 @@
-"""One user request from arrival to answer: journal, order, quota, queue, status message, chat action."""
+"""One user request from arrival to answer: `UserRequest` owns everything a command does besides its own work.
+
+A command's handler says what to run and how to answer; the request around it does the rest:
+
+1. the journal entry (before anything else, so a crash loses nothing) and its replay after a restart;
+2. the user's order: their requests reach the queue in the order they were sent;
+3. the quota, taken when the job is queued (and given back when the queue refuses it);
+4. the queue, the status message ("⏳ Queued: #3", edited into the answer) and the chat action;
+5. the error reply: a BotError's own words, in the user's language; anything else is a bug for on_error.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import functools
+import logging
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from telegram import Message
+from telegram import Bot, Message, Update
+from telegram.error import TelegramError
 
 from bot import texts
-from bot.errors import ShuttingDown
-from bot.i18n import Lang
-from bot.messaging.status import STATUS_EDIT_INTERVAL_S, StatusMessage, keep_chat_action, send_chat_action
+from bot.errors import BotError, ShuttingDown
+from bot.i18n import Lang, Say, language_of
+from bot.messaging.access import is_admin
+from bot.messaging.commands import parse_command
+from bot.messaging.media import PhotoRef, fetch_image
+from bot.messaging.replies import reply
+from bot.messaging.status import (
+    STATUS_EDIT_INTERVAL_S,
+    StatusMessage,
+    keep_chat_action,
+    send_chat_action,
+)
+from bot.queue.jobs import Job
 
 if TYPE_CHECKING:
-    from bot.context import BotContext
+    from PIL.Image import Image
+
+    from bot.context import BotContext, Services
     from bot.queue.gpu_queue import GpuQueue, Ticket
-    from bot.queue.jobs import Job
-    from contract.requests import Result
+    from contract.requests import Request, Result
+
+log = logging.getLogger(__name__)
+
+# What a command's handler is: it gets the request, and answers through it.
+Handler = Callable[["UserRequest"], Awaitable[Any]]
 
 
-async def run_job(message: Message, context: BotContext, job: Job, action: str,
-                  lang: Lang | None = None) -> tuple[Result, StatusMessage]:
-    """Queue `job`, keep the user informed (in `lang`, by default that of the message's sender) until it ends,
-    and return its result with the status message.
+def requester_id(update: Update) -> int:
+    """The user id that queue caps, fairness and quotas apply to: the sender, or the chat for posts without one."""
+    if update.effective_user is not None:
+        return update.effective_user.id
+    assert update.effective_chat is not None
+    return update.effective_chat.id
 
-    Raises the job's BotError (busy, cancelled, timed out, model failed) after removing the status.
-    """
-    services = context.services
-    queue, journal = services.queue, services.journal
-    replayed = journal.status_message(job.seq)
-    # Admins are exempt; a replay after a restart was counted the first time.
-    counted = replayed is None and job.user_id not in services.settings.admin_user_ids
-    if counted:
-        services.quotas.check(job.user_id, str(job.task))
-    ticket = queue.submit(job)
-    if counted:
-        services.quotas.record(job.user_id, str(job.task))
-    status = StatusMessage(message, on_sent=lambda sent: journal.set_status_message(job.seq, sent.message_id),
-                           lang=lang)
-    if replayed is not None:  # replayed after a restart: carry on in the message the user already has
-        await status.resume(replayed, texts.RESUMED)
-    try:
-        return await _follow(ticket, queue, status, message, action), status
-    except ShuttingDown:
-        raise  # keep the status message: the replay after the restart edits it
-    except BaseException:
-        await status.delete()
-        raise
+
+class UserRequest:
+    """One update that asked the bot for something, from its arrival to its answer."""
+
+    def __init__(self, update: Update, context: BotContext) -> None:
+        message = update.effective_message
+        chat = update.effective_chat
+        assert message is not None and chat is not None, "commands come with a message"
+        self.update = update
+        self.context = context
+        self.services: Services = context.services
+        self.bot: Bot = context.bot
+        # The message answers quote: the request itself, or for a button press the bot's message with the buttons.
+        self.message: Message = message
+        self.chat_id: int = chat.id
+        self.user_id = requester_id(update)
+        self.lang: Lang = language_of(update.effective_user)  # of whoever asked (pressed), also for button presses
+        self.status: StatusMessage | None = None
+        self._in_order = False
+
+    @property
+    def text(self) -> str:
+        """The text or caption of the request message."""
+        return self.message.text or self.message.caption or ""
+
+    # -- around the handler ------------------------------------------------------------------------------
+
+    @classmethod
+    def handler(cls, handle: Handler, *, journaled: bool, admin_only: bool = False) -> Callable[..., Awaitable[None]]:
+        """The python-telegram-bot callback that runs `handle` for each update inside a UserRequest."""
+
+        @functools.wraps(handle)
+        async def callback(update: Update, context: BotContext) -> None:
+            request = cls(update, context)
+            if admin_only and not is_admin(update, request.services.settings):
+                await request.reply(texts.ADMINS_ONLY)
+                return
+            if journaled:
+                await request._serve_journaled(handle)
+            else:
+                await request._serve(handle)
+
+        return callback
+
+    async def _serve(self, handle: Handler) -> None:
+        try:
+            await handle(self)
+        except BotError as error:
+            if isinstance(error, ShuttingDown):
+                raise
+            await self.reply_error(error)
+
+    async def _serve_journaled(self, handle: Handler) -> None:
+        """Keep the update in the job journal from before the handler starts until it has answered."""
+        journal, update_id = self.services.journal, self.update.update_id
+        fresh = await journal.begin(update_id, self.chat_id, self.update.to_dict())
+        if not fresh and update_id not in journal.replaying:
+            log.info("update %s was already handled; ignoring it delivered again", update_id)
+            return
+        journal.replaying.discard(update_id)
+        # Until this request has queued its job, the same user's later jobs wait for it (their order).
+        self.services.queue.announce(self.user_id, update_id)
+        self._in_order = True
+        try:
+            await self._serve(handle)
+        except ShuttingDown:
+            return  # left in the journal: it is replayed when the bot is back
+        except Exception:
+            await journal.finish(update_id)  # a bug would only repeat on replay
+            raise
+        finally:
+            self.release_order()
+        await journal.finish(update_id)
+
+    def release_order(self) -> None:
+        """Stop holding the user's later jobs for this one (done by queueing the job, or when it ends);
+        /ask calls it early, when its conversation's lock takes over the ordering."""
+        if self._in_order:
+            self._in_order = False
+            self.services.queue.withdraw(self.user_id, self.update.update_id)
+
+    # -- what handlers use -------------------------------------------------------------------------------
+
+    async def reply(self, text: Say) -> Message:
+        """A message for the request (quoting it, in its topic, in the asker's language)."""
+        return await reply(self.message, text, self.lang)
+
+    async def reply_error(self, error: BotError) -> None:
+        """Tell the user what went wrong with their request, in the error's own words."""
+        log.info("request failed for update %s: %s", self.update.update_id, error)
+        try:
+            await self.reply(error.user_message)
+        except TelegramError as exc:
+            log.warning("could not send the error reply: %s", exc)
+
+    async def fetch_image(self, photo: PhotoRef) -> Image:
+        """Download and decode the request's photo (bounded by MAX_IMAGE_PIXELS)."""
+        return await fetch_image(self.bot, photo, self.services.settings.max_image_pixels)
+
+    def job(self, work: Request) -> Job:
+        """The queue's job for `work`, ordered by the update that asked for it."""
+        parsed = parse_command(self.message.text or self.message.caption)
+        return Job(
+            work,
+            user_id=self.user_id,
+            chat_id=self.chat_id,
+            seq=self.update.update_id,
+            message_id=self.message.message_id,
+            command=parsed[0] if parsed else None,
+        )
+
+    async def run(self, work: Request, action: str) -> Result:
+        """Queue `work`, keep the user informed until it ends (status message, chat action), return its result.
+
+        The status message is `self.status` afterwards: `answer()` edits it into the answer, or the handler
+        deletes it before sending something that can't be an edit (a photo). Raises the job's BotError (busy,
+        cancelled, timed out, model failed) after removing the status.
+        """
+        job = self.job(work)
+        services = self.services
+        queue, journal = services.queue, services.journal
+        replayed = await journal.status_message(job.seq)
+        # Admins are exempt; a replay after a restart was counted the first time.
+        counted = replayed is None and job.user_id not in services.settings.admin_user_ids
+        taken = await services.quotas.take(job.user_id, str(job.task)) if counted else None
+        try:
+            ticket = queue.submit(job)
+        except BotError:
+            if taken is not None:
+                await services.quotas.refund(job.user_id, str(job.task), taken)
+            raise
+
+        async def remember(sent: Message) -> None:
+            await journal.set_status_message(job.seq, sent.message_id)
+
+        status = self.status = StatusMessage(self.message, on_sent=remember, lang=self.lang)
+        if replayed is not None:  # replayed after a restart: carry on in the message the user already has
+            await status.resume(replayed, texts.RESUMED)
+        try:
+            return await _follow(ticket, queue, status, self.message, action)
+        except ShuttingDown:
+            raise  # keep the status message: the replay after the restart edits it
+        except BaseException:
+            await status.delete()
+            raise
+
+    async def answer(self, text: Say) -> Message:
+        """The answer: the status message edited into it (split to Telegram's limit), or a new reply."""
+        if self.status is None:
+            return await self.reply(text)
+        return await self.status.answer(text)
+
+    async def drop_status(self) -> None:
+        """Delete the status message before an answer that can't be an edit of it (a photo, an album)."""
+        if self.status is not None:
+            await self.status.delete()
 
 
 async def _follow(ticket: Ticket, queue: GpuQueue, status: StatusMessage, message: Message, action: str) -> Result:

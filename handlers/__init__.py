@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 from bot.messaging.commands import Command
-from handlers import ask, box, cancel, caption, classify, find, forget, gen, help, reset, safety, start, stats
+from handlers import (
+    ask,
+    box,
+    cancel,
+    caption,
+    classify,
+    find,
+    forget,
+    gen,
+    help,
+    reset,
+    safety,
+    start,
+    stats,
+)
 
 COMMANDS: tuple[Command, ...] = (
     start.COMMAND,

@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
-from telegram import Update
 from telegram.constants import ChatAction
 
 from bot import texts
-from bot.messaging.commands import command, command_args, mentions_bot, parse_command, without_mention
-from bot.context import BotContext
 from bot.errors import BadInput
-from bot.i18n import language_of_message
-from contract.requests import AskRequest, Turn
 from bot.features.photo_chat import subject_of_command, subject_of_reply
-from bot.pipeline import run_job
-from bot.messaging.replies import reply
-from bot.messaging.requester import job_for, requester_id
+from bot.messaging.commands import (
+    command,
+    command_args,
+    mentions_bot,
+    parse_command,
+    without_mention,
+)
+from bot.pipeline import UserRequest
+from contract.requests import AskRequest, Turn
 
 MAX_QUESTION_CHARS = 2000
 
 
-async def ask(update: Update, context: BotContext) -> None:
+async def ask(request: UserRequest) -> None:
     """Answer a question about the photo the conversation is about; a plain reply to an answer continues it,
     and a mention of the bot ("@bot what is this?") asks like /ask does."""
-    message = update.effective_message
-    services = context.services
-    history = services.history
-    max_pixels = services.settings.max_image_pixels
-    text = message.text or message.caption or ""
+    message = request.message
+    history = request.services.history
+    max_pixels = request.services.settings.max_image_pixels
+    text = request.text
     if parse_command(text) is None and not mentions_bot(message):  # a plain reply to one of the bot's messages
         question = text.strip()
         subject = await subject_of_reply(message, history, max_pixels)
@@ -34,28 +34,28 @@ async def ask(update: Update, context: BotContext) -> None:
             return  # not an answer of a conversation (e.g. a caption): none of /ask's business
         _check_length(question)
     else:  # /ask, or "@bot what is this?", which asks the same way
-        question = command_args(text) if parse_command(text) else without_mention(text, context.bot.username)
+        question = command_args(text) if parse_command(text) else without_mention(text, request.bot.username)
         _check_length(question)  # before a new photo is downloaded and stored
-        subject = await subject_of_command(message, context.bot, history, max_pixels)
+        subject = await subject_of_command(message, request.bot, history, max_pixels)
         if subject is None:
-            await reply(message, texts.ASK_USAGE)
+            await request.reply(texts.ASK_USAGE)
             return
-        question = question or texts.DEFAULT_QUESTION.in_(language_of_message(message))
+        question = question or texts.DEFAULT_QUESTION.in_(request.lang)
 
     conversation = subject.conversation
     # One turn at a time per conversation, so a quick follow-up sees the answer before it. From here the
     # conversation's lock orders this request, not the queue (a later turn holding it can't wait for us).
-    services.queue.withdraw(requester_id(update), update.update_id)
+    request.release_order()
     async with history.turn_lock(conversation.id):
         conversation = await history.get(conversation.scope, conversation.id) or conversation
-        job = job_for(update, AskRequest(subject.image, question, conversation.turns))
-        result, status = await run_job(message, context, job, ChatAction.TYPING)
-        shown = result.text or texts.NO_ANSWER.in_(status.lang)
+        result = await request.run(AskRequest(subject.image, question, conversation.turns), ChatAction.TYPING)
+        shown = result.text or texts.NO_ANSWER.in_(request.lang)
         if not result.multi_turn:
-            shown += "\n\n" + texts.SINGLE_TURN_NOTE.in_(status.lang)
-        await status.answer(shown)
+            shown += "\n\n" + texts.SINGLE_TURN_NOTE.in_(request.lang)
+        await request.answer(shown)
+        parts = request.status.parts if request.status is not None else []
         await history.add_turn(conversation.scope, conversation.id, Turn(question, result.text),
-                               [m.message_id for m in status.parts], keep_earlier=result.history_used)
+                               [m.message_id for m in parts], keep_earlier=result.history_used)
 
 
 def _check_length(question: str) -> None:

@@ -4,46 +4,42 @@ from __future__ import annotations
 
 import asyncio
 
-from telegram import Update
 from telegram.constants import ChatAction
 
 from bot import texts
+from bot.errors import BadInput
+from bot.features.photo_chat import subject_of_command
 from bot.imaging.boxes import annotate
 from bot.messaging.commands import command, command_args
-from bot.context import BotContext
-from bot.errors import BadInput
+from bot.messaging.replies import reply_photo
+from bot.pipeline import UserRequest
 from contract.requests import BoxRequest
-from bot.features.photo_chat import subject_of_command
-from bot.pipeline import run_job
-from bot.messaging.replies import reply, reply_photo
-from bot.messaging.requester import job_for
 
 MAX_TARGET_CHARS = 200
 
 
-async def box(update: Update, context: BotContext) -> None:
+async def box(request: UserRequest) -> None:
     """Draw labelled boxes around the named object on the photo (or the conversation's last photo)."""
-    message = update.effective_message
-    history = context.services.history
-    target = command_args(message.text or message.caption)
+    message = request.message
+    history = request.services.history
+    target = command_args(request.text)
     if not target:
-        await reply(message, texts.BOX_USAGE)
+        await request.reply(texts.BOX_USAGE)
         return
     if len(target) > MAX_TARGET_CHARS:
         raise BadInput(f"target of {len(target)} chars",
                        user_message=texts.too_long("description", len(target), MAX_TARGET_CHARS))
-    subject = await subject_of_command(message, context.bot, history, context.services.settings.max_image_pixels)
+    subject = await subject_of_command(message, request.bot, history, request.services.settings.max_image_pixels)
     if subject is None:
-        await reply(message, texts.BOX_USAGE)
+        await request.reply(texts.BOX_USAGE)
         return
-    job = job_for(update, BoxRequest(subject.image, target))
-    result, status = await run_job(message, context, job, ChatAction.UPLOAD_PHOTO)
+    result = await request.run(BoxRequest(subject.image, target), ChatAction.UPLOAD_PHOTO)
     conversation = subject.conversation
     if not result.found:
-        sent = await status.answer(texts.nothing_found(target, result.text))
+        sent = await request.answer(texts.nothing_found(target, result.text))
     else:
         photo = await asyncio.to_thread(annotate, subject.image, result.found)
-        await status.delete()
+        await request.drop_status()
         sent = await reply_photo(message, photo, texts.boxes_found(target, result.found, subject.image.size))
     # A reply to the boxes (or to "nothing found") asks about the same photo.
     await history.link_messages(conversation.scope, conversation.id, [sent.message_id])

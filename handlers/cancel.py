@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
-from telegram import Update
-
 from bot import texts
 from bot.messaging.access import is_admin
 from bot.messaging.commands import command
-from bot.context import BotContext
-from bot.messaging.replies import reply
-from bot.messaging.requester import requester_id
+from bot.pipeline import UserRequest
 
 
-async def cancel(update: Update, context: BotContext) -> None:
+async def cancel(request: UserRequest) -> None:
     """Cancel the sender's newest request here, or the request (or status message) this replies to."""
-    message = update.effective_message
-    services = context.services
-    user_id, chat_id = requester_id(update), message.chat_id
+    message = request.message
+    services = request.services
+    user_id, chat_id = request.user_id, request.chat_id
     target = message.reply_to_message
     if target is None:
         job = services.queue.cancel(user_id, chat_id=chat_id)
     else:
-        request_update = services.journal.update_of_status_message(chat_id, target.message_id)
-        anyone = is_admin(update, services.settings)
+        request_update = await services.journal.update_of_status_message(chat_id, target.message_id)
+        anyone = is_admin(request.update, services.settings)
         job = services.queue.cancel_matching(
             lambda j: j.chat_id == chat_id
             and (j.message_id == target.message_id or (request_update is not None and j.seq == request_update))
             and (anyone or j.user_id == user_id)
         )
-    await reply(message, texts.cancelled(f"/{job.command or job.task}") if job else texts.NOTHING_TO_CANCEL)
+    await request.reply(texts.cancelled(f"/{job.command or job.task}") if job else texts.NOTHING_TO_CANCEL)
 
 
 COMMAND = command("cancel", cancel)

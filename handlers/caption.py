@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
-from telegram import Update
 from telegram.constants import ChatAction
 
 from bot import texts
-from bot.messaging.commands import command, command_args
-from bot.context import BotContext
-from bot.messaging.replies import reply
 from bot.errors import BadInput
+from bot.messaging.commands import command, command_args
+from bot.messaging.media import find_photo
+from bot.pipeline import UserRequest
 from contract.requests import CaptionRequest
-from bot.messaging.media import fetch_image, find_photo
-from bot.pipeline import run_job
-from bot.messaging.requester import job_for
 
 MAX_PREFIX_CHARS = 200
 
 
-async def caption(update: Update, context: BotContext) -> None:
+async def caption(request: UserRequest) -> None:
     """Caption the photo the command is on or replies to; words after the command start the caption."""
-    message = update.effective_message
-    photo = find_photo(message)
+    photo = find_photo(request.message)
     if photo is None:
-        await reply(message, texts.CAPTION_USAGE)
+        await request.reply(texts.CAPTION_USAGE)
         return
-    prefix = command_args(message.text or message.caption)
+    prefix = command_args(request.text)
     if len(prefix) > MAX_PREFIX_CHARS:
         raise BadInput(f"prefix of {len(prefix)} chars",
                        user_message=texts.too_long("prefix", len(prefix), MAX_PREFIX_CHARS))
-    image = await fetch_image(context.bot, photo, context.services.settings.max_image_pixels)
-    job = job_for(update, CaptionRequest(image, prefix or None))
-    result, status = await run_job(message, context, job, ChatAction.TYPING)
-    await status.answer(result.text.strip() or texts.NO_CAPTION)
+    image = await request.fetch_image(photo)
+    result = await request.run(CaptionRequest(image, prefix or None), ChatAction.TYPING)
+    await request.answer(result.text.strip() or texts.NO_CAPTION)
 
 
 COMMAND = command("caption", caption, on_photo=True, long_running=True)

@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-from telegram import Update
 from telegram.constants import ChatAction
 
 from bot import texts
 from bot.messaging.commands import command
-from bot.context import BotContext
+from bot.messaging.media import find_photo
+from bot.pipeline import UserRequest
 from contract.requests import ClassifyRequest
-from bot.messaging.media import fetch_image, find_photo
-from bot.pipeline import run_job
-from bot.messaging.replies import reply
-from bot.messaging.requester import job_for
 
 
-async def classify(update: Update, context: BotContext) -> None:
+async def classify(request: UserRequest) -> None:
     """Classify the photo the command is on or replies to."""
-    message = update.effective_message
-    photo = find_photo(message)
+    photo = find_photo(request.message)
     if photo is None:
-        await reply(message, texts.CLASSIFY_USAGE)
+        await request.reply(texts.CLASSIFY_USAGE)
         return
-    image = await fetch_image(context.bot, photo, context.services.settings.max_image_pixels)
-    job = job_for(update, ClassifyRequest(image))
-    result, status = await run_job(message, context, job, ChatAction.TYPING)
-    await status.answer(texts.classification(result.labels))
+    image = await request.fetch_image(photo)
+    result = await request.run(ClassifyRequest(image), ChatAction.TYPING)
+    await request.answer(texts.classification(result.labels))
 
 
 COMMAND = command("classify", classify, on_photo=True, long_running=True)

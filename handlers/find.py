@@ -14,16 +14,14 @@ from telegram import Update
 from telegram.constants import ChatAction, ChatType
 
 from bot import texts
-from bot.messaging.commands import command, command_args
 from bot.context import BotContext
 from bot.errors import BadInput
-from contract.requests import EmbedImageRequest, EmbedTextRequest
 from bot.features.matches import send_matches
+from bot.messaging.commands import command, command_args
 from bot.messaging.media import find_photo
 from bot.messaging.status import keep_chat_action, send_chat_action
-from bot.pipeline import run_job
-from bot.messaging.replies import reply
-from bot.messaging.requester import job_for
+from bot.pipeline import UserRequest
+from contract.requests import EmbedImageRequest, EmbedTextRequest
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +52,14 @@ def parse_find_args(args: str) -> tuple[str, int]:
     return query, k
 
 
-async def find(update: Update, context: BotContext) -> None:
+async def find(request: UserRequest) -> None:
     """Search this chat's photos by words, or by the photo the command is on or replies to."""
-    message = update.effective_message
-    photos = context.services.photos
-    words, k = parse_find_args(command_args(message.text or message.caption))
+    message = request.message
+    photos = request.services.photos
+    words, k = parse_find_args(command_args(request.text))
     example = find_photo(message)  # only ever a photo of this chat: a typed file_id is just words
     if example is None and not words:
-        await reply(message, texts.FIND_USAGE)
+        await request.reply(texts.FIND_USAGE)
         return
     if photos.being_indexed(message.chat_id):  # photos sent just before the command: include them
         await send_chat_action(message, ChatAction.UPLOAD_PHOTO)
@@ -71,25 +69,21 @@ async def find(update: Update, context: BotContext) -> None:
         finally:
             waiting.cancel()
     if not await photos.check_searchable(message.chat_id):
-        await reply(message, texts.no_photos_yet(message.chat.type == ChatType.PRIVATE))
+        await request.reply(texts.no_photos_yet(message.chat.type == ChatType.PRIVATE))
         return
-    status = None
     exclude: list[str] = []
     if example is not None:
         exclude = [example.file_unique_id]
         query = await photos.stored_embedding(message.chat_id, example.file_unique_id)
         if query is None:
             image = await photos.example_image(example)
-            query, status = await run_job(message, context, job_for(update, EmbedImageRequest(image)),
-                                          ChatAction.UPLOAD_PHOTO)
+            query = await request.run(EmbedImageRequest(image), ChatAction.UPLOAD_PHOTO)
     else:
-        query, status = await run_job(message, context, job_for(update, EmbedTextRequest(words)),
-                                      ChatAction.UPLOAD_PHOTO)
+        query = await request.run(EmbedTextRequest(words), ChatAction.UPLOAD_PHOTO)
     matches = await photos.search(message.chat_id, query, k, exclude)
-    if status is not None:
-        await status.delete()  # the answer is an album, not an edit of the status message
+    await request.drop_status()  # the answer is an album, not an edit of the status message
     if not matches:
-        await reply(message, texts.NO_OTHER_MATCHES)
+        await request.reply(texts.NO_OTHER_MATCHES)
         return
     await send_matches(message, matches, photos)
 

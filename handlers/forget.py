@@ -8,26 +8,24 @@ from telegram import Update
 from telegram.constants import ChatMemberStatus
 
 from bot import texts
+from bot.context import BotContext
 from bot.messaging.admins import is_chat_admin
 from bot.messaging.commands import command
-from bot.context import BotContext
-from bot.messaging.replies import reply
+from bot.pipeline import UserRequest
 
 log = logging.getLogger(__name__)
 
 GONE = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
 
 
-async def forget(update: Update, context: BotContext) -> None:
+async def forget(request: UserRequest) -> None:
     """Delete this chat's photo index and conversation history, after checking the sender may."""
-    message = update.effective_message
-    if not await is_chat_admin(update, context.bot, context.services.settings.admin_user_ids):
-        await reply(message, texts.FORGET_ADMINS_ONLY)
+    if not await is_chat_admin(request.update, request.bot, request.services.settings.admin_user_ids):
+        await request.reply(texts.FORGET_ADMINS_ONLY)
         return
-    counts = await context.services.forget_chat(message.chat_id)
-    log.info("chat %s forgotten on request of %s: %s", message.chat_id,
-             update.effective_user.id if update.effective_user else "-", _named(counts))
-    await reply(message, texts.forgotten(counts))
+    counts = await request.services.forget_chat(request.chat_id)
+    log.info("chat %s forgotten on request of %s: %s", request.chat_id, request.user_id, _named(counts))
+    await request.reply(texts.forgotten(counts))
 
 
 async def bot_removed(update: Update, context: BotContext) -> None:

@@ -12,9 +12,9 @@ from transformers import StoppingCriteria
 from transformers.generation.streamers import BaseStreamer
 
 if TYPE_CHECKING:
-    from contract.worker import Interrupt
-    from contract.requests import Request, Result, Task
     from bot.settings import Settings
+    from contract.requests import Request, Result, Task
+    from contract.worker import Interrupt
 
 log = logging.getLogger(__name__)
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Self, Sequence
 
-from transformers import BlipForConditionalGeneration, BlipProcessor, StoppingCriteriaList
+from transformers import (
+    BlipForConditionalGeneration,
+    BlipProcessor,
+    StoppingCriteriaList,
+)
 
 from contract.requests import Caption, CaptionRequest, Task
 from models.base import Device, StopOnInterrupt
 
 if TYPE_CHECKING:
-    from contract.worker import Interrupt
     from bot.settings import Settings
+    from contract.worker import Interrupt
 
 
 class BlipCaptioner:

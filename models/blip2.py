@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Self, Sequence
 
-from transformers import Blip2ForConditionalGeneration, Blip2Processor, StoppingCriteriaList
+from transformers import (
+    Blip2ForConditionalGeneration,
+    Blip2Processor,
+    StoppingCriteriaList,
+)
 
 from contract.requests import Answer, AskRequest, Task
 from models.base import Device, PartialText, StopOnInterrupt
 from models.quantization import is_placed, quantized_load_kwargs
 
 if TYPE_CHECKING:
-    from contract.worker import Interrupt, OnPartial
     from bot.settings import Settings
+    from contract.worker import Interrupt, OnPartial
 
 
 class Blip2Answerer:

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Self, Sequence
 
 from transformers import AutoModelForImageTextToText, StoppingCriteriaList
 
-from models.grounding import GroundingFormat, parse_boxes
 from contract.errors import InputRejected
 from contract.requests import Answer, AskRequest, Boxes, BoxRequest, Task, Turn
 from models.base import Device, PartialText, StopOnInterrupt
+from models.grounding import GroundingFormat, parse_boxes
 from models.processors import load_image_only_processor
 from models.quantization import is_placed, quantized_load_kwargs
 from models.registry import read_model_type
@@ -21,8 +21,8 @@ from models.registry import read_model_type
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from contract.worker import Interrupt, OnPartial
     from bot.settings import Settings
+    from contract.worker import Interrupt, OnPartial
 
 log = logging.getLogger(__name__)
 

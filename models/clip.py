@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, Sequence
 import torch
 from transformers import CLIPModel, CLIPProcessor
 
-from contract.requests import EmbedImageRequest, EmbedTextRequest, Embedding, Task
+from contract.requests import Embedding, EmbedImageRequest, EmbedTextRequest, Task
 from models.base import Device
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from contract.worker import Interrupt
     from bot.settings import Settings
+    from contract.worker import Interrupt
 
 log = logging.getLogger(__name__)
 

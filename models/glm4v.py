@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from models.grounding import GroundingFormat
 from models.chat_vlm import ChatVlm
+from models.grounding import GroundingFormat
 
 
 def grounding_prompt(target: str) -> str:

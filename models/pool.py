@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 import transformers
+from cachetools import TTLCache
 
 from contract.errors import ErrorKind, ModelUnavailable, WorkerError
 from contract.requests import Task
@@ -21,9 +22,9 @@ from models.registry import adapter_for
 from models.sources import configured_sources
 
 if TYPE_CHECKING:
-    from contract.worker import Interrupt, OnPartial
-    from contract.requests import Request, Result
     from bot.settings import Settings
+    from contract.requests import Request, Result
+    from contract.worker import Interrupt, OnPartial
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,9 @@ class ModelPool:
         self._idle_after = settings.model_idle_unload_s
         # One instance per (adapter class, source), least recently used first.
         self._loaded: OrderedDict[tuple[type, str], Loaded] = OrderedDict()
-        self._failures: dict[Task, tuple[float, str, tuple[ErrorKind, tuple[str, ...]]]] = {}  # when, log reason, kind
+        # Why a task's model failed to load (log reason, kind): remembered a while, so each request doesn't retry.
+        self._failures: TTLCache[Task, tuple[str, tuple[ErrorKind, tuple[str, ...]]]] = TTLCache(
+            maxsize=len(Task), ttl=RETRY_LOAD_AFTER_S, timer=time.monotonic)
         self._lock = threading.RLock()
         self.loads = 0
         self.unloads = 0
@@ -116,8 +119,8 @@ class ModelPool:
 
     def _load(self, task: Task) -> Adapter:
         failed = self._failures.get(task)
-        if failed is not None and time.monotonic() - failed[0] < RETRY_LOAD_AFTER_S:
-            raise ModelUnavailable(f"{task} model unavailable: {failed[1]}", *failed[2])
+        if failed is not None:
+            raise ModelUnavailable(f"{task} model unavailable: {failed[0]}", *failed[1])
         source = self._sources[task]
         started = time.monotonic()
         try:
@@ -135,7 +138,7 @@ class ModelPool:
             reason = str(exc) if isinstance(exc, WorkerError) else f"{type(exc).__name__}: {exc}"
             # A specific reason for users (e.g. "this model can't draw boxes") survives; others get the generic one.
             why = (exc.kind, exc.details) if isinstance(exc, ModelUnavailable) else (ErrorKind.MODEL_UNAVAILABLE, ())
-            self._failures[task] = (time.monotonic(), reason, why)
+            self._failures[task] = (reason, why)
             log.error("the %s model %r could not be loaded: %s", task, source, reason)
             raise ModelUnavailable(f"{task} model unavailable: {reason}", *why) from None
         self._failures.pop(task, None)

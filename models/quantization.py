@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from contract.errors import ModelUnavailable
+from models.checkpoints import read_json
 
 if TYPE_CHECKING:
     from models.base import Device
@@ -66,11 +65,6 @@ def _require(modules: tuple[str, ...], extra: str) -> None:
 
 
 def _quant_method(source: str) -> str | None:
-    path = Path(source) / "config.json"
-    if not path.is_file():
-        from huggingface_hub import hf_hub_download
-
-        path = Path(hf_hub_download(source, "config.json"))
-    config = json.loads(path.read_text())
+    config = read_json(source, "config.json") or {}
     quantization = config.get("quantization_config") or config.get("text_config", {}).get("quantization_config")
     return (quantization or {}).get("quant_method")

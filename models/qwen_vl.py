@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from models.grounding import GroundingFormat
 from models.chat_vlm import ChatVlm
+from models.grounding import GroundingFormat
 
 GROUNDING = {
     "qwen2_vl": GroundingFormat.REF_BOX_1000,  # <|object_ref_start|>..<|box_start|>(x1,y1),(x2,y2)<|box_end|>

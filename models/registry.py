@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contract.errors import ErrorKind, ModelUnavailable
 from contract.requests import Task
+from models.checkpoints import read_json
 
 if TYPE_CHECKING:
     from models.base import Adapter
@@ -55,32 +54,10 @@ def read_model_type(source: str) -> str:
     `source` is a local directory or a hub id (then only those small files are fetched).
     """
     for filename, key in (("config.json", "model_type"), ("model_index.json", "_class_name")):
-        path = Path(source) / filename
-        if not path.is_file() and not Path(source).is_dir():
-            path = _hub_file(source, filename)
-        if path is not None and path.is_file():
-            value = json.loads(path.read_text()).get(key)
-            if value:
-                return str(value)
+        value = (read_json(source, filename) or {}).get(key)
+        if value:
+            return str(value)
     raise ModelUnavailable(f"{source!r} has neither config.json nor model_index.json")
-
-
-def _hub_file(repo_id: str, filename: str) -> Path | None:
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        return Path(hf_hub_download(repo_id, filename))
-    except LocalEntryNotFoundError as exc:  # offline, not cached (a subclass of EntryNotFoundError: first)
-        raise ModelUnavailable(
-            f"{repo_id!r} is neither a local model directory nor a cached hub model (offline?): {exc}"
-        ) from None
-    except EntryNotFoundError:
-        return None  # the repo exists but has no such file: try the next one
-    except (HfHubHTTPError, OSError, ValueError) as exc:
-        raise ModelUnavailable(
-            f"{repo_id!r} is neither a local model directory nor a hub model that could be fetched: {exc}"
-        ) from None
 
 
 def adapter_for(task: Task, source: str) -> type[Adapter]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Self, Sequence
 
 import numpy as np
-from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+from diffusers.pipelines.stable_diffusion.safety_checker import (
+    StableDiffusionSafetyChecker,
+)
 from transformers import AutoImageProcessor
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, ClassVar, Self, Sequence
 
 import torch
+from cachetools import TTLCache
 from diffusers import AutoPipelineForText2Image, StableDiffusionXLPipeline
 from PIL.PngImagePlugin import PngInfo
 
@@ -20,8 +21,8 @@ from contract.requests import GeneratedImage, GeneratedImages, GenerateRequest, 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from contract.worker import Interrupt
     from bot.settings import Settings
+    from contract.worker import Interrupt
     from models.base import Device
     from models.sd_safety import SafetyChecker
 
@@ -82,7 +83,8 @@ class SdxlGenerator:
         self.model_name = model_name
         self.checker_source = checker_source
         self._checker: SafetyChecker | None = None
-        self._checker_failed: tuple[float, str] | None = None
+        # Why the checker couldn't be loaded, remembered a while before trying again.
+        self._checker_failed: TTLCache[str, str] = TTLCache(maxsize=1, ttl=RETRY_CHECKER_AFTER_S, timer=time.monotonic)
         self._checker_lock = threading.Lock()
         # zlib releases the GIL: a batch's PNGs encode in parallel, on the CPU cores the GPU leaves idle.
         self._encoder = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="png")
@@ -150,16 +152,16 @@ class SdxlGenerator:
             if not self.checker_source:
                 # Requests only ask for checks when a checker is configured; be safe if settings disagree.
                 raise ModelUnavailable("safety check asked for, but SAFETY_CHECKER_MODEL is empty", NO_CHECKER)
-            failed = self._checker_failed
-            if failed is not None and time.monotonic() - failed[0] < RETRY_CHECKER_AFTER_S:
-                raise ModelUnavailable(failed[1], NO_CHECKER)
+            failed = self._checker_failed.get("checker")
+            if failed is not None:
+                raise ModelUnavailable(failed, NO_CHECKER)
             from models.sd_safety import SafetyChecker
 
             try:
                 self._checker = SafetyChecker.load(self.checker_source, self.device)
             except Exception as exc:  # any load failure: refuse /gen while safety is on, keep the bot up
                 reason = f"safety checker {self.checker_source!r} could not be loaded: {type(exc).__name__}: {exc}"
-                self._checker_failed = (time.monotonic(), reason)
+                self._checker_failed["checker"] = reason
                 log.error("%s", reason)
                 raise ModelUnavailable(reason, NO_CHECKER) from None
             log.info("loaded safety checker %r", self.checker_source)

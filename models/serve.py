@@ -18,8 +18,8 @@ class ModelServer:
 
     def __init__(self, task: str, settings: dict[str, Any], max_batch_size: int, batch_wait_s: float) -> None:
         # Imported here, in the replica's process: the bot process that defines the app never imports torch.
-        from contract.requests import Task
         from bot.settings import Settings
+        from contract.requests import Task
         from models.pool import ModelPool
 
         self.task = Task(task)

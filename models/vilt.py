@@ -11,8 +11,8 @@ from contract.requests import Answer, AskRequest, Task
 from models.base import Device
 
 if TYPE_CHECKING:
-    from contract.worker import Interrupt
     from bot.settings import Settings
+    from contract.worker import Interrupt
 
 
 class ViltAnswerer:

@@ -11,8 +11,8 @@ from contract.errors import Interrupted
 from contract.requests import Classification, ClassifyRequest, Task
 
 if TYPE_CHECKING:
-    from contract.worker import Interrupt
     from bot.settings import Settings
+    from contract.worker import Interrupt
     from models.base import Device
 
 

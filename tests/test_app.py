@@ -18,12 +18,12 @@ from tests.support.chat import answer_to
 from tests.support.fake_telegram import FakeTelegram
 
 
-async def broken(update, context):
+async def broken(request):
     """A handler with a bug."""
     raise RuntimeError("secret internals: /home/owner/.cache")
 
 
-async def refuses(update, context):
+async def refuses(request):
     raise BadInput("log-only detail", user_message="That option is out of range (1-4).")
 
 

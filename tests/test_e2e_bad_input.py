@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.support.bot_process import ADMIN, TOKEN
-from tests.support.chat import answer_to, is_status, photo_bytes, replies_to
+from tests.support.chat import answer_to, photo_bytes, replies_to
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 from telegram import Chat, Document, Message, PhotoSize, Update, User
@@ -11,7 +12,7 @@ from bot.errors import BadInput
 from bot.features.matches import match_caption, message_link
 from bot.stores.photo_index import Match, PhotoRecord
 from bot.features.photos import photo_record
-from bot.messaging.requester import job_for
+from bot.pipeline import UserRequest
 from contract.requests import EmbedTextRequest
 from handlers.find import parse_find_args
 
@@ -91,4 +92,6 @@ def test_image_files_are_indexed_and_other_files_are_not():
 
 def test_jobs_remember_the_command_that_asked_for_them():
     update = Update(5, message=message(text="/find@tiny_test_bot cats"))
-    assert job_for(update, EmbedTextRequest("cats")).command == "find"
+    request = UserRequest(update, SimpleNamespace(services=None, bot=None))
+    job = request.job(EmbedTextRequest("cats"))
+    assert (job.command, job.seq, job.chat_id, job.user_id) == ("find", 5, -5, 7)

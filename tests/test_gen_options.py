@@ -8,12 +8,19 @@ import sqlite3
 import pytest
 
 from bot import texts
-from bot.messaging.access import is_admin, is_allowed
 from bot.errors import BadInput, ModelUnavailable
-from bot.features.gen_options import MAX_NEGATIVE_CHARS, MAX_PROMPT_CHARS, PROFILES, GenOptions, model_kind, parse_gen_args
-from bot.stores.gen_store import GenParams, GenStore
+from bot.features.gen_options import (
+    MAX_NEGATIVE_CHARS,
+    MAX_PROMPT_CHARS,
+    PROFILES,
+    model_kind,
+    parse_gen_args,
+)
 from bot.features.safety import PromptBlocklist
+from bot.messaging.access import is_admin, is_allowed
 from bot.settings import Settings
+from bot.stores.gen_store import GenParams, GenStore
+from contract.requests import SEED_LIMIT
 
 TURBO, FULL = PROFILES["turbo"], PROFILES["full"]
 
@@ -60,13 +67,23 @@ def test_an_unreachable_hub_model_is_unavailable(monkeypatch):
 
 def test_the_documented_example_parses():
     options = parse_gen_args("a red fox --seed 42 --steps 2 --size 768x512 --n 3 --no blurry, text --file", FULL)
-    assert options == GenOptions("a red fox", steps=2, width=768, height=512, count=3, seed=42,
-                                 negative_prompt="blurry, text", as_file=True)
+    assert options == GenParams("a red fox", seed=42, steps=2, width=768, height=512, count=3,
+                                negative_prompt="blurry, text", as_file=True)
 
 
 def test_defaults_come_from_the_profile():
-    assert parse_gen_args("a  red\nfox", TURBO) == GenOptions("a red fox", steps=1, width=512, height=512)
-    assert parse_gen_args("a red fox", FULL) == GenOptions("a red fox", steps=25, width=1024, height=1024)
+    assert parse_gen_args("a  red\nfox", TURBO) == GenParams("a red fox", None, steps=1, width=512, height=512)
+    assert parse_gen_args("a red fox", FULL) == GenParams("a red fox", None, steps=25, width=1024, height=1024)
+    seeded = parse_gen_args("a red fox", FULL).seeded()
+    assert seeded.seed is not None and 0 <= seeded.seed < SEED_LIMIT
+    assert parse_gen_args("a red fox --seed 7", FULL).seeded().seed == 7
+
+
+def test_params_become_the_workers_request():
+    params = GenParams("a red fox", 42, steps=2, width=768, height=512, count=3, negative_prompt="blurry")
+    request = params.request(guidance=5.0, check_safety=True)
+    assert (request.prompt, request.seeds, request.steps, request.width, request.height, request.guidance,
+            request.negative_prompt, request.check_safety) == ("a red fox", (42, 43, 44), 2, 768, 512, 5.0, "blurry", True)
 
 
 def test_dashes_from_phone_keyboards_and_square_sizes():

@@ -1,6 +1,6 @@
 """Streamed answers: partial text from the worker through the queue to throttled edits on the fake Bot API.
 
-The handler side runs for real (PTB's Bot talking HTTP to the fake server, the GpuQueue, run_job and
+The handler side runs for real (PTB's Bot talking HTTP to the fake server, the GpuQueue, UserRequest.run and
 StatusMessage); the backend is a stand-in that reports partial answers on a schedule.
 """
 
@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 from PIL import Image
-from telegram import Message
+from telegram import Message, Update
 from telegram.ext import ExtBot
 
 from bot.messaging import status as progress
@@ -23,7 +23,7 @@ from bot.errors import JobCancelled
 from contract.requests import Answer, AskRequest, Caption, CaptionRequest
 from bot.queue.jobs import Job
 from bot.messaging.status import CURSOR, StatusMessage
-from bot.pipeline import run_job
+from bot.pipeline import UserRequest
 from bot.stores.journal import JobJournal
 from bot.queue.gpu_queue import GpuQueue
 from bot.stores.quotas import Quotas
@@ -87,15 +87,16 @@ async def ask(tg, bot, backend, *, group: bool = False, final: str | None = None
     message = Message.de_json(request, bot)
     queue = GpuQueue(backend, max_pending=10, max_per_user=5, job_timeout_s=30)
     await queue.start()
-    context = SimpleNamespace(services=services(queue))
-    result, status = await run_job(message, context, Job(AskRequest(IMAGE, "tell me"), 7, chat["id"]), "typing")
-    await status.answer(final or result.text)
+    request = UserRequest(Update(1, message=message), SimpleNamespace(services=services(queue), bot=bot))
+    result = await request.run(AskRequest(IMAGE, "tell me"), "typing")
+    await request.answer(final or result.text)
     await queue.close()
-    return status, chat
+    assert request.status is not None
+    return request.status, chat
 
 
 def services(queue: GpuQueue) -> SimpleNamespace:
-    """What run_job needs besides the queue: a real journal and quotas in a temp folder, and settings."""
+    """What UserRequest.run needs besides the queue: a real journal and quotas in a temp folder, and settings."""
     folder = Path(tempfile.mkdtemp(prefix="streaming-"))
     return SimpleNamespace(
         queue=queue,
@@ -190,8 +191,8 @@ async def test_cancelling_a_streamed_answer_removes_what_was_shown(tg, bot):
     message = Message.de_json(tg.message(chat, user, text="/ask go"), bot)
     queue = GpuQueue(backend, max_pending=10, max_per_user=5, job_timeout_s=30)
     await queue.start()
-    context = SimpleNamespace(services=services(queue))
-    job = asyncio.create_task(run_job(message, context, Job(AskRequest(IMAGE, "go"), 8, chat["id"]), "typing"))
+    request = UserRequest(Update(2, message=message), SimpleNamespace(services=services(queue), bot=bot))
+    job = asyncio.create_task(request.run(AskRequest(IMAGE, "go"), "typing"))
     deadline = time.monotonic() + 10
     while not tg.bot_messages(chat["id"]):
         assert time.monotonic() < deadline

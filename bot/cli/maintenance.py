@@ -19,10 +19,16 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from telegram.error import TelegramError
 
 from bot.errors import BadImage, BotError
-from contract.errors import WorkerError
 from bot.imaging.decode import decode_image, shrink_for_embedding
+from bot.stores.photo_index import (
+    Generation,
+    ModelSpec,
+    PhotoIndex,
+    PhotoRecord,
+    canonical_model_id,
+)
+from contract.errors import WorkerError
 from contract.requests import EmbedImageRequest, Task
-from bot.stores.photo_index import Generation, ModelSpec, PhotoIndex, PhotoRecord, canonical_model_id
 
 if TYPE_CHECKING:
     from PIL.Image import Image

@@ -17,14 +17,16 @@ anything else is a full SDXL model.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 from bot import texts
 from bot.errors import BadInput, ModelUnavailable
+from bot.stores.gen_store import GenParams
+from contract.errors import WorkerError
 from contract.requests import SEED_LIMIT
+from models.checkpoints import read_json
 
 MAX_PROMPT_CHARS = 500
 MAX_NEGATIVE_CHARS = 200
@@ -87,42 +89,12 @@ def model_kind(source: str, setting: str = "auto") -> str:
     return "full"
 
 
-def _scheduler_config(source: str) -> dict:
-    local = Path(source)
-    if local.is_dir():
-        path = local / "scheduler" / "scheduler_config.json"
-        if not path.is_file():
-            return {}
-    else:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
-
-        try:
-            path = Path(hf_hub_download(source, "scheduler_config.json", subfolder="scheduler"))
-        except LocalEntryNotFoundError as exc:  # (a subclass of EntryNotFoundError) offline and not cached
-            raise ModelUnavailable(f"gen model {source!r}: no scheduler config: {exc}") from None
-        except EntryNotFoundError:  # the repo has no scheduler config: nothing says it's a few-step model
-            return {}
-        except Exception as exc:  # offline, no such repo, not a valid id: the model can't load either
-            raise ModelUnavailable(f"gen model {source!r}: no scheduler config: {exc}") from None
+def _scheduler_config(source: str) -> dict[str, Any]:
+    """The scheduler config ({} when there is none: nothing says it's a few-step model)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelUnavailable(f"gen model {source!r}: unreadable {path}: {exc}") from None
-
-
-@dataclass(frozen=True)
-class GenOptions:
-    """A parsed /gen request; `seed` None means "pick one"."""
-
-    prompt: str
-    steps: int
-    width: int
-    height: int
-    count: int = 1
-    seed: int | None = None
-    negative_prompt: str | None = None
-    as_file: bool = False
+        return read_json(source, "scheduler_config.json", subfolder="scheduler") or {}
+    except WorkerError as exc:  # offline, no such repo, not a valid id: the model can't load either
+        raise ModelUnavailable(f"gen model {source!r}: no scheduler config: {exc}") from None
 
 
 OPTIONS = ("seed", "steps", "size", "n", "no", "file")
@@ -139,7 +111,7 @@ def _option(token: str) -> str | None:
     return None
 
 
-def parse_gen_args(text: str, profile: GenProfile) -> GenOptions:
+def parse_gen_args(text: str, profile: GenProfile) -> GenParams:
     """Parse what follows /gen; raises BadInput naming the bad option and its allowed range."""
     tokens = text.split()
     first = next((i for i, t in enumerate(tokens) if _option(t) is not None), len(tokens))
@@ -184,7 +156,7 @@ def parse_gen_args(text: str, profile: GenProfile) -> GenOptions:
         if len(negative) > MAX_NEGATIVE_CHARS:
             raise BadInput("long negative prompt",
                            user_message=texts.too_long("negative", len(negative), MAX_NEGATIVE_CHARS))
-    return GenOptions(
+    return GenParams(
         prompt=prompt,
         steps=_integer(values, "steps", 1, profile.max_steps, profile.default_steps),
         width=width,

@@ -7,11 +7,13 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from cachetools import TTLCache
+
 from bot import texts
 from bot.errors import BadInput, ModelUnavailable
 from bot.features.gen_options import PROFILES, GenProfile, model_kind
-from bot.stores.gen_store import GenParams, GenStore
 from bot.features.safety import PromptBlocklist
+from bot.stores.gen_store import GenParams, GenStore
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -35,7 +37,8 @@ class GenService:
         self.store = GenStore(settings.sqlite_path)
         self.blocklist = PromptBlocklist(settings.gen_prompt_blocklist)
         self._profile: GenProfile | None = None
-        self._profile_failed: tuple[float, str] | None = None
+        # Why the profile couldn't be read, remembered a while so each /gen doesn't ask the hub again.
+        self._profile_failed: TTLCache[str, str] = TTLCache(maxsize=1, ttl=RETRY_PROFILE_AFTER_S, timer=time.monotonic)
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.open)
@@ -47,13 +50,13 @@ class GenService:
         """The configured model's limits; raises ModelUnavailable when its kind can't be read."""
         if self._profile is not None:
             return self._profile
-        failed = self._profile_failed
-        if failed is not None and time.monotonic() - failed[0] < RETRY_PROFILE_AFTER_S:
-            raise ModelUnavailable(failed[1])
+        failed = self._profile_failed.get("profile")
+        if failed is not None:
+            raise ModelUnavailable(failed)
         try:
             kind = await asyncio.to_thread(model_kind, self.settings.gen_model, self.settings.gen_model_kind)
         except ModelUnavailable as exc:
-            self._profile_failed = (time.monotonic(), str(exc))
+            self._profile_failed["profile"] = str(exc)
             log.error("%s", exc)
             raise
         self._profile = PROFILES[kind]

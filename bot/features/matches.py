@@ -15,15 +15,15 @@ from telegram.error import TelegramError
 
 from bot import texts
 from bot.errors import BadImage
-from bot.imaging.decode import decode_image
 from bot.i18n import Lang, language_of_message
+from bot.imaging.decode import decode_image
 from bot.messaging.replies import reply
 
 if TYPE_CHECKING:
     from telegram import Chat, Message
 
-    from bot.stores.photo_index import Match
     from bot.features.photos import ChatPhotos
+    from bot.stores.photo_index import Match
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.messaging.commands import replies_to_bot
-from bot.stores.history import ChatHistory, Conversation, scope_of
 from bot.messaging.media import decode_off_loop, download, photo_in
+from bot.stores.history import ChatHistory, Conversation, scope_of
 
 if TYPE_CHECKING:
     from PIL.Image import Image

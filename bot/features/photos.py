@@ -14,16 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
+
+from cachetools import TTLCache
 
 from bot import texts
 from bot.errors import BadImage, BotError, ModelUnavailable, ReindexNeeded
 from bot.imaging.decode import shrink_for_embedding
-from contract.requests import EmbedImageRequest, Embedding
-from bot.queue.jobs import Job, Lane
 from bot.messaging.media import download_image, photo_in
-from bot.stores.photo_index import Match, ModelSpec, PhotoIndex, PhotoRecord, canonical_model_id
+from bot.queue.jobs import Job, Lane
+from bot.stores.photo_index import (
+    Match,
+    ModelSpec,
+    PhotoIndex,
+    PhotoRecord,
+    canonical_model_id,
+)
+from contract.requests import Embedding, EmbedImageRequest
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -96,7 +105,8 @@ class ChatPhotos:
         self._keys_in_flight: set[tuple[int, str]] = set()
         self._settled = asyncio.Condition()
         self._writes = asyncio.Lock()  # an add never lands after a /forget that came before it
-        self._model_down_until = 0.0
+        # Set while the CLIP model can't be loaded: photos aren't downloaded for it meanwhile.
+        self._model_down: TTLCache[str, bool] = TTLCache(maxsize=1, ttl=MODEL_DOWN_PAUSE_S, timer=time.monotonic)
         self.indexed = 0
 
     async def start(self, bot: Bot) -> None:
@@ -229,7 +239,7 @@ class ChatPhotos:
     async def _index(self, group: list[_Pending]) -> None:
         """Index one photo, or an album's photos together: downloaded at once, embedded in one batch."""
         chat_id = group[0].record.chat_id
-        if asyncio.get_running_loop().time() < self._model_down_until:
+        if "clip" in self._model_down:
             log.debug("photos %s of chat %s not indexed: the CLIP model is unavailable",
                       ", ".join(p.record.key for p in group), chat_id)
             return
@@ -243,7 +253,7 @@ class ChatPhotos:
             if isinstance(result, BotError):  # model or queue unavailable: logged, never told to the chat
                 log.warning("photo %s of chat %s not indexed: %s", pending.record.key, chat_id, result)
                 if isinstance(result, ModelUnavailable):
-                    self._model_down_until = asyncio.get_running_loop().time() + MODEL_DOWN_PAUSE_S
+                    self._model_down["clip"] = True
             elif isinstance(result, BaseException):
                 raise result
             else:

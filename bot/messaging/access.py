@@ -11,8 +11,8 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot import texts
-from bot.messaging.commands import mentions_bot
 from bot.i18n import language_of
+from bot.messaging.commands import mentions_bot
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 
 from telegram import Message
 from telegram.error import TelegramError
@@ -37,7 +37,7 @@ class StatusMessage:
     into further messages when it outgrows Telegram's 4096 characters; `parts` are all of them.
     """
 
-    def __init__(self, request: Message, on_sent: Callable[[Message], None] | None = None,
+    def __init__(self, request: Message, on_sent: Callable[[Message], Awaitable[None]] | None = None,
                  lang: Lang | None = None) -> None:
         self.request = request
         self.lang = lang or language_of_message(request)  # of the person the answer is for
@@ -143,7 +143,7 @@ class StatusMessage:
             self.parts.append(sent)
             self._texts.append(text)
             if index == 0 and self._on_sent is not None:
-                self._on_sent(sent)
+                await self._on_sent(sent)
         self._edited_at = time.monotonic()
 
     @staticmethod

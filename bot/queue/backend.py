@@ -10,7 +10,6 @@ from contract.requests import Task
 if TYPE_CHECKING:
     from contract.requests import Request, Result
     from contract.worker import Interrupt, OnPartial
-    from bot.settings import Settings
 
 
 def preload_tasks(setting: str) -> list[Task]:

@@ -12,10 +12,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from bot import texts
-from contract.worker import Interrupt
-from bot.errors import BotError, Busy, JobCancelled, JobTimedOut, ModelFailed, ShuttingDown, TooManyPending, from_worker
-from contract.errors import WorkerError
+from bot.errors import (
+    BotError,
+    Busy,
+    JobCancelled,
+    JobTimedOut,
+    ModelFailed,
+    ShuttingDown,
+    TooManyPending,
+    from_worker,
+)
 from bot.queue.jobs import Lane
+from contract.errors import WorkerError
+from contract.worker import Interrupt
 
 if TYPE_CHECKING:
     from bot.queue.backend import Backend

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Sequence
 from bot.queue.backend import preload_tasks
 
 if TYPE_CHECKING:
-    from contract.worker import Interrupt, OnPartial
-    from contract.requests import Request, Result, Task
     from bot.settings import Settings
+    from contract.requests import Request, Result, Task
+    from contract.worker import Interrupt, OnPartial
     from models.pool import ModelPool
 
 log = logging.getLogger(__name__)

@@ -10,15 +10,15 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Sequence
 
-from bot.queue.backend import preload_tasks
 from bot.errors import BotError, JobTimedOut, ModelFailed
+from bot.queue.backend import preload_tasks
 from contract.errors import WorkerError
 from contract.requests import Task
 
 if TYPE_CHECKING:
-    from contract.worker import Interrupt, OnPartial
-    from contract.requests import Request, Result
     from bot.settings import Settings
+    from contract.requests import Request, Result
+    from contract.worker import Interrupt, OnPartial
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bot.stores.sqlite import SQLiteStore
+from contract.requests import SEED_LIMIT, GenerateRequest
 
 # Rerun buttons keep working this long; older entries are deleted.
 BUTTON_TTL_S = 30 * 24 * 3600
@@ -16,16 +17,28 @@ BUTTON_TTL_S = 30 * 24 * 3600
 
 @dataclass(frozen=True)
 class GenParams:
-    """What a rerun button needs to draw a result again (Telegram's callback_data holds only 64 bytes)."""
+    """A /gen request as the user gave it: parsed from the command, kept for the rerun buttons (Telegram's
+    callback_data holds only 64 bytes), and turned into the worker's GenerateRequest. `seed` None: pick one."""
 
     prompt: str
-    seed: int
+    seed: int | None
     steps: int
     width: int
     height: int
     count: int = 1
     negative_prompt: str | None = None
     as_file: bool = False
+
+    def seeded(self) -> GenParams:
+        """These parameters with a seed: the given one, or a random one."""
+        return self if self.seed is not None else replace(self, seed=secrets.randbelow(SEED_LIMIT))
+
+    def request(self, *, guidance: float, check_safety: bool) -> GenerateRequest:
+        """The worker's request to draw these (with the model's guidance); the seed must be set."""
+        assert self.seed is not None, "seeded() first"
+        return GenerateRequest(prompt=self.prompt, seed=self.seed, steps=self.steps, width=self.width,
+                               height=self.height, guidance=guidance, count=self.count,
+                               negative_prompt=self.negative_prompt, check_safety=check_safety)
 
 
 _SCHEMA = """
@@ -70,6 +83,7 @@ class GenStore(SQLiteStore):
 
     def remember(self, params: GenParams, chat_id: int, user_id: int) -> str:
         """Store `params` for the buttons of a result in `chat_id`; returns the key the buttons carry."""
+        assert params.seed is not None, "a rerun draws the same seed: seeded() first"
         key = secrets.token_urlsafe(9)  # 12 characters; unguessable, so one chat can't replay another's
         now = time.time()
         row = asdict(params)

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from bot import texts
-from contract.requests import Turn
 from bot.stores.sqlite import SQLiteStore
+from contract.requests import Turn
 
 if TYPE_CHECKING:
     from telegram import Message
@@ -91,16 +91,6 @@ class ChatHistory(SQLiteStore):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._turn_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    def _run(self, function, *args):
-        def locked():
-            with self._lock:
-                if self._db is None:
-                    self.open()
-                assert self._db is not None
-                return function(self._db, *args)
-
-        return asyncio.to_thread(locked)
 
     def turn_lock(self, conversation_id: int) -> asyncio.Lock:
         """A lock that orders the turns of one conversation: a follow-up waits for the answer before it."""

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from urllib.parse import urlsplit
 
+from cachetools import TTLCache
+
 from bot.errors import BotError, IndexUnavailable, ReindexNeeded
 
 if TYPE_CHECKING:
@@ -120,7 +122,8 @@ class PhotoIndex:
         self._lock_file: Any = None
         self._handles: dict[str, Any] = {}
         self._generations: dict[int, dict[str, Generation]] | None = None
-        self._failed_at = -ERROR_LOG_INTERVAL_S
+        # Set after an error is logged: while the store stays down, one line a minute is enough.
+        self._reported: TTLCache[str, bool] = TTLCache(maxsize=1, ttl=ERROR_LOG_INTERVAL_S, timer=time.monotonic)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PhotoIndex:
@@ -141,9 +144,9 @@ class PhotoIndex:
             except BotError:
                 raise
             except Exception as exc:
-                now = time.monotonic()
-                quiet = now - self._failed_at < ERROR_LOG_INTERVAL_S  # one line a minute while it stays down
-                self._failed_at = now if not quiet else self._failed_at
+                quiet = "open" in self._reported
+                if not quiet:
+                    self._reported["open"] = True
                 log.log(logging.DEBUG if quiet else logging.ERROR, "the photo index (%s) can't be opened: %s",
                         self.describe(), exc)
                 raise IndexUnavailable(f"photo index unavailable: {exc}") from None

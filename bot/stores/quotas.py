@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
 from bot import texts
 from bot.errors import QuotaExceeded
-from bot.stores.sqlite import connect
+from bot.stores.sqlite import SQLiteStore
 
 WINDOWS = (("minute", 60.0), ("day", 86_400.0))
 
 
-class Quotas:
+class Quotas(SQLiteStore):
     """Counts accepted jobs per user and task in SQLite; refuses one over a limit with the time to wait."""
 
+    SCHEMA = """
+    CREATE TABLE IF NOT EXISTS quota_use (user_id INTEGER, task TEXT, at REAL);
+    CREATE INDEX IF NOT EXISTS quota_use_by_user ON quota_use (user_id, task, at);
+    """
+
     def __init__(self, path: Path, per_minute: dict[str, int], per_day: dict[str, int]) -> None:
-        self._db = connect(path)
-        self._db.execute("CREATE TABLE IF NOT EXISTS quota_use (user_id INTEGER, task TEXT, at REAL)")
-        self._db.execute("CREATE INDEX IF NOT EXISTS quota_use_by_user ON quota_use (user_id, task, at)")
+        super().__init__(path)
         self._limits = {"minute": per_minute, "day": per_day}
 
     def limit(self, window: str, task: str) -> int:
@@ -26,14 +30,30 @@ class Quotas:
         limits = self._limits[window]
         return limits.get(task, limits.get("*", 0))
 
-    def check(self, user_id: int, task: str, now: float | None = None) -> None:
-        """Raise QuotaExceeded, saying when the next job is allowed, if one more would go over a limit."""
-        now = time.time() if now is None else now
+    async def take(self, user_id: int, task: str, now: float | None = None) -> float | None:
+        """Count one job, or raise QuotaExceeded (saying when the next is allowed) if it would go over a limit.
+
+        The check and the count are one step on the store's lock, so two requests at once can't both
+        take the last one. Returns the time it was counted at (for `refund`), None when nothing limits `task`.
+        """
+        if not any(self.limit(window, task) > 0 for window, _ in WINDOWS):
+            return None  # unlimited: nothing to count
+        at = time.time() if now is None else now
+        await self._run(self._take, user_id, task, at)
+        return at
+
+    async def refund(self, user_id: int, task: str, at: float) -> None:
+        """Uncount a job that was taken but then not accepted (the queue was full)."""
+        await self._run(_execute, "DELETE FROM quota_use WHERE rowid IN "
+                        "(SELECT rowid FROM quota_use WHERE user_id = ? AND task = ? AND at = ? LIMIT 1)",
+                        (user_id, task, at))
+
+    def _take(self, db: sqlite3.Connection, user_id: int, task: str, now: float) -> None:
         for window, seconds in WINDOWS:
             limit = self.limit(window, task)
             if limit <= 0:
                 continue
-            rows = self._db.execute(
+            rows = db.execute(
                 "SELECT at FROM quota_use WHERE user_id = ? AND task = ? AND at > ? ORDER BY at DESC LIMIT ?",
                 (user_id, task, now - seconds, limit),
             ).fetchall()
@@ -43,12 +63,9 @@ class Quotas:
                     f"user {user_id} over {limit} {task}/{window}",
                     user_message=texts.quota_exceeded(limit, task, window, wait),
                 )
+        db.execute("INSERT INTO quota_use VALUES (?, ?, ?)", (user_id, task, now))
+        db.execute("DELETE FROM quota_use WHERE at < ?", (now - WINDOWS[-1][1],))
 
-    def record(self, user_id: int, task: str, now: float | None = None) -> None:
-        """Count one accepted job."""
-        now = time.time() if now is None else now
-        self._db.execute("INSERT INTO quota_use VALUES (?, ?, ?)", (user_id, task, now))
-        self._db.execute("DELETE FROM quota_use WHERE at < ?", (now - WINDOWS[-1][1],))
 
-    def close(self) -> None:
-        self._db.close()
+def _execute(db: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> None:
+    db.execute(sql, args)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -24,7 +28,9 @@ def connect(path: Path) -> sqlite3.Connection:
 
 class SQLiteStore:
     """A store with tables of its own in the bot's SQLite file: `open()` connects and creates them
-    (`SCHEMA`), `close()` closes; `_lock` serialises the use of the one connection across threads."""
+    (`SCHEMA`), `close()` closes; `_lock` serialises the use of the one connection across threads.
+    `_run()` runs SQL on a worker thread, so the update loop never waits on the disk (or on a lock held by
+    another process)."""
 
     SCHEMA = ""
 
@@ -47,3 +53,15 @@ class SQLiteStore:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+    def _run(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """`function(db, *args)` on a worker thread, holding the store's lock; opens the file if needed."""
+
+        def locked() -> T:
+            with self._lock:
+                if self._db is None:
+                    self.open()
+                assert self._db is not None
+                return function(self._db, *args)
+
+        return asyncio.ensure_future(asyncio.to_thread(locked))

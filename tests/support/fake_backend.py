@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import asyncio
 
+from contract.errors import ModelUnavailable
+from contract.requests import Caption, CaptionRequest, Embedding, EmbedTextRequest, Task
 from contract.worker import Interrupt
-from bot.errors import ModelUnavailable
-from contract.requests import Caption, CaptionRequest, Embedding, Task
 
 
 def tag(request) -> str:
-    """What names a request in `FakeBackend.batches`: a caption's prefix, or the tag in an image's info."""
-    return request.prefix if isinstance(request, CaptionRequest) else request.image.info["tag"]
+    """What names a request in `FakeBackend.batches`: a caption's prefix (or "-"), a text, or the tag in an
+    image's info (or its size, for photos decoded from a file)."""
+    if isinstance(request, CaptionRequest):
+        return request.prefix or "-"
+    if isinstance(request, EmbedTextRequest):
+        return request.text
+    return request.image.info.get("tag", "{}x{}".format(*request.image.size))
 
 
 class FakeBackend:
     """Records every batch as a list of tags; holds each one until `gate` is set (it is set by default).
 
     Captions come back as "caption of <prefix>", embeddings as a fixed vector. A batch with a prefix in
-    `fail_on` raises like a broken model; with `unavailable` set, every batch raises ModelUnavailable.
+    `fail_on` raises like a broken model; with `unavailable` set, every batch raises the worker contract's
+    ModelUnavailable.
     """
+
+    concurrency = 1
+    batches_in_queue = True
 
     def __init__(self) -> None:
         self.batches: list[list[str]] = []

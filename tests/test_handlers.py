@@ -1,0 +1,124 @@
+"""Handlers in-process: the real Application and request pipeline against the fake Bot API and a fake backend.
+
+No subprocess and no model: an update goes through `Application.process_update` and the answer is read off
+the fake server, each in milliseconds. The subprocess end-to-end tests (test_e2e_*) cover the real bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from telegram import Update
+
+from bot import texts
+from bot.app import build_application
+from bot.settings import Settings
+from tests.support.bot_process import TOKEN
+from tests.support.chat import is_status, photo_bytes, replies_to
+from tests.support.fake_backend import FakeBackend
+from tests.support.fake_telegram import FakeTelegram
+
+
+@pytest.fixture
+def tg():
+    server = FakeTelegram(TOKEN).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def app(tg, tmp_path):
+    """The whole bot, in this process, on the fake Bot API, running jobs on a FakeBackend."""
+    backend = FakeBackend()
+    settings = Settings(
+        telegram_bot_token=TOKEN,
+        telegram_base_url=tg.base_url,
+        telegram_base_file_url=tg.base_file_url,
+        data_dir=tmp_path,
+        quota_per_minute={"caption": 2},
+        admin_user_ids=frozenset({900}),
+    )
+    application = build_application(settings, backend=backend)
+    async with application:  # initialize(), then what run_polling() does besides polling
+        await application.post_init(application)
+        await application.start()
+        application.bot_data["backend"] = backend
+        yield application
+        await application.stop()
+        await application.post_shutdown(application)
+
+
+async def send(app, tg, chat, user, **message) -> dict:
+    """The user sends a message; the application handles its update (in this process) and we wait for the
+    answer: the bot's first reply to it that is not a status message."""
+    sent = tg.message(chat, user, **message)
+    update_id = tg.inject(sent)
+    await app.process_update(Update.de_json({"update_id": update_id, "message": sent}, app.bot))
+    return await answer(tg, sent)
+
+
+async def answer(tg, request: dict, timeout: float = 5.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        final = [m for m in replies_to(tg, request) if not is_status(m.get("text"))]
+        if final:
+            return final[0]
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"no answer to {request.get('text') or request.get('caption')!r}")
+
+
+async def test_caption_on_a_photo_is_answered_by_the_backend(app, tg):
+    ann = tg.user(1, "Ann")
+    started = time.monotonic()
+    reply = await send(app, tg, tg.private_chat(ann), ann, photo=photo_bytes(1), caption="/caption a dog")
+    assert reply["text"] == "caption of a dog"
+    assert time.monotonic() - started < 1.0
+    assert ["a dog"] in app.bot_data["backend"].batches
+
+
+async def test_help_and_usage_texts_come_in_the_users_language(app, tg):
+    li = tg.user(2, "Li", language_code="zh-hans")
+    chat = tg.private_chat(li)
+    assert (await send(app, tg, chat, li, text="/caption"))["text"] == texts.CAPTION_USAGE.zh
+    assert (await send(app, tg, chat, li, text="/help"))["text"].startswith(texts.HELP_HEADER.zh)
+
+
+async def test_quota_refusal_and_a_queue_refusal_gives_the_quota_back(app, tg):
+    bo = tg.user(3, "Bo")
+    chat = tg.private_chat(bo)
+    queue = app.bot_data["services"].queue
+    queue._max_pending = 0  # the queue refuses everything: the quota taken for it must be given back
+    busy = await send(app, tg, chat, bo, photo=photo_bytes(2), caption="/caption one")
+    assert busy["text"] == texts.BUSY.en
+    queue._max_pending = 10
+    for n in ("two", "three"):  # the limit is 2 a minute, and the refused one did not count
+        assert (await send(app, tg, chat, bo, photo=photo_bytes(3), caption=f"/caption {n}"))["text"] == f"caption of {n}"
+    over = await send(app, tg, chat, bo, photo=photo_bytes(4), caption="/caption four")
+    assert "limit of 2 /caption requests per minute" in over["text"]
+
+
+async def test_an_update_delivered_twice_is_answered_once(app, tg):
+    cy = tg.user(4, "Cy")
+    sent = tg.message(tg.private_chat(cy), cy, photo=photo_bytes(5), caption="/caption once")
+    update = {"update_id": tg.inject(sent), "message": sent}
+    await app.process_update(Update.de_json(update, app.bot))
+    await answer(tg, sent)
+    await app.process_update(Update.de_json(update, app.bot))  # Telegram delivers it again
+    await asyncio.sleep(0.1)
+    assert [m["text"] for m in replies_to(tg, sent)] == ["caption of once"]
+    assert app.bot_data["backend"].batches.count(["once"]) == 1
+
+
+async def test_a_worker_error_kind_is_put_into_words_by_the_bot(app, tg):
+    app.bot_data["backend"].unavailable = True  # the backend raises contract.errors.ModelUnavailable
+    di = tg.user(5, "Di")
+    reply = await send(app, tg, tg.private_chat(di), di, photo=photo_bytes(6), caption="/caption x")
+    assert reply["text"] == texts.MODEL_UNAVAILABLE.en
+
+
+async def test_admin_only_commands_are_refused_to_others_in_the_pipeline(app, tg):
+    ed, admin = tg.user(6, "Ed"), tg.user(900, "Root")
+    assert (await send(app, tg, tg.private_chat(ed), ed, text="/stats"))["text"] == texts.ADMINS_ONLY.en
+    assert (await send(app, tg, tg.private_chat(admin), admin, text="/safety"))["text"] != texts.ADMINS_ONLY.en
