@@ -69,7 +69,7 @@ async def run(requests: int, stored: int, context: int, workdir: Path) -> None:
     from bot.backends import Interrupt
     from bot.history import ChatHistory, Scope
     from bot.jobs import Task, Turn
-    from bot.media import decode_off_loop
+    from bot.decoding import ImageDecoder
     from bot.progress import StatusMessage
     from bot.settings import Settings
     from models.base import PartialText
@@ -83,6 +83,7 @@ async def run(requests: int, stored: int, context: int, workdir: Path) -> None:
     )
     settings = Settings(telegram_bot_token="t", vlm_model=str(checkpoint), device="cpu", vlm_max_new_tokens=128,
                         vlm_context_tokens=context, data_dir=workdir / "data")
+    decoder = ImageDecoder(settings.max_image_pixels)
     streamer_seconds = [0.0]
     put = PartialText.put
 
@@ -129,7 +130,7 @@ async def run(requests: int, stored: int, context: int, workdir: Path) -> None:
             t0 = time.perf_counter()
             current = await history.current(scope)
             t1 = time.perf_counter()
-            image = await decode_off_loop(current.image, settings.max_image_pixels)
+            image = await decoder.for_command(None, current.image)
             t2 = time.perf_counter()
             prompt, kept = adapter.fit(image, current.turns, QUESTION)
             t3 = time.perf_counter()

@@ -28,6 +28,7 @@ from bot.access import AccessGate, is_admin
 from bot.backends import make_backend
 from bot.commands import Callback, CaptionCommand, Command, MentionsBot, ReplyToBot, parse_command
 from bot.context import BotContext, Services
+from bot.decoding import ImageDecoder
 from bot.errors import BotError, ShuttingDown
 from bot.generation import GenService
 from bot.history import ChatHistory
@@ -71,9 +72,11 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
     quotas = Quotas(settings.sqlite_path, settings.quota_per_minute, settings.quota_per_day)
     gen = GenService(settings)
     history = ChatHistory(settings.sqlite_path)
-    photos = ChatPhotos(PhotoIndex.from_settings(settings), queue, settings)
+    decoder = ImageDecoder(settings.max_image_pixels)
+    photos = ChatPhotos(PhotoIndex.from_settings(settings), queue, settings, decoder=decoder)
     services = Services(settings=settings, queue=queue, backend=backend, commands=commands, journal=journal,
-                        quotas=quotas, gen=gen, history=history, photos=photos, chat_stores=[photos, history])
+                        quotas=quotas, gen=gen, history=history, photos=photos, chat_stores=[photos, history],
+                        decoder=decoder)
 
     async def post_init(application: Application) -> None:
         history.open()
@@ -97,6 +100,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         quotas.close()
         await gen.close()
         history.close()
+        decoder.close()
 
     application = (
         ApplicationBuilder()

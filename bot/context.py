@@ -12,6 +12,7 @@ from bot.i18n import Text
 if TYPE_CHECKING:
     from bot.backends import Backend
     from bot.commands import Command
+    from bot.decoding import ImageDecoder
     from bot.journal import JobJournal
     from bot.quotas import Quotas
     from bot.generation import GenService
@@ -44,6 +45,7 @@ class Services:
     history: ChatHistory  # photo conversations (/ask, /box, /reset)
     photos: ChatPhotos  # photo memory: `photos.index_message(message)` indexes a sent photo
     chat_stores: list[ChatStore]  # what /forget and the bot's removal delete
+    decoder: ImageDecoder  # every photo a command or indexing reads is decoded through it
 
     async def forget_chat(self, chat_id: int) -> dict[Text, int]:
         """Delete everything every store keeps for the chat: {what: how many}."""

@@ -25,18 +25,18 @@ async def ask(update: Update, context: BotContext) -> None:
     message = update.effective_message
     services = context.services
     history = services.history
-    max_pixels = services.settings.max_image_pixels
+    decoder = services.decoder
     text = message.text or message.caption or ""
     if parse_command(text) is None and not mentions_bot(message):  # a plain reply to one of the bot's messages
         question = text.strip()
-        subject = await subject_of_reply(message, history, max_pixels)
+        subject = await subject_of_reply(message, history, decoder)
         if subject is None or not question:
             return  # not an answer of a conversation (e.g. a caption): none of /ask's business
         _check_length(question)
     else:  # /ask, or "@bot what is this?", which asks the same way
         question = command_args(text) if parse_command(text) else without_mention(text, context.bot.username)
         _check_length(question)  # before a new photo is downloaded and stored
-        subject = await subject_of_command(message, context.bot, history, max_pixels)
+        subject = await subject_of_command(message, context.bot, history, decoder)
         if subject is None:
             await reply(message, texts.ASK_USAGE)
             return

@@ -32,7 +32,7 @@ async def box(update: Update, context: BotContext) -> None:
     if len(target) > MAX_TARGET_CHARS:
         raise BadInput(f"target of {len(target)} chars",
                        user_message=texts.too_long("description", len(target), MAX_TARGET_CHARS))
-    subject = await subject_of_command(message, context.bot, history, context.services.settings.max_image_pixels)
+    subject = await subject_of_command(message, context.bot, history, context.services.decoder)
     if subject is None:
         await reply(message, texts.BOX_USAGE)
         return

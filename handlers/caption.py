@@ -29,7 +29,7 @@ async def caption(update: Update, context: BotContext) -> None:
     if len(prefix) > MAX_PREFIX_CHARS:
         raise BadInput(f"prefix of {len(prefix)} chars",
                        user_message=texts.too_long("prefix", len(prefix), MAX_PREFIX_CHARS))
-    image = await fetch_image(context.bot, photo, context.services.settings.max_image_pixels)
+    image = await fetch_image(context.bot, photo, context.services.decoder)
     job = job_for(update, CaptionRequest(image, prefix or None))
     result, status = await run_job(message, context, job, ChatAction.TYPING)
     await status.answer(result.text.strip() or texts.NO_CAPTION)

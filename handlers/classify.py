@@ -22,7 +22,7 @@ async def classify(update: Update, context: BotContext) -> None:
     if photo is None:
         await reply(message, texts.CLASSIFY_USAGE)
         return
-    image = await fetch_image(context.bot, photo, context.services.settings.max_image_pixels)
+    image = await fetch_image(context.bot, photo, context.services.decoder)
     job = job_for(update, ClassifyRequest(image))
     result, status = await run_job(message, context, job, ChatAction.TYPING)
     await status.answer(texts.classification(result.labels))
