@@ -137,7 +137,7 @@ def measure_photo(folder: Path) -> dict:
         async def request():
             decoder = ImageDecoder(CAP)
             try:
-                return await asyncio.gather(decoder.for_command("f", data), decoder.for_embedding("f", data))
+                return await asyncio.gather(decoder.for_command((1, "f"), data), decoder.for_embedding((1, "f"), data))
             finally:
                 decoder.close()
 

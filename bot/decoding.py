@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Source = bytes | Callable[[], Awaitable[bytes]]  # the file, or how to download it (only when needed)
+# (chat id, file_unique_id): only readers of the same file in the same chat share a decode, so not even a
+# forged update naming another chat's file gets that chat's pixels without downloading its own copy.
+Key = tuple[int, str]
 
 # A user waits on each command's photo: a few at once. Indexing decodes one photo at a time on a thread
 # of lower priority, so a flood of heavy files posted without a command queues behind itself, never in
@@ -41,18 +44,18 @@ class ImageDecoder:
         self._commands = ThreadPoolExecutor(threads, thread_name_prefix="decode")
         self._background = ThreadPoolExecutor(background_threads, thread_name_prefix="decode-background",
                                               initializer=_lower_priority)
-        self._recent: OrderedDict[tuple[str, str], asyncio.Future[Image]] = OrderedDict()
+        self._recent: OrderedDict[tuple[Key, str], asyncio.Future[Image]] = OrderedDict()
         self.decodes = 0  # how many files were decoded (for tests and /stats-like checks)
 
-    async def for_command(self, key: str | None, source: Source) -> Image:
+    async def for_command(self, key: Key | None, source: Source) -> Image:
         """The photo for a command: RGB, at most bot.images.COMMAND_MAX_SIDE a side.
 
-        `key` (the file's unique id) shares the result with other readers of the same file; None doesn't.
+        `key` shares the result with other readers of the same file in the same chat; None shares nothing.
         Raises BadImage with the reason for the user.
         """
         return await self._shared((key, COMMAND), lambda: self._decode(source, decode_image, self._commands))
 
-    async def for_embedding(self, key: str | None, source: Source) -> Image:
+    async def for_embedding(self, key: Key | None, source: Source) -> Image:
         """The photo as indexing and search embed it (bot.images.shrink_for_embedding): taken from the
         command's decode of the same file when there is one, else decoded small on the background thread."""
         shared = self._recent.get((key, COMMAND)) if key is not None else None
@@ -66,7 +69,7 @@ class ImageDecoder:
         self._commands.shutdown(wait=False, cancel_futures=True)
         self._background.shutdown(wait=False, cancel_futures=True)
 
-    async def _shared(self, slot: tuple[str | None, str], make: Callable[[], Awaitable[Image]]) -> Image:
+    async def _shared(self, slot: tuple[Key | None, str], make: Callable[[], Awaitable[Image]]) -> Image:
         if slot[0] is None:
             return await make()
         future = self._recent.get(slot)
@@ -77,7 +80,7 @@ class ImageDecoder:
         # Shielded: one reader giving up (a /cancel) doesn't cancel the decode another reader waits for.
         return await asyncio.shield(future)
 
-    def _keep(self, slot: tuple[str, str], future: asyncio.Future[Image]) -> None:
+    def _keep(self, slot: tuple[Key, str], future: asyncio.Future[Image]) -> None:
         if not future.cancelled():
             future.exception()  # retrieved here: a reader that gave up must not leave it "never retrieved"
         asyncio.get_running_loop().call_later(KEEP_S, self._forget, slot, future)
@@ -85,7 +88,7 @@ class ImageDecoder:
         for old in done[: max(0, len(done) - KEEP_MAX)]:
             del self._recent[old]
 
-    def _forget(self, slot: tuple[str, str], future: asyncio.Future[Image]) -> None:
+    def _forget(self, slot: tuple[Key, str], future: asyncio.Future[Image]) -> None:
         if self._recent.get(slot) is future:
             del self._recent[slot]
 

@@ -62,7 +62,7 @@ def find_photo(message: Message) -> PhotoRef | None:
 async def fetch_image(bot: Bot, photo: PhotoRef, decoder: ImageDecoder) -> Image:
     """Download and decode `photo` for a command (shared with its indexing); raises BadImage with a
     user-facing reason."""
-    return await decoder.for_command(photo.file_unique_id, lambda: download(bot, photo))
+    return await decoder.for_command((photo.message.chat_id, photo.file_unique_id), lambda: download(bot, photo))
 
 
 async def download(bot: Bot, photo: PhotoRef) -> bytes:

@@ -47,7 +47,7 @@ async def subject_of_command(message: Message, bot: Bot, history: ChatHistory,
     if photo is not None:
         data = await download(bot, photo)
         # Only a readable photo starts a conversation; its decode is shared with the photo's indexing.
-        image = await decoder.for_command(photo.file_unique_id, data)
+        image = await decoder.for_command((message.chat_id, photo.file_unique_id), data)
         conversation = await history.start(scope, data, photo.file_id, photo.file_unique_id)
         return Subject(conversation, image)
     current = await history.current(scope)

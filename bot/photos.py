@@ -281,7 +281,7 @@ class ChatPhotos:
             assert self._bot is not None
             bot = self._bot
             return await self.decoder.for_embedding(
-                record.key, lambda: download_file(bot, record.file_id, pending.file_size))
+                (record.chat_id, record.key), lambda: download_file(bot, record.file_id, pending.file_size))
         except BadImage as exc:
             log.info("photo %s of chat %s not indexed: %s", record.key, record.chat_id, exc)
         except BotError as exc:  # the index can't be reached
@@ -325,8 +325,8 @@ class ChatPhotos:
         """An example photo for image-to-image search, downloaded and shrunk exactly as indexed photos are."""
         bot = self._bot
         assert bot is not None
-        return await self.decoder.for_embedding(photo.file_unique_id, lambda: download_file(bot, photo.file_id,
-                                                                                            photo.file_size))
+        return await self.decoder.for_embedding((photo.message.chat_id, photo.file_unique_id),
+                                                lambda: download_file(bot, photo.file_id, photo.file_size))
 
     async def remember_file_id(self, record: PhotoRecord, file_id: str) -> None:
         """An imported photo was sent for the first time: re-send it by this file_id from now on."""

@@ -38,24 +38,26 @@ async def test_a_command_and_the_indexing_of_its_photo_share_one_download_and_de
     data = photo_bytes(1, size=(1600, 1200))
     downloads: list[str] = []
     command, embedded = await asyncio.gather(
-        decoder.for_command("unique-1", download(data, downloads)),
-        decoder.for_embedding("unique-1", download(data, downloads)),
+        decoder.for_command((1, "unique-1"), download(data, downloads)),
+        decoder.for_embedding((1, "unique-1"), download(data, downloads)),
     )
     assert downloads == ["download"] and decoder.decodes == 1
     assert command.size == (1600, 1200)
     assert min(embedded.size) == EMBED_SHORT_SIDE
     # Indexing that comes a little later still finds it.
-    again = await decoder.for_embedding("unique-1", download(data, downloads))
+    again = await decoder.for_embedding((1, "unique-1"), download(data, downloads))
     assert again.size == embedded.size and decoder.decodes == 1
 
 
 async def test_other_files_and_unkeyed_reads_decode_on_their_own(decoder):
     downloads: list[str] = []
-    await decoder.for_command("a", download(photo_bytes(1), downloads))
-    await decoder.for_command("b", download(photo_bytes(2), downloads))
+    await decoder.for_command((1, "a"), download(photo_bytes(1), downloads))
+    await decoder.for_command((1, "b"), download(photo_bytes(2), downloads))
     await decoder.for_command(None, photo_bytes(3))
     await decoder.for_command(None, photo_bytes(3))
-    assert downloads == ["download", "download"] and decoder.decodes == 4
+    # The same file in another chat is that chat's own download and decode.
+    await decoder.for_embedding((2, "a"), download(photo_bytes(1), downloads))
+    assert downloads == ["download"] * 3 and decoder.decodes == 5
 
 
 async def test_a_refused_file_is_refused_once_for_both_readers(decoder):
@@ -63,18 +65,18 @@ async def test_a_refused_file_is_refused_once_for_both_readers(decoder):
     data = many_scan_jpeg(500, (64, 64))
     for read in (decoder.for_command, decoder.for_embedding):
         with pytest.raises(BadImage):
-            await read("hostile", download(data, downloads))
+            await read((1, "hostile"), download(data, downloads))
     assert downloads == ["download"] and decoder.decodes == 1
 
 
 async def test_decoded_photos_are_kept_only_a_while(decoder, monkeypatch):
     monkeypatch.setattr(decoding, "KEEP_S", 0.05)
-    await decoder.for_command("x", photo_bytes(1))
+    await decoder.for_command((1, "x"), photo_bytes(1))
     await asyncio.sleep(0.2)
-    await decoder.for_command("x", photo_bytes(1))
+    await decoder.for_command((1, "x"), photo_bytes(1))
     assert decoder.decodes == 2
     for i in range(decoding.KEEP_MAX + 5):
-        await decoder.for_command(f"k{i}", photo_bytes(i))
+        await decoder.for_command((1, f"k{i}"), photo_bytes(i))
     assert len(decoder._recent) <= decoding.KEEP_MAX
 
 
@@ -91,11 +93,11 @@ async def test_a_command_never_waits_behind_heavy_indexing(decoder, monkeypatch)
         return real(data, max_pixels)
 
     monkeypatch.setattr(decoding, "decode_for_embedding", heavy_decode)
-    indexing = [asyncio.ensure_future(decoder.for_embedding(f"heavy{i}", photo_bytes(i))) for i in range(6)]
+    indexing = [asyncio.ensure_future(decoder.for_embedding((1, f"heavy{i}"), photo_bytes(i))) for i in range(6)]
     try:
         await asyncio.to_thread(heavy_started.wait, 10)
         started = time.monotonic()
-        image = await asyncio.wait_for(decoder.for_command("mine", photo_bytes(99)), 10)
+        image = await asyncio.wait_for(decoder.for_command((1, "mine"), photo_bytes(99)), 10)
         assert image.size == (96, 64) and time.monotonic() - started < 5
         assert not any(task.done() for task in indexing)
     finally:
