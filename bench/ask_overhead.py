@@ -66,12 +66,12 @@ async def run(requests: int, stored: int, context: int, workdir: Path) -> None:
     from telegram import Message
     from telegram.ext import ExtBot
 
-    from contract.worker import Interrupt
-    from bot.stores.history import ChatHistory, Scope
-    from contract.requests import Task, Turn
-    from bot.messaging.media import decode_off_loop
+    from bot.imaging.decoding import ImageDecoder
     from bot.messaging.status import StatusMessage
     from bot.settings import Settings
+    from bot.stores.history import ChatHistory, Scope
+    from contract.requests import Task, Turn
+    from contract.worker import Interrupt
     from models.base import PartialText
     from models.pool import ModelPool
     from tests.support import tiny_models
@@ -83,6 +83,7 @@ async def run(requests: int, stored: int, context: int, workdir: Path) -> None:
     )
     settings = Settings(telegram_bot_token="t", vlm_model=str(checkpoint), device="cpu", vlm_max_new_tokens=128,
                         vlm_context_tokens=context, data_dir=workdir / "data")
+    decoder = ImageDecoder(settings.max_image_pixels)
     streamer_seconds = [0.0]
     put = PartialText.put
 
@@ -129,7 +130,7 @@ async def run(requests: int, stored: int, context: int, workdir: Path) -> None:
             t0 = time.perf_counter()
             current = await history.current(scope)
             t1 = time.perf_counter()
-            image = await decode_off_loop(current.image, settings.max_image_pixels)
+            image = await decoder.for_command(None, current.image)
             t2 = time.perf_counter()
             prompt, kept = adapter.fit(image, current.turns, QUESTION)
             t3 = time.perf_counter()

@@ -11,15 +11,14 @@ import asyncio
 import time
 
 from _common import tiny_blip
-
 from PIL import Image
 
 
 async def wall_time(settings, jobs: int, batch: int) -> tuple[float, list[str]]:
+    from bot.queue.gpu_queue import GpuQueue
+    from bot.queue.jobs import Job
     from bot.queue.local import LocalBackend
     from contract.requests import CaptionRequest
-    from bot.queue.jobs import Job
-    from bot.queue.gpu_queue import GpuQueue
 
     backend = LocalBackend(settings)
     await backend.start()

@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.queue.local import LocalBackend
-from contract.requests import GenerateRequest, Task
-from bot.queue.jobs import Job
 from bot.queue.gpu_queue import GpuQueue
+from bot.queue.jobs import Job
+from bot.queue.local import LocalBackend
 from bot.settings import Settings  # noqa: E402
+from contract.requests import GenerateRequest, Task
 
 CONCURRENT = 8
 
@@ -43,8 +43,12 @@ def real_size_pipeline(tiny_dir: Path, device: str = "cuda"):
     checkpoint: tokenizers don't affect speed as long as every prompt pads to 77 tokens, as SDXL's do.
     """
     import torch
-    from diffusers import (AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline,
-                           UNet2DConditionModel)
+    from diffusers import (
+        AutoencoderKL,
+        EulerAncestralDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     tokenizer = CLIPTokenizer.from_pretrained(tiny_dir / "tokenizer")

@@ -14,15 +14,14 @@ import statistics
 import time
 
 from _common import ROOT, summary, tiny_blip
-
 from PIL import Image
 
 
 async def latencies(settings, jobs: int) -> list[float]:
     from bot.app import make_backend
-    from contract.requests import CaptionRequest
-    from bot.queue.jobs import Job
     from bot.queue.gpu_queue import GpuQueue
+    from bot.queue.jobs import Job
+    from contract.requests import CaptionRequest
 
     backend = make_backend(settings)
     await backend.start()

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from _common import percentile, summary, tiny_blip
-
 from PIL import Image
 
 

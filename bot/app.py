@@ -30,6 +30,7 @@ from bot.errors import BotError, ShuttingDown
 from bot.features.generation import GenService
 from bot.features.photos import ChatPhotos
 from bot.i18n import LANGUAGES, language_of, localize
+from bot.imaging.decoding import ImageDecoder
 from bot.messaging.access import AccessGate
 from bot.messaging.commands import (
     CaptionCommand,
@@ -84,9 +85,11 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
     quotas = Quotas(settings.sqlite_path, settings.quota_per_minute, settings.quota_per_day)
     gen = GenService(settings)
     history = ChatHistory(settings.sqlite_path)
-    photos = ChatPhotos(PhotoIndex.from_settings(settings), queue, settings)
+    decoder = ImageDecoder(settings.max_image_pixels)
+    photos = ChatPhotos(PhotoIndex.from_settings(settings), queue, settings, decoder=decoder)
     services = Services(settings=settings, queue=queue, backend=backend, commands=commands, journal=journal,
-                        quotas=quotas, gen=gen, history=history, photos=photos, chat_stores=[photos, history])
+                        quotas=quotas, gen=gen, history=history, photos=photos, chat_stores=[photos, history],
+                        decoder=decoder)
 
     async def post_init(application: Application) -> None:
         for store in (history, journal, quotas):
@@ -111,6 +114,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         quotas.close()
         await gen.close()
         history.close()
+        decoder.close()
 
     application = (
         ApplicationBuilder()

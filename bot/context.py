@@ -12,6 +12,7 @@ from bot.i18n import Text
 if TYPE_CHECKING:
     from bot.features.generation import GenService
     from bot.features.photos import ChatPhotos
+    from bot.imaging.decoding import ImageDecoder
     from bot.messaging.commands import Command
     from bot.queue.backend import Backend
     from bot.queue.gpu_queue import GpuQueue
@@ -44,6 +45,7 @@ class Services:
     history: ChatHistory  # photo conversations (/ask, /box, /reset)
     photos: ChatPhotos  # photo memory: `photos.index_message(message)` indexes a sent photo
     chat_stores: list[ChatStore]  # what /forget and the bot's removal delete
+    decoder: ImageDecoder  # every photo a command or indexing reads is decoded through it
 
     async def forget_chat(self, chat_id: int) -> dict[Text, int]:
         """Delete everything every store keeps for the chat: {what: how many}."""

@@ -150,8 +150,8 @@ class UserRequest:
             log.warning("could not send the error reply: %s", exc)
 
     async def fetch_image(self, photo: PhotoRef) -> Image:
-        """Download and decode the request's photo (bounded by MAX_IMAGE_PIXELS)."""
-        return await fetch_image(self.bot, photo, self.services.settings.max_image_pixels)
+        """Download and decode the request's photo (once per message: indexing shares the decode)."""
+        return await fetch_image(self.bot, photo, self.services.decoder)
 
     def job(self, work: Request) -> Job:
         """The queue's job for `work`, ordered by the update that asked for it."""

@@ -217,6 +217,22 @@ CORRUPT_IMAGE = Text("That image looks corrupt or truncated. Please send it agai
                      "这张图片似乎已损坏或不完整。请重新发送。")
 
 
+def image_too_thin(width: int, height: int, limit: int) -> Text:
+    return Text(f"That image is too long and thin ({width}×{height}); it may be at most {limit} times longer "
+                "than it is wide.",
+                f"这张图片太细长了（{width}×{height}），长边最多只能是短边的 {limit} 倍。")
+
+
+def too_many_scans(limit: int) -> Text:
+    return Text(f"That JPEG is built of too many passes (scans) to decode safely; the limit is {limit}. "
+                "Please save it again as an ordinary JPEG or PNG.",
+                f"这张 JPEG 由过多的扫描（scan）组成，无法安全解码；上限是 {limit}。请重新保存为普通的 JPEG 或 PNG。")
+
+
+IMAGE_TOO_SLOW = Text("That image takes too long to decode. Please send a smaller or simpler file.",
+                      "这张图片解码耗时太久。请发送更小或更简单的文件。")
+
+
 def image_too_large(max_pixels: int, width: int | None = None, height: int | None = None) -> Text:
     limit = f"{max_pixels / 1e6:.0f}"
     if width is None or height is None:

@@ -25,18 +25,18 @@ async def ask(request: UserRequest) -> None:
     and a mention of the bot ("@bot what is this?") asks like /ask does."""
     message = request.message
     history = request.services.history
-    max_pixels = request.services.settings.max_image_pixels
+    decoder = request.services.decoder
     text = request.text
     if parse_command(text) is None and not mentions_bot(message):  # a plain reply to one of the bot's messages
         question = text.strip()
-        subject = await subject_of_reply(message, history, max_pixels)
+        subject = await subject_of_reply(message, history, decoder)
         if subject is None or not question:
             return  # not an answer of a conversation (e.g. a caption): none of /ask's business
         _check_length(question)
     else:  # /ask, or "@bot what is this?", which asks the same way
         question = command_args(text) if parse_command(text) else without_mention(text, request.bot.username)
         _check_length(question)  # before a new photo is downloaded and stored
-        subject = await subject_of_command(message, request.bot, history, max_pixels)
+        subject = await subject_of_command(message, request.bot, history, decoder)
         if subject is None:
             await request.reply(texts.ASK_USAGE)
             return

@@ -9,9 +9,9 @@ import re
 import pytest
 
 from bot.app import build_application
-from bot.messaging.commands import Command
 from bot.errors import BadInput
 from bot.logs import RedactSecrets
+from bot.messaging.commands import Command
 from bot.settings import Settings
 from tests.support.bot_process import TOKEN
 from tests.support.chat import answer_to

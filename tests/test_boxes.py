@@ -7,9 +7,9 @@ import io
 import pytest
 from PIL import Image
 
-from models.grounding import MAX_BOXES, GroundingFormat, parse_boxes
-from contract.requests import Box
 from bot.imaging.boxes import annotate, box_style, colour, display_scale, draw_boxes
+from contract.requests import Box
+from models.grounding import MAX_BOXES, GroundingFormat, parse_boxes
 
 F = GroundingFormat
 SIZE = (640, 480)

@@ -7,10 +7,10 @@ import re
 import pytest
 from PIL import Image
 
-from contract.worker import Interrupt
 from bot.imaging.decode import decode_image
-from contract.requests import CaptionRequest, Task
 from bot.settings import Settings
+from contract.requests import CaptionRequest, Task
+from contract.worker import Interrupt
 from handlers import COMMANDS
 from tests.support.bot_process import ADMIN, TOKEN
 from tests.support.chat import answer_to, photo_bytes, replies_to

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.support.bot_process import BotProcess, TOKEN
+from tests.support.bot_process import TOKEN, BotProcess
 from tests.support.chat import answer_to, photo_bytes
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.find import find_answer, migrate_group, near_copy, remove_bot, unique_id, wait_for_log

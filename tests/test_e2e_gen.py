@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from bot import texts
-from contract.worker import Interrupt
 from bot.imaging.decode import decode_image
-from contract.requests import ClassifyRequest, GenerateRequest, Task
 from bot.settings import Settings
+from contract.requests import ClassifyRequest, GenerateRequest, Task
+from contract.worker import Interrupt
 from tests.support.bot_process import TOKEN, BotProcess
 from tests.support.chat import answer_to, is_status, photo_bytes, replies_to
 from tests.support.fake_telegram import FakeTelegram

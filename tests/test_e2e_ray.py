@@ -48,10 +48,10 @@ def ray_cluster():
 
 @pytest.fixture(scope="module")
 def reference_caption(tiny_blip):
-    from contract.worker import Interrupt
     from bot.imaging.decode import decode_image
-    from contract.requests import CaptionRequest, Task
     from bot.settings import Settings
+    from contract.requests import CaptionRequest, Task
+    from contract.worker import Interrupt
     from models.pool import ModelPool
 
     pool = ModelPool(Settings(telegram_bot_token="t", caption_model=str(tiny_blip), device="cpu"))

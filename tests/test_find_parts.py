@@ -10,9 +10,9 @@ from telegram import Chat, Document, Message, PhotoSize, Update, User
 
 from bot.errors import BadInput
 from bot.features.matches import match_caption, message_link
-from bot.stores.photo_index import Match, PhotoRecord
 from bot.features.photos import photo_record
 from bot.pipeline import UserRequest
+from bot.stores.photo_index import Match, PhotoRecord
 from contract.requests import EmbedTextRequest
 from handlers.find import parse_find_args
 

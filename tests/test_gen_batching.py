@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contract.worker import Interrupt
-from bot.queue.local import LocalBackend
-from contract.requests import ClassifyRequest, GenerateRequest, Task
-from bot.queue.jobs import Job
 from bot.queue.gpu_queue import GpuQueue
+from bot.queue.jobs import Job
+from bot.queue.local import LocalBackend
 from bot.settings import Settings
+from contract.requests import ClassifyRequest, GenerateRequest, Task
+from contract.worker import Interrupt
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -8,10 +8,10 @@ import time
 import pytest
 from PIL import Image
 
-from contract.worker import Interrupt
+from bot.settings import Settings
 from contract.errors import ModelUnavailable
 from contract.requests import Caption, CaptionRequest, Task
-from bot.settings import Settings
+from contract.worker import Interrupt
 from models.blip import BlipCaptioner
 from models.pool import ModelPool
 from models.registry import adapter_for, read_model_type

@@ -8,13 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
-from contract.worker import Interrupt
-from bot.queue.local import LocalBackend
 from bot.imaging.decode import decode_image
-from contract.requests import EmbedImageRequest, EmbedTextRequest, Task
-from bot.queue.jobs import Job, Lane
 from bot.queue.gpu_queue import GpuQueue
+from bot.queue.jobs import Job, Lane
+from bot.queue.local import LocalBackend
 from bot.settings import Settings
+from contract.requests import EmbedImageRequest, EmbedTextRequest, Task
+from contract.worker import Interrupt
 from models.base import Device
 from models.chinese_clip import ChineseClipEmbedder
 from models.clip import ClipEmbedder

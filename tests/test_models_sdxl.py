@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from bot import texts
-from contract.worker import Interrupt
 from bot.errors import from_worker
+from bot.settings import Settings
 from contract.errors import Interrupted, ModelUnavailable
 from contract.requests import GeneratedImages, GenerateRequest, Task
-from bot.settings import Settings
+from contract.worker import Interrupt
 from models.pool import ModelPool
 from models.registry import adapter_for
 from models.sdxl import SdxlGenerator

@@ -6,10 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from contract.worker import Interrupt
+from bot.settings import Settings
 from contract.errors import Interrupted
 from contract.requests import Classification, ClassifyRequest, Task
-from bot.settings import Settings
+from contract.worker import Interrupt
 from models.pool import ModelPool
 from models.registry import adapter_for
 from models.vit import VitClassifier

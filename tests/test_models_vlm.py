@@ -9,12 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from contract.worker import Interrupt
-from bot.queue.local import LocalBackend
 from bot.errors import from_worker
+from bot.queue.local import LocalBackend
+from bot.settings import Settings
 from contract.errors import InputRejected, ModelUnavailable
 from contract.requests import Answer, AskRequest, Boxes, BoxRequest, Task, Turn
-from bot.settings import Settings
+from contract.worker import Interrupt
 from models.base import Device, PartialText
 from models.blip2 import Blip2Answerer
 from models.chat_vlm import chat_messages, visible_answer

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from bot.errors import Busy, JobCancelled, JobTimedOut, ModelFailed, ModelUnavailable, TooManyPending
-from contract.requests import Caption, CaptionRequest
-from bot.queue.jobs import Job
 from bot.queue.gpu_queue import GpuQueue
+from bot.queue.jobs import Job
+from contract.requests import Caption, CaptionRequest
 from tests.support.fake_backend import FakeBackend, settle
 
 IMAGE = Image.new("RGB", (4, 4))

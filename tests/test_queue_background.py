@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from bot.errors import Busy, TooManyPending
-from contract.requests import CaptionRequest, EmbedImageRequest
-from bot.queue.jobs import Job, Lane
 from bot.queue.gpu_queue import GpuQueue
+from bot.queue.jobs import Job, Lane
+from contract.requests import CaptionRequest, EmbedImageRequest
 from tests.support.fake_backend import FakeBackend, settle
 
 IMAGE = Image.new("RGB", (4, 4))

@@ -7,8 +7,8 @@ StatusMessage); the backend is a stand-in that reports partial answers on a sche
 from __future__ import annotations
 
 import asyncio
-import time
 import tempfile
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,18 +17,18 @@ from PIL import Image
 from telegram import Message, Update
 from telegram.ext import ExtBot
 
-from bot.messaging import status as progress
-from contract.worker import Interrupt
 from bot.errors import JobCancelled
-from contract.requests import Answer, AskRequest, Caption, CaptionRequest
-from bot.queue.jobs import Job
+from bot.messaging import status as progress
+from bot.messaging.replies import TEXT_LIMIT, split_text, utf16_len
 from bot.messaging.status import CURSOR, StatusMessage
 from bot.pipeline import UserRequest
-from bot.stores.journal import JobJournal
 from bot.queue.gpu_queue import GpuQueue
-from bot.stores.quotas import Quotas
+from bot.queue.jobs import Job
 from bot.settings import Settings
-from bot.messaging.replies import TEXT_LIMIT, split_text, utf16_len
+from bot.stores.journal import JobJournal
+from bot.stores.quotas import Quotas
+from contract.requests import Answer, AskRequest, Caption, CaptionRequest
+from contract.worker import Interrupt
 from tests.support.bot_process import TOKEN
 from tests.support.fake_telegram import FakeTelegram
 

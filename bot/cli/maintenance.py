@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from telegram.error import TelegramError
 
 from bot.errors import BadImage, BotError
-from bot.imaging.decode import decode_image, shrink_for_embedding
+from bot.imaging.decode import decode_for_embedding
 from bot.stores.photo_index import (
     Generation,
     ModelSpec,
@@ -134,12 +134,12 @@ def import_folder(settings: Settings, folder: Path, chat_id: int, batch_size: in
                 records, pictures = [], []
                 for digest, path in chunk:
                     try:
-                        picture = decode_image(path.read_bytes(), settings.max_image_pixels)
+                        picture = decode_for_embedding(path.read_bytes(), settings.max_image_pixels)
                     except (OSError, BadImage) as exc:
                         log.debug("%s is unreadable: %s", path, exc)
                         report.unreadable.append(path.relative_to(folder))
                         continue
-                    pictures.append(shrink_for_embedding(picture))
+                    pictures.append(picture)
                     records.append(PhotoRecord(
                         key=f"sha256:{digest}", chat_id=chat_id, date=int(path.stat().st_mtime),
                         caption=str(path.relative_to(folder)), path=str(path.resolve()), sha256=digest,
@@ -244,10 +244,9 @@ async def _reembed(bot, settings: Settings, index: PhotoIndex, embedder: Embedde
         if data is None:
             return None
         try:
-            picture = await asyncio.to_thread(decode_image, data, settings.max_image_pixels)
+            return await asyncio.to_thread(decode_for_embedding, data, settings.max_image_pixels)
         except BadImage:
             return None
-        return await asyncio.to_thread(shrink_for_embedding, picture)
 
     pictures = await asyncio.gather(*(load(r) for r in records))
     kept = [(r, p) for r, p in zip(records, pictures) if p is not None]

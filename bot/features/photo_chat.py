@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.messaging.commands import replies_to_bot
-from bot.messaging.media import decode_off_loop, download, photo_in
+from bot.messaging.media import download, photo_in
 from bot.stores.history import ChatHistory, Conversation, scope_of
 
 if TYPE_CHECKING:
     from PIL.Image import Image
     from telegram import Bot, Message
+
+    from bot.imaging.decoding import ImageDecoder
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,8 @@ class Subject:
     image: Image
 
 
-async def subject_of_command(message: Message, bot: Bot, history: ChatHistory, max_pixels: int) -> Subject | None:
+async def subject_of_command(message: Message, bot: Bot, history: ChatHistory,
+                             decoder: ImageDecoder) -> Subject | None:
     """The conversation a command is about, or None when there is no photo to talk about.
 
     In order: a photo on the message itself starts a new conversation; a reply to one of the bot's
@@ -33,31 +36,32 @@ async def subject_of_command(message: Message, bot: Bot, history: ChatHistory, m
     photo = photo_in(message)
     if photo is None and message.reply_to_message is not None:
         if replies_to_bot(message):
-            subject = await subject_of_reply(message, history, max_pixels)
+            subject = await subject_of_reply(message, history, decoder)
             if subject is not None:
                 return subject
         photo = photo_in(message.reply_to_message)
         if photo is not None:
             known = await history.for_photo(scope, photo.file_unique_id)
             if known is not None:
-                return await _decoded(known, max_pixels)
+                return await _decoded(known, decoder)
     if photo is not None:
         data = await download(bot, photo)
-        image = await decode_off_loop(data, max_pixels)  # only a readable photo starts a conversation
+        # Only a readable photo starts a conversation; its decode is shared with the photo's indexing.
+        image = await decoder.for_command((message.chat_id, photo.file_unique_id), data)
         conversation = await history.start(scope, data, photo.file_id, photo.file_unique_id)
         return Subject(conversation, image)
     current = await history.current(scope)
-    return await _decoded(current, max_pixels) if current is not None else None
+    return await _decoded(current, decoder) if current is not None else None
 
 
-async def subject_of_reply(message: Message, history: ChatHistory, max_pixels: int) -> Subject | None:
+async def subject_of_reply(message: Message, history: ChatHistory, decoder: ImageDecoder) -> Subject | None:
     """The conversation of the bot's answer that `message` replies to (None if it belongs to none)."""
     replied = message.reply_to_message
     if replied is None:
         return None
     conversation = await history.for_answer(message.chat_id, replied.message_id)
-    return await _decoded(conversation, max_pixels) if conversation is not None else None
+    return await _decoded(conversation, decoder) if conversation is not None else None
 
 
-async def _decoded(conversation: Conversation, max_pixels: int) -> Subject:
-    return Subject(conversation, await decode_off_loop(conversation.image, max_pixels))
+async def _decoded(conversation: Conversation, decoder: ImageDecoder) -> Subject:
+    return Subject(conversation, await decoder.for_command(None, conversation.image))

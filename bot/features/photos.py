@@ -22,16 +22,10 @@ from cachetools import TTLCache
 
 from bot import texts
 from bot.errors import BadImage, BotError, ModelUnavailable, ReindexNeeded
-from bot.imaging.decode import shrink_for_embedding
-from bot.messaging.media import download_image, photo_in
+from bot.imaging.decoding import ImageDecoder
+from bot.messaging.media import download_file, photo_in
 from bot.queue.jobs import Job, Lane
-from bot.stores.photo_index import (
-    Match,
-    ModelSpec,
-    PhotoIndex,
-    PhotoRecord,
-    canonical_model_id,
-)
+from bot.stores.photo_index import Match, ModelSpec, PhotoIndex, PhotoRecord, canonical_model_id
 from contract.requests import Embedding, EmbedImageRequest
 
 if TYPE_CHECKING:
@@ -86,10 +80,12 @@ class ChatPhotos:
 
     what = texts.INDEXED_PHOTOS  # as a ChatStore: what /forget deletes
 
-    def __init__(self, index: PhotoIndex, queue: GpuQueue, settings: Settings, *, workers: int | None = None) -> None:
+    def __init__(self, index: PhotoIndex, queue: GpuQueue, settings: Settings, *, workers: int | None = None,
+                 decoder: ImageDecoder | None = None) -> None:
         self.index = index
         self._queue = queue
         self.max_pixels = settings.max_image_pixels
+        self.decoder = decoder or ImageDecoder(settings.max_image_pixels)
         self.model_id = canonical_model_id(settings.clip_model)
         self.spec: ModelSpec | None = None  # the current model's spec, once its vector size is known
         # Enough downloads in flight to fill two batches: one runs while the next gathers.
@@ -288,8 +284,9 @@ class ChatPhotos:
                 log.debug("photo %s of chat %s is already indexed", record.key, record.chat_id)
                 return None
             assert self._bot is not None
-            image = await download_image(self._bot, record.file_id, pending.file_size, self.max_pixels)
-            return await asyncio.to_thread(shrink_for_embedding, image)
+            bot = self._bot
+            return await self.decoder.for_embedding(
+                (record.chat_id, record.key), lambda: download_file(bot, record.file_id, pending.file_size))
         except BadImage as exc:
             log.info("photo %s of chat %s not indexed: %s", record.key, record.chat_id, exc)
         except BotError as exc:  # the index can't be reached
@@ -331,9 +328,10 @@ class ChatPhotos:
 
     async def example_image(self, photo: PhotoRef) -> Image:
         """An example photo for image-to-image search, downloaded and shrunk exactly as indexed photos are."""
-        assert self._bot is not None
-        image = await download_image(self._bot, photo.file_id, photo.file_size, self.max_pixels)
-        return await asyncio.to_thread(shrink_for_embedding, image)
+        bot = self._bot
+        assert bot is not None
+        return await self.decoder.for_embedding((photo.message.chat_id, photo.file_unique_id),
+                                                lambda: download_file(bot, photo.file_id, photo.file_size))
 
     async def remember_file_id(self, record: PhotoRecord, file_id: str) -> None:
         """An imported photo was sent for the first time: re-send it by this file_id from now on."""

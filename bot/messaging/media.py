@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -10,11 +9,12 @@ from telegram.error import TelegramError
 
 from bot import texts
 from bot.errors import BadImage
-from bot.imaging.decode import decode_image
 
 if TYPE_CHECKING:
     from PIL.Image import Image
     from telegram import Bot, Message
+
+    from bot.imaging.decoding import ImageDecoder
 
 # getFile serves files up to 20 MB (Bot API limit); bigger ones can't be downloaded at all.
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
@@ -59,19 +59,10 @@ def find_photo(message: Message) -> PhotoRef | None:
     return found
 
 
-async def fetch_image(bot: Bot, photo: PhotoRef, max_pixels: int) -> Image:
-    """Download and decode `photo`; raises BadImage with a user-facing reason."""
-    return await decode_off_loop(await download(bot, photo), max_pixels)
-
-
-async def download_image(bot: Bot, file_id: str, file_size: int | None, max_pixels: int) -> Image:
-    """Download and decode the file behind `file_id`; raises BadImage with a user-facing reason."""
-    return await decode_off_loop(await download_file(bot, file_id, file_size), max_pixels)
-
-
-async def decode_off_loop(data: bytes, max_pixels: int) -> Image:
-    """decode_image on a worker thread, so big photos don't stall the update loop."""
-    return await asyncio.to_thread(decode_image, data, max_pixels)
+async def fetch_image(bot: Bot, photo: PhotoRef, decoder: ImageDecoder) -> Image:
+    """Download and decode `photo` for a command (shared with its indexing); raises BadImage with a
+    user-facing reason."""
+    return await decoder.for_command((photo.message.chat_id, photo.file_unique_id), lambda: download(bot, photo))
 
 
 async def download(bot: Bot, photo: PhotoRef) -> bytes:
