@@ -203,6 +203,26 @@ def model_cannot(task: str, model_type: str) -> Text:
                 f"本机器人用于 /{task} 的模型（{model_type}）做不到这一点。管理员可以换一个能做到的模型（见 README）。")
 
 
+# /ask and /box on a serving engine (VLM_URL)
+VLM_SERVER_UNREACHABLE = Text("The /ask and /box model server can't be reached right now. Please try again later; "
+                              "the admin can check VLM_URL.",
+                              "现在连接不上 /ask 和 /box 的模型服务器。请稍后再试；管理员可以检查 VLM_URL。")
+VLM_SERVER_KEY_REFUSED = Text("The /ask and /box model server refused this bot's key. The admin can check VLM_API_KEY.",
+                              "/ask 和 /box 的模型服务器拒绝了本机器人的密钥。管理员可以检查 VLM_API_KEY。")
+VLM_SERVER_NO_MODEL = Text("The /ask and /box model server doesn't serve the configured model. "
+                           "The admin can check VLM_MODEL and VLM_URL.",
+                           "/ask 和 /box 的模型服务器没有提供所配置的模型。管理员可以检查 VLM_MODEL 和 VLM_URL。")
+VLM_SERVER_REFUSED = Text("The model server refused this request. Please try a shorter question or another photo.",
+                          "模型服务器拒绝了这个请求。请换一个更短的问题或另一张照片。")
+VLM_SERVER_FAILED = Text("The model server failed on this request. Please try again in a minute.",
+                         "模型服务器处理这个请求时出错了。请过一分钟再试。")
+VLM_FAMILY_UNKNOWN = Text("I don't know how the served model writes boxes, so /box can't draw them. "
+                          "The admin can set VLM_FAMILY (see the README).",
+                          "我不知道所用模型如何给出方框坐标，所以 /box 画不出来。管理员可以设置 VLM_FAMILY（见 README）。")
+WIDE_PHOTO = Text("That photo is too long and thin for this model. Please crop it.",
+                  "这张照片太细长了，这个模型处理不了。请裁剪一下。")
+
+
 QUESTION_TOO_LONG_FOR_MODEL = Text("That question is too long for this model. Please ask something shorter.",
                                    "这个问题对这个模型来说太长了。请问得简短一些。")
 

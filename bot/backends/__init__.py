@@ -84,7 +84,16 @@ class Backend(Protocol):
 
 
 def make_backend(settings: Settings) -> Backend:
-    """The backend QUEUE_BACKEND names."""
+    """The backend QUEUE_BACKEND names; with VLM_URL, /ask and /box go to that server instead."""
+    device = _device_backend(settings)
+    if settings.vlm_url:
+        from bot.backends.remote import RemoteVlmBackend
+
+        return RemoteVlmBackend(device, settings)
+    return device
+
+
+def _device_backend(settings: Settings) -> Backend:
     if settings.queue_backend == "ray":
         if importlib.util.find_spec("ray") is None:
             raise SystemExit("QUEUE_BACKEND=ray needs Ray Serve: pip install -e '.[ray]'")
