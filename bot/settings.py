@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         description="turbo (1-4 steps, no guidance), full (up to 50 steps, negative prompts) or auto: "
         "read from GEN_MODEL's name and scheduler config.",
     )
+    gen_compile: bool = Field(
+        False, description="torch.compile the /gen UNet (CUDA; the first images after a start take a minute longer)."
+    )
 
     # /gen safety: the admins switch it with /safety on|off; that choice outlives restarts
     gen_safety: bool = Field(True, description="Whether /gen safety is on until an admin switches it with /safety.")
