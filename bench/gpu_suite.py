@@ -134,6 +134,11 @@ class Suite:
             print("GPU_SUITE_JSON " + json.dumps(data), flush=True)
 
 
+def verdict(value: float, op: str, target: float, unit: str) -> str:
+    met = value <= target if op == "<=" else value >= target
+    return f" (goal {op} {target:g} {unit}: {'met' if met else 'not met'})"
+
+
 def free(device: torch.device) -> None:
     gc.collect()
     if device.type == "cuda":
@@ -270,8 +275,11 @@ def sdxl_time(suite: Suite, generator, label: str, batches: tuple[int, ...], siz
         with torch.inference_mode():
             seconds = timed(lambda: generator._draw(requests, seeds, Interrupt()), suite.device,
                             repeats=3 if batch > 1 else 5, warmup=warmup)
+        # Issue 13's goals on an H100: <= 60 ms at batch 1, >= 30 images/s batched.
+        goal = "" if suite.small else (verdict(seconds * 1000, "<=", 60, "ms") if batch == 1
+                                       else verdict(batch / seconds, ">=", 30, "images/s"))
         suite.add("SDXL-turbo", f"{size}², 1 step, {label}, batch {batch}",
-                  f"{seconds * 1000:.0f} ms a call, {batch / seconds:.1f} images/s",
+                  f"{seconds * 1000:.0f} ms a call, {batch / seconds:.1f} images/s{goal}",
                   model="sdxl-turbo", mode=label, batch=batch, ms=round(seconds * 1000, 1),
                   images_per_s=round(batch / seconds, 2), wall_s=round(time.monotonic() - started, 1))
 
@@ -406,6 +414,8 @@ def qwen_generate(suite: Suite, label: str, static: bool) -> None:
         steps_per_s = statistics.median(r[1] for r in runs)
         share = weights * steps_per_s / suite.peak_bw if suite.peak_bw else None
         share_text = f", {share:.0%} of the {suite.peak_bw / 1e12:.2f} TB/s bandwidth limit" if share else ""
+        if share and batch == 1 and not suite.small:
+            share_text += verdict(share * 100, ">=", 60, "%")  # issue 13's goal for decode at batch 1
         suite.add(f"Qwen2.5-VL-7B {PRECISION[dtype]}", f"{label}, batch {batch}",
                   f"first token {first * 1000:.0f} ms; decode {steps_per_s:.1f} tok/s per answer, "
                   f"{steps_per_s * batch:.0f} tok/s in all{share_text}",

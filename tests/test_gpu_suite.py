@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -56,3 +57,21 @@ def test_blip_large_and_clip_l_have_their_real_sizes(suite):
                                             ("NVIDIA GeForce RTX 4090", 1.008e12), ("Some New Card", None)])
 def test_the_bandwidth_limit_comes_from_the_cards_name(name, peak):
     assert gpu_suite.peak_bandwidth(name) == peak
+
+
+def test_a_failing_section_is_recorded_and_the_next_runs_and_the_budget_skips_the_rest(capsys):
+    suite = gpu_suite.Suite(torch.device("cpu"), small=True, budget_s=30, peak_bw=None)
+    ran = []
+
+    def broken(s):
+        raise RuntimeError("CUDA out of memory")
+
+    suite.run("first", broken, needs_s=1)
+    suite.run("second", lambda s: ran.append(s.add("second", "case", "42 images/s", images_per_s=42)), needs_s=1)
+    suite.run("third", lambda s: ran.append("third"), needs_s=60)  # more than the budget has left
+    suite.report()
+    out = capsys.readouterr().out
+    assert suite.errors == {"first": "RuntimeError: CUDA out of memory"} and "third" in suite.skipped
+    assert len(ran) == 1 and "| first | FAILED | RuntimeError: CUDA out of memory |" in out
+    data = json.loads(out.split("GPU_SUITE_JSON ", 1)[1])
+    assert data["rows"][0]["images_per_s"] == 42 and data["errors"] and data["skipped"]["third"]
