@@ -642,6 +642,9 @@ def stats_report(queue, backend: dict) -> Text:
             lines.append(words["memory"] + ", ".join(f"{k.removesuffix('_mb')} {v} MB" for k, v in memory.items()))
         if "loads" in backend:
             lines.append(words["loads"].format(loads=backend["loads"], unloads=backend["unloads"]))
+        server = backend.get("vlm_server")
+        if server:  # VLM_URL: /ask and /box on a serving engine
+            lines.append(words["vlm_server"].format(**server))
         return "\n".join(lines)
 
     return Text(
@@ -652,6 +655,8 @@ def stats_report(queue, backend: dict) -> Text:
             "not_started": "not started", "models": "Models on {device}:", "idle": "idle",
             "no_models": "Models on {device}: none loaded", "memory": "Memory: ",
             "loads": "Model loads: {loads}, unloads: {unloads}",
+            "vlm_server": "/ask and /box: {model} at {url}, {in_flight} in flight (at most {most_in_flight} so far), "
+                          "{requests} sent",
         }),
         report({
             "title": "📊 机器人状态", "queue": "队列：{total} 个等待{tasks}，{running} 个运行中",
@@ -660,6 +665,8 @@ def stats_report(queue, backend: dict) -> Text:
             "not_started": "尚未启动", "models": "{device} 上的模型：", "idle": "空闲",
             "no_models": "{device} 上的模型：未加载", "memory": "内存：",
             "loads": "模型加载 {loads} 次，卸载 {unloads} 次",
+            "vlm_server": "/ask 和 /box：{url} 上的 {model}，{in_flight} 个进行中（最多时 {most_in_flight} 个），"
+                          "已发送 {requests} 个",
         }),
     )
 

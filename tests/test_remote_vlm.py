@@ -245,3 +245,13 @@ async def test_many_requests_are_in_flight_at_once():
             await vlm.close()
         assert fake.most_open == 6
     assert [r.text for r in results] == [f"answer to q{i}" for i in range(6)]
+
+
+def test_stats_show_the_server_and_how_many_requests_were_in_flight():
+    from bot.queue import QueueStats
+
+    server = {"url": "http://gpu:8000/v1", "model": MODEL, "family": "qwen2_5_vl", "requests": 12, "in_flight": 2,
+              "most_in_flight": 6}
+    report = texts.stats_report(QueueStats({}, 2, 10, 0), {"device": "cpu (float32)", "vlm_server": server})
+    assert f"/ask and /box: {MODEL} at http://gpu:8000/v1, 2 in flight (at most 6 so far), 12 sent" in report.en
+    assert "http://gpu:8000/v1" in report.zh and "6" in report.zh
