@@ -24,6 +24,12 @@ what was measured and exits if the whole run passes --budget-s plus a minute.
 
     python bench/gpu_suite.py                         # one CUDA GPU, real sizes: under 8 minutes on an H100
     python bench/gpu_suite.py --device cpu --small    # small configs, to check the script itself (~1-2 min)
+
+It needs torch (CUDA), transformers 5, accelerate, diffusers and Pillow, nothing of the bot's Telegram side.
+The GPU machines lent to this project (python3 3.12 with torch, transformers and accelerate, no diffusers,
+no network) take diffusers as a carried wheel: here `pip download --no-deps --only-binary=:all:
+--python-version 3.12 -d .whl diffusers==0.42.1`, there `pip install -q --no-index --no-deps --target
+/tmp/site .whl/*.whl && PYTHONPATH=/tmp/site:. PYTHONUNBUFFERED=1 python3 bench/gpu_suite.py`.
 """
 
 from __future__ import annotations
