@@ -104,6 +104,9 @@ def download(settings: Settings, only: str) -> int:
         source = getattr(settings, setting)
         if not source:  # optional models (the safety checker) may be left empty
             continue
+        if setting == "vlm_model" and settings.vlm_url:
+            log.info("VLM_MODEL: %s is served by VLM_URL; nothing to download", source)
+            continue
         if Path(source).is_dir():
             log.info("%s: %s is a local directory; nothing to download", setting.upper(), source)
             continue
@@ -127,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     from bot.logs import configure_logging
 
     webhook_secret = settings.webhook_secret.get_secret_value() or secrets.token_urlsafe(32)
-    configure_logging(settings.log_level, settings.telegram_bot_token.get_secret_value(), webhook_secret)
+    configure_logging(settings.log_level, settings.telegram_bot_token.get_secret_value(), webhook_secret,
+                      settings.vlm_api_key.get_secret_value())
     if args.command == "download":
         sys.exit(download(settings, args.only))
     if args.command in ("import", "reindex"):

@@ -80,6 +80,9 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         batch_sizes=settings.batch_sizes if backend.batches_in_queue else {},
         batch_window_s=settings.batch_window_ms / 1000 if backend.batches_in_queue else 0.0,
         concurrency=backend.concurrency,
+        # Tasks served off the device (VLM_URL) run beside it, in slots of their own.
+        remote_tasks=getattr(backend, "remote_tasks", frozenset()),
+        remote_concurrency=getattr(backend, "remote_concurrency", 0),
     )
     journal = JobJournal(settings.sqlite_path)
     quotas = Quotas(settings.sqlite_path, settings.quota_per_minute, settings.quota_per_day)
@@ -164,7 +167,16 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
 
 
 def make_backend(settings: Settings) -> Backend:
-    """The backend QUEUE_BACKEND names."""
+    """The backend QUEUE_BACKEND names; with VLM_URL, /ask and /box go to that server instead."""
+    device = _device_backend(settings)
+    if settings.vlm_url:
+        from bot.queue.remote import RemoteVlmBackend
+
+        return RemoteVlmBackend(device, settings)
+    return device
+
+
+def _device_backend(settings: Settings) -> Backend:
     if settings.queue_backend == "ray":
         if importlib.util.find_spec("ray") is None:
             raise SystemExit("QUEUE_BACKEND=ray needs Ray Serve: pip install -e '.[ray]'")

@@ -103,6 +103,14 @@ _WORKER_ERRORS: dict[ErrorKind, tuple[type[BotError], Callable[..., Say]]] = {
     ErrorKind.QUESTION_TOO_LONG: (BadInput, lambda: texts.QUESTION_TOO_LONG_FOR_MODEL),
     ErrorKind.INTERRUPTED: (JobCancelled, lambda: texts.CANCELLED),
     ErrorKind.MODEL_FAILED: (ModelFailed, lambda: texts.MODEL_FAILED),
+    ErrorKind.PHOTO_TOO_WIDE: (BadInput, lambda: texts.WIDE_PHOTO),
+    ErrorKind.VLM_FAMILY_UNKNOWN: (ModelUnavailable, lambda: texts.VLM_FAMILY_UNKNOWN),
+    ErrorKind.SERVER_UNREACHABLE: (ModelUnavailable, lambda: texts.VLM_SERVER_UNREACHABLE),
+    ErrorKind.SERVER_KEY_REFUSED: (ModelUnavailable, lambda: texts.VLM_SERVER_KEY_REFUSED),
+    ErrorKind.SERVER_NO_MODEL: (ModelUnavailable, lambda: texts.VLM_SERVER_NO_MODEL),
+    ErrorKind.SERVER_BUSY: (Busy, lambda: texts.BUSY),
+    ErrorKind.SERVER_REFUSED: (ModelFailed, lambda: texts.VLM_SERVER_REFUSED),
+    ErrorKind.SERVER_FAILED: (ModelFailed, lambda: texts.VLM_SERVER_FAILED),
 }
 
 

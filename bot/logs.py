@@ -35,5 +35,5 @@ def configure_logging(level: str, *secrets: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "urllib3", "chromadb", "PIL"):
+    for noisy in ("httpx", "httpcore", "httpx2", "openai", "urllib3", "chromadb", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -175,6 +175,7 @@ class UserRequest:
         job = self.job(work)
         services = self.services
         queue, journal = services.queue, services.journal
+        await queue.wait_turn(job.user_id, job.seq)  # quota and caps in the order the user sent requests
         replayed = await journal.status_message(job.seq)
         # Admins are exempt; a replay after a restart was counted the first time.
         counted = replayed is None and job.user_id not in services.settings.admin_user_ids
@@ -218,7 +219,7 @@ async def _follow(ticket: Ticket, queue: GpuQueue, status: StatusMessage, messag
         while not ticket.done():
             position = ticket.position
             # Next in line with a free worker: it starts at once, so no status message for it.
-            if position is not None and (position >= 2 or (position == 1 and queue.saturated)):
+            if position is not None and (position >= 2 or (position == 1 and queue.saturated_for(ticket.job.task))):
                 await status.show(texts.queued(position))
             elif position == 0:
                 if action_task is None:

@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     # Models: a hub id or a local directory each
     gen_model: str = Field("stabilityai/sdxl-turbo", description="/gen text-to-image pipeline.")
     caption_model: str = Field("Salesforce/blip-image-captioning-large", description="/caption model.")
-    vlm_model: str = Field("Qwen/Qwen2.5-VL-7B-Instruct", description="/ask and /box vision-language model.")
+    vlm_model: str = Field(
+        "Qwen/Qwen2.5-VL-7B-Instruct", description="/ask and /box vision-language model (with VLM_URL: its served name)."
+    )
     clip_model: str = Field("openai/clip-vit-large-patch14", description="/find and photo indexing (CLIP).")
     classify_model: str = Field("google/vit-base-patch16-224", description="/classify (ImageNet classifier).")
     caption_max_new_tokens: int = Field(40, ge=1, le=512, description="Longest caption, in tokens.")
@@ -44,6 +46,9 @@ class Settings(BaseSettings):
         "auto",
         description="turbo (1-4 steps, no guidance), full (up to 50 steps, negative prompts) or auto: "
         "read from GEN_MODEL's name and scheduler config.",
+    )
+    gen_compile: bool = Field(
+        False, description="torch.compile the /gen UNet (CUDA; the first images after a start take a minute longer)."
     )
 
     # /gen safety: the admins switch it with /safety on|off; that choice outlives restarts
@@ -65,6 +70,19 @@ class Settings(BaseSettings):
     )
     vlm_quantization: Literal["none", "gptq", "bnb-4bit"] = Field(
         "none", description="none, gptq (a GPTQ checkpoint) or bnb-4bit; both need a CUDA GPU and an extra."
+    )
+    vlm_url: str = Field(
+        "", description="An OpenAI-compatible server (http://host:8000/v1: vLLM, SGLang, Ollama, llama.cpp...) for "
+        "/ask and /box; VLM_MODEL is then its served model name. Empty = run VLM_MODEL in-process."
+    )
+    vlm_api_key: SecretStr = Field(
+        SecretStr(""), description="Sent as 'Authorization: Bearer ...' to VLM_URL (never logged); empty = none."
+    )
+    vlm_family: Literal["auto", "qwen2_vl", "qwen2_5_vl", "qwen3_vl", "glm4v", "other"] = Field(
+        "auto", description="With VLM_URL: how the served model writes /box coordinates; auto = from VLM_MODEL's name."
+    )
+    vlm_max_in_flight: int = Field(
+        16, ge=1, le=1024, description="With VLM_URL: most /ask and /box requests sent at once (the server batches)."
     )
 
     # Access
@@ -143,6 +161,14 @@ class Settings(BaseSettings):
     def _split_terms(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(t.strip() for t in value.split(",") if t.strip())
+        return value
+
+    @field_validator("vlm_url")
+    @classmethod
+    def _check_vlm_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"VLM_URL must be an http:// or https:// URL such as http://localhost:8000/v1, not {value!r}")
         return value
 
     @field_validator("device")

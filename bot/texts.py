@@ -203,6 +203,26 @@ def model_cannot(task: str, model_type: str) -> Text:
                 f"本机器人用于 /{task} 的模型（{model_type}）做不到这一点。管理员可以换一个能做到的模型（见 README）。")
 
 
+# /ask and /box on a serving engine (VLM_URL)
+VLM_SERVER_UNREACHABLE = Text("The /ask and /box model server can't be reached right now. Please try again later; "
+                              "the admin can check VLM_URL.",
+                              "现在连接不上 /ask 和 /box 的模型服务器。请稍后再试；管理员可以检查 VLM_URL。")
+VLM_SERVER_KEY_REFUSED = Text("The /ask and /box model server refused this bot's key. The admin can check VLM_API_KEY.",
+                              "/ask 和 /box 的模型服务器拒绝了本机器人的密钥。管理员可以检查 VLM_API_KEY。")
+VLM_SERVER_NO_MODEL = Text("The /ask and /box model server doesn't serve the configured model. "
+                           "The admin can check VLM_MODEL and VLM_URL.",
+                           "/ask 和 /box 的模型服务器没有提供所配置的模型。管理员可以检查 VLM_MODEL 和 VLM_URL。")
+VLM_SERVER_REFUSED = Text("The model server refused this request. Please try a shorter question or another photo.",
+                          "模型服务器拒绝了这个请求。请换一个更短的问题或另一张照片。")
+VLM_SERVER_FAILED = Text("The model server failed on this request. Please try again in a minute.",
+                         "模型服务器处理这个请求时出错了。请过一分钟再试。")
+VLM_FAMILY_UNKNOWN = Text("I don't know how the served model writes boxes, so /box can't draw them. "
+                          "The admin can set VLM_FAMILY (see the README).",
+                          "我不知道所用模型如何给出方框坐标，所以 /box 画不出来。管理员可以设置 VLM_FAMILY（见 README）。")
+WIDE_PHOTO = Text("That photo is too long and thin for this model. Please crop it.",
+                  "这张照片太细长了，这个模型处理不了。请裁剪一下。")
+
+
 QUESTION_TOO_LONG_FOR_MODEL = Text("That question is too long for this model. Please ask something shorter.",
                                    "这个问题对这个模型来说太长了。请问得简短一些。")
 
@@ -638,6 +658,9 @@ def stats_report(queue, backend: dict) -> Text:
             lines.append(words["memory"] + ", ".join(f"{k.removesuffix('_mb')} {v} MB" for k, v in memory.items()))
         if "loads" in backend:
             lines.append(words["loads"].format(loads=backend["loads"], unloads=backend["unloads"]))
+        server = backend.get("vlm_server")
+        if server:  # VLM_URL: /ask and /box on a serving engine
+            lines.append(words["vlm_server"].format(**server))
         return "\n".join(lines)
 
     return Text(
@@ -648,6 +671,8 @@ def stats_report(queue, backend: dict) -> Text:
             "not_started": "not started", "models": "Models on {device}:", "idle": "idle",
             "no_models": "Models on {device}: none loaded", "memory": "Memory: ",
             "loads": "Model loads: {loads}, unloads: {unloads}",
+            "vlm_server": "/ask and /box: {model} at {url}, {in_flight} in flight (at most {most_in_flight} so far), "
+                          "{requests} sent",
         }),
         report({
             "title": "📊 机器人状态", "queue": "队列：{total} 个等待{tasks}，{running} 个运行中",
@@ -656,6 +681,8 @@ def stats_report(queue, backend: dict) -> Text:
             "not_started": "尚未启动", "models": "{device} 上的模型：", "idle": "空闲",
             "no_models": "{device} 上的模型：未加载", "memory": "内存：",
             "loads": "模型加载 {loads} 次，卸载 {unloads} 次",
+            "vlm_server": "/ask 和 /box：{url} 上的 {model}，{in_flight} 个进行中（最多时 {most_in_flight} 个），"
+                          "已发送 {requests} 个",
         }),
     )
 

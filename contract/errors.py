@@ -21,6 +21,15 @@ class ErrorKind(StrEnum):
     QUESTION_TOO_LONG = "question_too_long"
     INTERRUPTED = "interrupted"
     MODEL_FAILED = "model_failed"
+    PHOTO_TOO_WIDE = "photo_too_wide"  # the photo's aspect ratio is over the model's limit
+    # An OpenAI-compatible model server (VLM_URL):
+    VLM_FAMILY_UNKNOWN = "vlm_family_unknown"  # how the served model writes boxes isn't known (VLM_FAMILY)
+    SERVER_UNREACHABLE = "server_unreachable"
+    SERVER_KEY_REFUSED = "server_key_refused"
+    SERVER_NO_MODEL = "server_no_model"
+    SERVER_BUSY = "server_busy"  # rate limited
+    SERVER_REFUSED = "server_refused"  # it refused this request (HTTP 400/422)
+    SERVER_FAILED = "server_failed"
 
 
 class WorkerError(Exception):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Self, Sequence
 
 from transformers import AutoModelForImageTextToText, StoppingCriteriaList
@@ -13,6 +12,7 @@ from transformers import AutoModelForImageTextToText, StoppingCriteriaList
 from contract.errors import InputRejected
 from contract.requests import Answer, AskRequest, Boxes, BoxRequest, Task, Turn
 from models.base import Device, PartialText, StopOnInterrupt
+from models.chat_format import visible_answer
 from models.grounding import GroundingFormat, parse_boxes
 from models.processors import load_image_only_processor
 from models.quantization import is_placed, quantized_load_kwargs
@@ -31,16 +31,6 @@ _KEEP_TOKENS = ("<think>", "</think>", "<|begin_of_box|>", "<|end_of_box|>", "<|
                 "<|object_ref_end|>", "<|box_start|>", "<|box_end|>")
 # Turns tokenized at a time while estimating how many fit the context.
 _COUNT_BATCH = 16
-_HIDDEN_MARKUP = re.compile(r"</?answer>|<\|begin_of_box\|>|<\|end_of_box\|>")
-
-
-def visible_answer(text: str) -> str:
-    """What a user sees of a model's output: no thinking, no answer/box markup ("" while still thinking)."""
-    if "</think>" in text:
-        text = text.rsplit("</think>", 1)[1]
-    elif text.lstrip().startswith("<think>"):
-        return ""
-    return _HIDDEN_MARKUP.sub("", text).strip()
 
 
 def chat_messages(history: Sequence[Turn], question: str) -> list[dict[str, Any]]:

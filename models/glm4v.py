@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from models import chat_format
 from models.chat_vlm import ChatVlm
 from models.grounding import GroundingFormat
 
 
 def grounding_prompt(target: str) -> str:
     """What /box asks a GLM-4V model."""
-    return (
-        f"Locate every {target} in the image. Give the bounding box of each as [x1,y1,x2,y2] "
-        "with coordinates from 0 to 1000, all boxes in one list like [[x1,y1,x2,y2],[x1,y1,x2,y2]]."
-    )
+    return chat_format.grounding_prompt(GroundingFormat.GLM_1000, target)
 
 
 class Glm4v(ChatVlm):

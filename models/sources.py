@@ -11,8 +11,11 @@ if TYPE_CHECKING:
 
 
 def configured_sources(settings: Settings) -> dict[Task, str]:
-    """The model (hub id or local directory) behind each task."""
-    return {
+    """The model (hub id or local directory) behind each task run on this bot's device.
+
+    With VLM_URL, /ask and /box run on that server: VLM_MODEL is its served name, nothing to load here.
+    """
+    sources = {
         Task.CAPTION: settings.caption_model,
         Task.GENERATE: settings.gen_model,
         Task.CLASSIFY: settings.classify_model,
@@ -20,3 +23,6 @@ def configured_sources(settings: Settings) -> dict[Task, str]:
         Task.BOX: settings.vlm_model,
         Task.EMBED: settings.clip_model,
     }
+    if settings.vlm_url:
+        del sources[Task.ASK], sources[Task.BOX]
+    return sources

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from bot.imaging import decoding
 from bot.errors import BadImage
+from bot.imaging import decoding
 from bot.imaging.decode import EMBED_SHORT_SIDE
 from bot.imaging.decoding import ImageDecoder
 from tests.support.chat import photo_bytes

@@ -10,7 +10,7 @@ HEAVY = ("torch", "transformers", "diffusers")
 
 def test_bot_and_handlers_import_no_ml_framework():
     code = (
-        "import sys, bot.app, bot.__main__, bot.queue.local, handlers;"
+        "import sys, bot.app, bot.__main__, bot.queue.local, bot.queue.remote, models.remote_vlm, handlers;"
         "from bot.app import build_application;"
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )

@@ -150,3 +150,36 @@ def test_without_a_loadable_checker_nothing_is_drawn(tiny_sdxl, tmp_path):
     assert from_worker(caught.value).user_message == texts.SAFETY_CHECKER_UNAVAILABLE  # the specific reason, not the generic one
     assert calls == []
     assert draw(broken, replace(request(14), check_safety=False))[0].images  # safety off: drawing works
+
+
+def test_speed_up_fuses_qkv_goes_channels_last_compiles_the_unet_whole_and_draws_the_same(tiny_sdxl):
+    import torch
+    from diffusers.models.attention_processor import FusedAttnProcessor2_0
+
+    from models.base import Device
+    from models.sdxl import load_pipeline, speed_up
+
+    device = Device(torch.device("cpu"), torch.float32)
+    plain = SdxlGenerator(load_pipeline(str(tiny_sdxl), device), device, max_images=2, model_name="tiny")
+    fast = SdxlGenerator(load_pipeline(str(tiny_sdxl), device), device, max_images=2, model_name="tiny")
+    speed_up(fast.pipe, compile_backend="eager")  # dynamo captures the UNet whole; eager keeps the test quick
+    assert isinstance(fast.pipe.unet, torch._dynamo.eval_frame.OptimizedModule)
+    processors = fast.pipe.unet.attn_processors.values()
+    assert processors and all(isinstance(p, FusedAttnProcessor2_0) for p in processors)
+    conv = next(m for m in fast.pipe.unet.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        (before,), (after,) = plain.run([request(7)], Interrupt()), fast.run([request(7)], Interrupt())
+    a, b = pixels(before.images[0].png), pixels(after.images[0].png)
+    assert a.shape == b.shape and np.abs(a - b).max() <= 2  # fused matmuls round a little differently
+
+
+def test_gen_compile_on_a_cpu_is_ignored_with_a_warning(tiny_sdxl, caplog):
+    import torch
+
+    from models.base import Device
+
+    generator = SdxlGenerator.load(str(tiny_sdxl), Device(torch.device("cpu"), torch.float32),
+                                   settings(tiny_sdxl, gen_compile=True))
+    assert not isinstance(generator.pipe.unet, torch._dynamo.eval_frame.OptimizedModule)
+    assert "GEN_COMPILE=true needs a CUDA device" in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import bisect
 import heapq
 import logging
@@ -24,6 +25,7 @@ from bot.errors import (
 )
 from bot.queue.jobs import Lane
 from contract.errors import WorkerError
+from contract.requests import Task
 from contract.worker import Interrupt
 
 if TYPE_CHECKING:
@@ -121,6 +123,11 @@ class GpuQueue:
     `background_max_wait_s`, one indexing batch goes ahead of the interactive line, so a busy bot still
     indexes. Interactive and background jobs never share a batch: on a CPU a batch takes as long as its
     size, and a user's request must not carry seven photos' worth of indexing.
+
+    Remote tasks (`remote_tasks`: /ask and /box on a serving engine, VLM_URL) don't run on the device:
+    their jobs keep the same fair order, caps and positions, but a dispatcher of their own starts them
+    in `remote_concurrency` slots of their own, so many stream at once while the device stays free for
+    the other tasks, and a full device never holds them up (nor they it).
     """
 
     def __init__(
@@ -137,6 +144,8 @@ class GpuQueue:
         max_background: int = 1000,
         background_window_s: float = BACKGROUND_BATCH_WINDOW_S,
         background_max_wait_s: float = BACKGROUND_MAX_WAIT_S,
+        remote_tasks: frozenset[Task] = frozenset(),
+        remote_concurrency: int = 0,
     ) -> None:
         self._backend = backend
         self._max_pending = max_pending
@@ -146,6 +155,9 @@ class GpuQueue:
         self._batch_sizes = {str(task): max(1, size) for task, size in (batch_sizes or {}).items()}
         self._batch_window = batch_window_s
         self._slots = asyncio.Semaphore(concurrency)
+        self._remote_tasks = frozenset(remote_tasks)
+        self._remote_slots = asyncio.Semaphore(max(1, remote_concurrency))
+        self._remote_wake = asyncio.Event()
         self._waiting: dict[int, deque[Ticket]] = {}
         self._background: deque[Ticket] = deque()
         self._max_background = max_background
@@ -156,21 +168,24 @@ class GpuQueue:
         self._last_served: dict[int, int] = {}
         self._service_clock = 0
         self._wake = asyncio.Event()
-        self._dispatcher: asyncio.Task[None] | None = None
+        self._dispatchers: list[asyncio.Task[None]] = []
         self._batches: set[asyncio.Task[None]] = set()
         self._counts = Counter[tuple[Lane, bool]]()  # (lane, succeeded) -> jobs
         self._announced: dict[int, dict[int, float]] = {}  # user -> {seq: when} of requests being prepared
+        self._withdrawn = asyncio.Event()  # set (and replaced) whenever an announced request is withdrawn
 
     # -- public API ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._dispatcher = asyncio.create_task(self._dispatch(), name="gpu-queue-dispatcher")
+        self._dispatchers.append(asyncio.create_task(self._dispatch(remote=False), name="gpu-queue-dispatcher"))
+        if self._remote_tasks:
+            self._dispatchers.append(asyncio.create_task(self._dispatch(remote=True), name="remote-dispatcher"))
 
     async def close(self) -> None:
         """Stop taking jobs; every waiting and running job ends with ShuttingDown (the journal keeps them)."""
-        if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            await asyncio.gather(self._dispatcher, return_exceptions=True)
+        for dispatcher in self._dispatchers:
+            dispatcher.cancel()
+        await asyncio.gather(*self._dispatchers, return_exceptions=True)
         for ticket in list(self._iter_waiting()) + list(self._background) + self._running:
             ticket._finish(error=ShuttingDown(f"job {ticket.job.id} stopped by shutdown"))
             if ticket._interrupt is not None:
@@ -189,7 +204,22 @@ class GpuQueue:
         if seqs is not None and seqs.pop(seq, None) is not None:
             if not seqs:
                 del self._announced[user_id]
-            self._wake.set()
+            self._wake_all()
+            self._withdrawn.set()
+            self._withdrawn = asyncio.Event()
+
+    async def wait_turn(self, user_id: int, seq: int) -> None:
+        """Wait until the user's announced requests before `seq` have submitted or withdrawn (or held for
+        ANNOUNCED_HOLD_S): a request's quota and caps are counted after those of the requests sent before it,
+        whichever photo downloads first."""
+        while True:
+            now = time.monotonic()
+            ends = [at + ANNOUNCED_HOLD_S for s, at in self._announced.get(user_id, {}).items()
+                    if s < seq and at + ANNOUNCED_HOLD_S > now]
+            if not ends:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._withdrawn.wait(), timeout=max(ends) - now)
 
     def submit(self, job: Job) -> Ticket:
         """Queue `job`; raises Busy or TooManyPending when a cap is reached."""
@@ -211,7 +241,7 @@ class GpuQueue:
         # A user's jobs run in the order they were sent (seq), not in the order their downloads finished.
         bisect.insort(self._waiting.setdefault(job.user_id, deque()), ticket, key=lambda t: t.job.seq)
         self._reposition()
-        self._wake.set()
+        self._wake_for(job.task)
         log.info("job %s queued: %s for user %s (position %s)", job.id, job.task, job.user_id, ticket.position)
         return ticket
 
@@ -264,6 +294,20 @@ class GpuQueue:
         """Whether every worker slot is taken, so the next job has to wait."""
         return self._slots.locked()
 
+    def saturated_for(self, task: Task) -> bool:
+        """Whether every slot that a job of `task` could run in is taken."""
+        return (self._remote_slots if task in self._remote_tasks else self._slots).locked()
+
+    def _wake_for(self, task: Task) -> None:
+        (self._remote_wake if task in self._remote_tasks else self._wake).set()
+
+    def _wake_all(self) -> None:
+        self._wake.set()
+        self._remote_wake.set()
+
+    def _is_remote(self, ticket: Ticket) -> bool:
+        return ticket.job.task in self._remote_tasks
+
     # -- ordering -----------------------------------------------------------------------------
 
     def _iter_waiting(self) -> Iterator[Ticket]:
@@ -288,8 +332,12 @@ class GpuQueue:
         return order
 
     def _reposition(self) -> None:
-        for place, ticket in enumerate(self._fair_order(), start=1):
-            ticket._move(place)
+        # Remote and device jobs wait for different slots: each counts its place among its own kind.
+        places = {False: 0, True: 0}
+        for ticket in self._fair_order():
+            remote = self._is_remote(ticket)
+            places[remote] += 1
+            ticket._move(places[remote])
 
     def _held_until(self, ticket: Ticket) -> float | None:
         """When the ticket may run at the latest, if an earlier announced request of its user holds it."""
@@ -300,8 +348,8 @@ class GpuQueue:
         ends = [at + ANNOUNCED_HOLD_S for seq, at in seqs.items() if seq < ticket.job.seq and at + ANNOUNCED_HOLD_S > now]
         return max(ends) if ends else None
 
-    def _take_batch(self) -> list[Ticket] | None:
-        order = [t for t in self._fair_order() if self._held_until(t) is None]
+    def _take_batch(self, remote: bool = False) -> list[Ticket] | None:
+        order = [t for t in self._fair_order() if self._is_remote(t) == remote and self._held_until(t) is None]
         if not order:
             return None  # every waiting job waits for an earlier request of its user
         first = order[0]
@@ -335,8 +383,10 @@ class GpuQueue:
     def _background_age(self) -> float:
         return time.monotonic() - self._background[0].job.created
 
-    def _next_batch(self) -> list[Ticket] | None:
-        """The batch to run now, or None when nothing should run yet."""
+    def _next_batch(self, remote: bool = False) -> list[Ticket] | None:
+        """The batch to run now (of remote tasks, or on the device), or None when nothing should run yet."""
+        if remote:
+            return self._take_batch(remote=True) if self._waiting else None
         while self._background and self._background[0].done():  # finished elsewhere (queue closing)
             self._background.popleft()
         starved = bool(self._background) and self._background_age() >= self._background_max_wait
@@ -345,7 +395,7 @@ class GpuQueue:
             self._last_lane = Lane.BACKGROUND
             return self._take_background()
         if self._waiting:
-            batch = self._take_batch()
+            batch = self._take_batch(remote=False)
             if batch is not None:
                 self._last_lane = Lane.INTERACTIVE
                 return batch
@@ -356,34 +406,42 @@ class GpuQueue:
                 return self._take_background()
         return None
 
-    def _idle_delay(self) -> float | None:
+    def _idle_delay(self, remote: bool = False) -> float | None:
         """Nothing can run yet: how long until something may (a part-full indexing batch's window ends,
         a hold on a user's jobs expires); None when nothing waits at all."""
-        ends = [self._background[0].job.created + self._background_window] if self._background else []
-        ends += [until for t in self._iter_waiting() if (until := self._held_until(t)) is not None]
+        ends = [self._background[0].job.created + self._background_window] if self._background and not remote else []
+        ends += [until for t in self._iter_waiting()
+                 if self._is_remote(t) == remote and (until := self._held_until(t)) is not None]
         return max(0.0, min(ends) - time.monotonic()) if ends else None
 
-    async def _dispatch(self) -> None:
+    def _has_work(self, remote: bool) -> bool:
+        if remote:
+            return any(self._is_remote(t) for t in self._iter_waiting())
+        return bool(self._background) or any(not self._is_remote(t) for t in self._iter_waiting())
+
+    async def _dispatch(self, remote: bool) -> None:
+        """Start batches as slots free up: the device's (and its background lane), or the remote tasks'."""
+        wake, slots = (self._remote_wake, self._remote_slots) if remote else (self._wake, self._slots)
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._batch_window and not self._running:
+            await wake.wait()
+            wake.clear()
+            if self._batch_window and not remote and all(self._is_remote(t) for t in self._running):
                 # An idle worker waits a few ms for batch mates; a busy one gathers them anyway.
                 await asyncio.sleep(self._batch_window)
-            while self._waiting or self._background:
-                await self._slots.acquire()
-                batch = self._next_batch()
+            while self._has_work(remote):
+                await slots.acquire()
+                batch = self._next_batch(remote)
                 if batch is None:
-                    self._slots.release()
-                    delay = self._idle_delay()
+                    slots.release()
+                    delay = self._idle_delay(remote)
                     if delay is None:
                         break  # everything was cancelled while we waited for a slot
                     # Wait for a wake-up (a job, a withdrawn request, more photos) or the delay's end.
                     try:
-                        await asyncio.wait_for(self._wake.wait(), delay)
+                        await asyncio.wait_for(wake.wait(), delay)
                     except TimeoutError:
                         pass
-                    self._wake.clear()
+                    wake.clear()
                     continue
                 interrupt = Interrupt(deadline=time.monotonic() + self._timeout)
                 for ticket in batch:
@@ -391,17 +449,17 @@ class GpuQueue:
                     ticket._move(0)
                 self._running.extend(batch)
                 self._reposition()
-                task = asyncio.create_task(self._run_batch(batch, interrupt))
+                task = asyncio.create_task(self._run_batch(batch, interrupt, slots))
                 self._batches.add(task)
                 task.add_done_callback(self._batches.discard)
 
-    async def _run_batch(self, batch: list[Ticket], interrupt: Interrupt) -> None:
+    async def _run_batch(self, batch: list[Ticket], interrupt: Interrupt, slots: asyncio.Semaphore) -> None:
         try:
             await self._run_and_resolve(batch, interrupt)
         finally:
             for ticket in batch:
                 self._running.remove(ticket)
-            self._slots.release()
+            slots.release()
 
     async def _run_and_resolve(self, batch: list[Ticket], interrupt: Interrupt) -> None:
         task = batch[0].job.task
