@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar, cast
 
 from telegram import Bot, Message, Update
 from telegram.error import TelegramError
@@ -39,9 +39,11 @@ if TYPE_CHECKING:
 
     from bot.context import BotContext, Services
     from bot.queue.gpu_queue import GpuQueue, Ticket
-    from contract.requests import Request, Result
+    from contract.requests import Asks, Request, Result
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 # What a command's handler is: it gets the request, and answers through it.
 Handler = Callable[["UserRequest"], Awaitable[Any]]
@@ -165,14 +167,14 @@ class UserRequest:
             command=parsed[0] if parsed else None,
         )
 
-    async def run(self, work: Request, action: str) -> Result:
+    async def run(self, work: Asks[R], action: str) -> R:
         """Queue `work`, keep the user informed until it ends (status message, chat action), return its result.
 
         The status message is `self.status` afterwards: `answer()` edits it into the answer, or the handler
         deletes it before sending something that can't be an edit (a photo). Raises the job's BotError (busy,
         cancelled, timed out, model failed) after removing the status.
         """
-        job = self.job(work)
+        job = self.job(cast("Request", work))
         services = self.services
         queue, journal = services.queue, services.journal
         await queue.wait_turn(job.user_id, job.seq)  # quota and caps in the order the user sent requests
@@ -194,7 +196,7 @@ class UserRequest:
         if replayed is not None:  # replayed after a restart: carry on in the message the user already has
             await status.resume(replayed, texts.RESUMED)
         try:
-            return await _follow(ticket, queue, status, self.message, action)
+            return cast(R, await _follow(ticket, queue, status, self.message, action))
         except ShuttingDown:
             raise  # keep the status message: the replay after the restart edits it
         except BaseException:

@@ -7,10 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Hashable
+from typing import TYPE_CHECKING, Generic, Hashable, TypeVar
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+
+
+R = TypeVar("R", covariant=True)
+
+
+class Asks(Generic[R]):
+    """A request whose result, from the worker, is an `R` (so `UserRequest.run(CaptionRequest(...))` is a Caption)."""
+
+    __slots__ = ()
 
 
 class Task(StrEnum):
@@ -25,7 +34,7 @@ class Task(StrEnum):
 
 
 @dataclass(frozen=True, eq=False)
-class CaptionRequest:
+class CaptionRequest(Asks["Caption"]):
     """/caption: describe `image`, continuing `prefix` when given (BLIP's conditional captioning)."""
 
     image: Image
@@ -48,7 +57,7 @@ SEED_LIMIT = 2**32  # seeds are 0 .. 2**32 - 1, as torch.Generator.manual_seed a
 
 
 @dataclass(frozen=True, eq=False)
-class GenerateRequest:
+class GenerateRequest(Asks["GeneratedImages"]):
     """/gen: `count` images of `prompt`; image i is seeded with `seed + i`, so each can be redrawn alone.
 
     `guidance` 0 means no classifier-free guidance (turbo models); then `negative_prompt` has no effect.
@@ -93,7 +102,7 @@ class GeneratedImages:
 
 
 @dataclass(frozen=True, eq=False)
-class ClassifyRequest:
+class ClassifyRequest(Asks["Classification"]):
     """/classify: the `top_k` most likely labels of `image`."""
 
     image: Image
@@ -122,7 +131,7 @@ class Turn:
 
 
 @dataclass(frozen=True, eq=False)
-class AskRequest:
+class AskRequest(Asks["Answer"]):
     """/ask: answer `question` about `image`, seeing the conversation's earlier `history` (oldest first).
 
     Multi-turn models trim `history` to their context, oldest turns first; single-turn ones ignore it.
@@ -156,7 +165,7 @@ class Answer:
 
 
 @dataclass(frozen=True, eq=False)
-class BoxRequest:
+class BoxRequest(Asks["Boxes"]):
     """/box: find every `target` in `image` (grounding)."""
 
     image: Image
@@ -189,7 +198,7 @@ class Boxes:
 
 
 @dataclass(frozen=True, eq=False)
-class EmbedImageRequest:
+class EmbedImageRequest(Asks["Embedding"]):
     """Photo indexing and /find by example: CLIP's normalised image embedding of `image`."""
 
     image: Image
@@ -202,7 +211,7 @@ class EmbedImageRequest:
 
 
 @dataclass(frozen=True, eq=False)
-class EmbedTextRequest:
+class EmbedTextRequest(Asks["Embedding"]):
     """/find by words: CLIP's normalised text embedding of `text`."""
 
     text: str

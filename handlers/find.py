@@ -103,7 +103,7 @@ async def chat_migrated(update: Update, context: BotContext) -> None:
     """A group became a supergroup (a new chat id): its photo memory moves along."""
     message = update.effective_message
     photos = context.services.photos
-    if message.migrate_to_chat_id:
+    if message is not None and message.migrate_to_chat_id:
         await photos.migrate(message.chat_id, message.migrate_to_chat_id)
 
 

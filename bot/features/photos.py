@@ -279,8 +279,11 @@ class ChatPhotos:
         if not self._wanted(pending):
             return None
         try:
-            if self.spec is not None and await asyncio.to_thread(self.index.existing, record.chat_id, self.spec,
-                                                                 [record.key]):
+            spec = self.spec
+            known: set[str] = set()
+            if spec is not None:
+                known = await asyncio.to_thread(self.index.existing, record.chat_id, spec, [record.key])
+            if known:
                 log.debug("photo %s of chat %s is already indexed", record.key, record.chat_id)
                 return None
             assert self._bot is not None
@@ -296,7 +299,9 @@ class ChatPhotos:
     async def embed(self, image: Image, chat_id: int, user_id: int) -> Embedding:
         """The image's embedding from the background lane (indexing: never counts against a user's cap)."""
         job = Job(EmbedImageRequest(image), user_id=user_id or chat_id, chat_id=chat_id, lane=Lane.BACKGROUND)
-        return await self._queue.submit(job).result()
+        result = await self._queue.submit(job).result()
+        assert isinstance(result, Embedding)
+        return result
 
     # -- searching ----------------------------------------------------------------------------
 

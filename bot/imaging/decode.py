@@ -18,7 +18,7 @@ try:  # photos sent "as file" from iPhones are HEIC; Pillow reads AVIF itself
     import pillow_heif
 
     pillow_heif.register_heif_opener()
-    _HEIF = ("HEIF",)
+    _HEIF: tuple[str, ...] = ("HEIF",)
 except ImportError:  # pragma: no cover - pillow-heif is a dependency; without it HEIC is refused as unreadable
     _HEIF = ()
 
@@ -164,8 +164,7 @@ def _decode(data: bytes, max_pixels: int, scale_for, cpu_limit_s: float) -> Imag
             stream.start(cpu_limit_s)
             img.load()
             stream.stop()
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb(img)
+            return _to_rgb(ImageOps.exif_transpose(img))
     except BadImage:
         raise
     except _TooSlow:

@@ -71,9 +71,11 @@ class ImageDecoder:
         self._commands.shutdown(wait=False, cancel_futures=True)
         self._background.shutdown(wait=False, cancel_futures=True)
 
-    async def _shared(self, slot: tuple[Key | None, str], make: Callable[[], Awaitable[Any]]) -> Any:
-        if slot[0] is None:
+    async def _shared(self, shared: tuple[Key | None, str], make: Callable[[], Awaitable[Any]]) -> Any:
+        key, what = shared
+        if key is None:
             return await make()
+        slot = (key, what)
         future = self._recent.get(slot)
         if future is None:
             future = asyncio.ensure_future(make())

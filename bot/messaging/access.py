@@ -67,9 +67,11 @@ class AccessGate:
     @staticmethod
     def _addresses_bot(update: Update) -> bool:
         """Private messages, and commands and mentions of the bot in groups (other chatter gets no refusal)."""
-        message = update.effective_message
-        if update.effective_chat.type == ChatType.PRIVATE:
+        message, chat = update.effective_message, update.effective_chat
+        if chat is not None and chat.type == ChatType.PRIVATE:
             return True
+        if message is None:
+            return False
         text = message.text or message.caption or ""
         return text.startswith("/") or mentions_bot(message)
 

@@ -20,6 +20,8 @@ async def is_chat_admin(update: Update, bot: Bot, admin_user_ids: frozenset[int]
     """Whether the sender may manage the chat: anyone in a private chat; in groups an admin (getChatMember),
     an anonymous admin posting as the group, or one of the bot's own ADMIN_USER_IDS (`admin_user_ids`)."""
     chat, message, user = update.effective_chat, update.effective_message, update.effective_user
+    if chat is None:
+        return False
     if chat.type == ChatType.PRIVATE:
         return True
     if chat.type == ChatType.CHANNEL:

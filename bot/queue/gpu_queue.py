@@ -87,6 +87,7 @@ class Ticket:
             self._future.set_exception(error)
             self._future.exception()  # a cancelled waiter must not leave "exception never retrieved" noise
         else:
+            assert result is not None, "a ticket finishes with a result or an error"
             self._future.set_result(result)
         self._move(None)
         return True

@@ -213,7 +213,8 @@ def _start(db: sqlite3.Connection, scope: Scope, image: bytes, file_id: str | No
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (scope.chat_id, scope.thread_id, image, file_id, file_unique_id, now, now),
     )
-    return Conversation(int(cursor.lastrowid), scope, image, file_unique_id, ())
+    assert cursor.lastrowid is not None  # an INSERT always sets it
+    return Conversation(cursor.lastrowid, scope, image, file_unique_id, ())
 
 
 def _add_turn(db: sqlite3.Connection, scope: Scope, conversation_id: int, turn: Turn, message_ids: list[int],

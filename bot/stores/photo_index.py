@@ -308,6 +308,7 @@ class PhotoIndex:
                 raise ValueError(f"a {len(vector)}-d vector for a {spec.dim}-d index ({spec})")
         with self._store() as client:
             collection = self._collection(client, chat_id, spec, create=True)
+            assert collection is not None  # create=True makes it
             keys = [r.key for r in records]
             before = set(collection.get(ids=keys, include=[])["ids"])
             collection.upsert(ids=keys, embeddings=[list(map(float, v)) for v in vectors],
@@ -420,6 +421,7 @@ class PhotoIndex:
             for generation in self._fresh_generations(client, old_chat_id):
                 source = _get(client, generation.name)
                 target = self._collection(client, new_chat_id, generation.spec, create=True)
+                assert target is not None  # create=True makes it
                 offset = 0
                 while True:
                     found = source.get(limit=PAGE, offset=offset, include=["metadatas", "embeddings"])
