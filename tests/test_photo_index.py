@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 
 import pytest
 
 from bot.errors import IndexUnavailable, ReindexNeeded
-from bot.stores.photo_index import ModelSpec, PhotoIndex, PhotoRecord, canonical_model_id, collection_name
+from bot.stores.photo_index import (
+    SYNC_THRESHOLD,
+    ModelSpec,
+    PhotoIndex,
+    PhotoRecord,
+    canonical_model_id,
+    collection_name,
+)
 
 SPEC = ModelSpec("openai/clip-vit-large-patch14", 8)
 OTHER = ModelSpec("OFA-Sys/chinese-clip-vit-base-patch16", 8)
@@ -130,3 +138,40 @@ def test_canonical_model_id_resolves_local_directories(tmp_path, monkeypatch):
     assert canonical_model_id("./clip/") == str(tmp_path / "clip")
     assert canonical_model_id("openai/clip-vit-large-patch14") == "openai/clip-vit-large-patch14"
     assert ModelSpec("a", 8).key != ModelSpec("a", 16).key != ModelSpec("b", 8).key
+
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_many_chats_keep_a_bounded_number_of_collections_loaded_and_every_search_answers(tmp_path):
+    """chromadb 1.5.9 fails a collection it has evicted twice ("Nothing found on disk"); ours never evicts."""
+    index = PhotoIndex(tmp_path, max_open=4)
+    chats = range(1, 31)
+    before = open_files()
+    for chat in chats:
+        index.add(chat, SPEC, [record(chat, f"p{chat}")], [unit(chat)])
+    most = open_files()
+    for order in (chats, reversed(chats), chats):  # each collection is unloaded and loaded again, twice
+        for chat in order:
+            assert [m.record.key for m in index.query(chat, SPEC, unit(chat), k=3)] == [f"p{chat}"]
+            most = max(most, open_files())
+    assert len(index._handles) <= 4
+    # 30 loaded collections would hold ~120 files; 4 hold ~16, plus the store's own (its runtime, SQLite).
+    assert most - before <= 4 * 5 + 40, most - before
+    assert index.count(7) == 1 and index.vector_of(7, SPEC, "p7") == pytest.approx(unit(7), abs=1e-6)
+    index.close()
+
+
+def test_collections_save_often_and_old_ones_are_switched_to_it(index):
+    index.add(1, SPEC, [record(1, "a")], [unit(1)])
+    assert index._client.get_collection(collection_name(1, SPEC)).configuration_json["hnsw"]["sync_threshold"] \
+        == SYNC_THRESHOLD
+    old = collection_name(2, SPEC)  # as this bot made them before: chromadb's default of 1000
+    index._client.create_collection(old, configuration={"hnsw": {"space": "ip"}},
+                                    metadata={"chat_id": 2, "clip_model": SPEC.model, "dim": SPEC.dim, "schema": 1},
+                                    embedding_function=None)
+    index.add(2, SPEC, [record(2, "b")], [unit(2)])
+    stored = index._client.get_collection(old)
+    assert stored.configuration_json["hnsw"]["sync_threshold"] == SYNC_THRESHOLD
+    assert stored.metadata["chat_id"] == 2 and [m.record.key for m in index.query(2, SPEC, unit(2), k=1)] == ["b"]

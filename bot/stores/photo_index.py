@@ -11,11 +11,24 @@ ReindexNeeded until `python -m bot reindex` has re-embedded them.
 
 Only embeddings go to chromadb, never documents (with documents it tries to download a model).
 Everything here is synchronous and thread-safe; the bot calls it from worker threads.
+
+Bounded cost per chat count: the embedded chromadb (1.5.9) keeps every collection it has touched loaded,
+with ~4 open files and ~2.6 MB (768-d) each, in a cache sized from the process's file limit (a fifth of
+it, split in 64 shards), and its eviction from that cache is broken: a collection loaded again after an
+eviction may fail with "Nothing found on disk" until the process restarts. (chromadb's
+`chroma_segment_cache_policy` setting only applies to its old Python segment manager, not to the Rust
+bindings.) So PhotoIndex makes chromadb's cache too large to ever evict, and bounds the loaded
+collections itself: once `max_open` have been touched it closes the client, which closes all their files
+and frees their memory, and reopens it (~20 ms); a chat's next search loads its collection from disk
+again. New collections save their vector index every SYNC_THRESHOLD photos (chromadb's default is 1000),
+so such a load replays at most that many photos from chromadb's log (~0.3 ms each). A Chroma server keeps
+its own resources; with one, only the collection handles kept here are bounded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import logging
 import re
@@ -40,6 +53,9 @@ _NAME = re.compile(r"^photos_(-?\d+)_([0-9a-f]{12})$")
 SCHEMA = 1
 PAGE = 1000
 ERROR_LOG_INTERVAL_S = 60.0
+MAX_OPEN = 64  # collections loaded at once (embedded store); fewer under a low file limit
+SYNC_THRESHOLD = 100  # photos between two saves of a collection's vector index to disk (embedded store)
+CHROMA_CACHE_SIZE = 65_536  # chromadb's own cache of loaded collections: never full, as MAX_OPEN bounds it
 
 
 def canonical_model_id(source: str) -> str:
@@ -111,16 +127,32 @@ def collection_name(chat_id: int, spec: ModelSpec) -> str:
     return f"{PREFIX}{chat_id}_{spec.key}"
 
 
+def default_max_open() -> int:
+    """MAX_OPEN, or fewer so that open collections hold at most a quarter of the file limit (~4 files each)."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return MAX_OPEN
+    if soft == resource.RLIM_INFINITY:
+        return MAX_OPEN
+    return max(4, min(MAX_OPEN, soft // 16))
+
+
 class PhotoIndex:
     """Every chat's photo vectors: an embedded chromadb under DATA_DIR, or a Chroma server (CHROMA_URL)."""
 
-    def __init__(self, data_dir: Path, chroma_url: str = "") -> None:
+    def __init__(self, data_dir: Path, chroma_url: str = "", *, max_open: int | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.chroma_url = chroma_url.strip()
+        self.max_open = max_open or default_max_open()
         self._lock = threading.RLock()
         self._client: Any = None
         self._lock_file: Any = None
         self._handles: dict[str, Any] = {}
+        self._touched: set[str] = set()  # collections used since the client was opened
+        self._depth = 0  # nesting of _store(): the client is only reopened between operations
         self._generations: dict[int, dict[str, Generation]] | None = None
         # Set after an error is logged: while the store stays down, one line a minute is enough.
         self._reported: TTLCache[str, bool] = TTLCache(maxsize=1, ttl=ERROR_LOG_INTERVAL_S, timer=time.monotonic)
@@ -169,10 +201,27 @@ class PhotoIndex:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         try:
-            return chromadb.PersistentClient(str(self.data_dir / "chroma"), settings=chroma_settings)
+            return self._embedded_client()
         except BaseException:
             self._release_lock()
             raise
+
+    def _embedded_client(self) -> Any:
+        """chromadb.PersistentClient, except that chromadb's own cache of loaded collections never evicts."""
+        from chromadb.api import ServerAPI
+        from chromadb.api.client import Client
+        from chromadb.config import Settings as ChromaSettings
+        from chromadb.config import System
+
+        system = System(ChromaSettings(anonymized_telemetry=False, is_persistent=True,
+                                       persist_directory=str(self.data_dir / "chroma")))
+        api = system.instance(ServerAPI)  # type: ignore[type-abstract]  # the configured implementation
+        # The Rust bindings size their cache from the file limit and split it in 64 shards: under a limit of
+        # 1024 a shard holds 3 collections, so even a few dozen loaded ones get evicted (and then fail).
+        if hasattr(api, "hnsw_cache_size"):
+            api.hnsw_cache_size = CHROMA_CACHE_SIZE
+        system.start()
+        return Client.from_system(system)
 
     def _take_lock(self) -> None:
         import fcntl
@@ -196,15 +245,38 @@ class PhotoIndex:
     def close(self) -> None:
         with self._lock:
             self._handles.clear()
+            self._touched.clear()
             self._generations = None
+            if self._client is not None:
+                _close_client(self._client)
             self._client = None
             self._release_lock()
+
+    def _unload(self) -> None:
+        """Let go of every loaded collection (see the module's docstring): their files and memory."""
+        count = len(self._touched)
+        self._handles.clear()
+        self._touched.clear()
+        if self.chroma_url:
+            return  # the server manages its own memory; the handles were all there was to drop here
+        _close_client(self._client)
+        self._client = None
+        self._client = self._embedded_client()
+        log.debug("photo index: unloaded %d collections", count)
 
     @contextlib.contextmanager
     def _store(self) -> Iterator[Any]:
         """The client, with store failures turned into IndexUnavailable (logged with their cause)."""
         with self._lock:
             self.open()
+            if self._depth == 0 and len(self._touched) >= self.max_open:
+                try:
+                    self._unload()
+                except Exception as exc:
+                    self.close()  # the next call opens it afresh
+                    log.warning("photo index: reopening failed: %s: %s", type(exc).__name__, exc)
+                    raise IndexUnavailable(f"photo index reopening failed: {exc}") from None
+            self._depth += 1
             try:
                 yield self._client
             except BotError:
@@ -218,6 +290,8 @@ class PhotoIndex:
                 log.warning("photo index operation failed: %s: %s", type(exc).__name__, exc)
                 log.debug("photo index failure", exc_info=True)
                 raise IndexUnavailable(f"photo index operation failed: {exc}") from None
+            finally:
+                self._depth -= 1
 
     # -- generations --------------------------------------------------------------------------
 
@@ -265,22 +339,32 @@ class PhotoIndex:
             return handle
         metadata = {"chat_id": chat_id, "clip_model": spec.model, "dim": spec.dim, "schema": SCHEMA}
         if create:
+            hnsw: dict[str, Any] = {"space": "ip"}
+            if not self.chroma_url:
+                hnsw.update(sync_threshold=SYNC_THRESHOLD, batch_size=min(100, SYNC_THRESHOLD))
+            self._touched.add(name)
             handle = client.get_or_create_collection(
-                name, configuration={"hnsw": {"space": "ip"}}, metadata=metadata, embedding_function=None
+                name, configuration={"hnsw": hnsw}, metadata=metadata, embedding_function=None
             )
             generation = Generation(chat_id, spec, name)
             if self._generations is not None:
                 self._generations.setdefault(chat_id, {})[name] = generation
         else:
             try:
-                handle = _get(client, name)
+                handle = self._get(client, name)
             except NotFoundError:
                 return None
         found = _generation_of(handle)
         if found is None or found.spec != spec or found.chat_id != chat_id:
             raise IndexUnavailable(f"collection {name} holds {found}, not chat {chat_id} with {spec}")
+        if not self.chroma_url:
+            _save_often(handle)
         self._handles[name] = handle
         return handle
+
+    def _get(self, client: Any, name: str) -> Any:
+        self._touched.add(name)
+        return client.get_collection(name, embedding_function=None)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -327,11 +411,11 @@ class PhotoIndex:
     def count(self, chat_id: int) -> int:
         """Photos the chat has indexed, over every model's collection (a photo in two counts once)."""
         with self._store() as client:
-            return _distinct_count(client, self._fresh_generations(client, chat_id))
+            return self._distinct_count(client, self._fresh_generations(client, chat_id))
 
     def count_generation(self, generation: Generation) -> int:
         with self._store() as client:
-            return _get(client, generation.name).count()
+            return self._get(client, generation.name).count()
 
     def vector_of(self, chat_id: int, spec: ModelSpec, key: str) -> tuple[float, ...] | None:
         """The stored vector of one of the chat's photos, if the chat has indexed it with this model."""
@@ -376,7 +460,7 @@ class PhotoIndex:
         offset = 0
         while True:
             with self._store() as client:
-                found = _get(client, generation.name).get(limit=page, offset=offset, include=["metadatas"])
+                found = self._get(client, generation.name).get(limit=page, offset=offset, include=["metadatas"])
             records = [PhotoRecord.from_metadata(k, m) for k, m in zip(found["ids"], found["metadatas"])]
             records = [r for r in records if r.chat_id == generation.chat_id]
             if records:
@@ -384,6 +468,20 @@ class PhotoIndex:
             if len(found["ids"]) < page:
                 return
             offset += page
+
+    def _distinct_count(self, client: Any, generations: Sequence[Generation]) -> int:
+        if len(generations) == 1:
+            return self._get(client, generations[0].name).count()
+        keys: set[str] = set()
+        for generation in generations:
+            collection, offset = self._get(client, generation.name), 0
+            while True:
+                page = collection.get(limit=PAGE, offset=offset, include=[])["ids"]
+                keys.update(page)
+                if len(page) < PAGE:
+                    break
+                offset += PAGE
+        return len(keys)
 
     # -- deleting and moving ------------------------------------------------------------------
 
@@ -405,7 +503,7 @@ class PhotoIndex:
         """Delete every photo the chat has indexed; returns how many there were."""
         with self._store() as client:
             generations = self._fresh_generations(client, chat_id)
-            removed = _distinct_count(client, generations)
+            removed = self._distinct_count(client, generations)
             for generation in generations:
                 client.delete_collection(generation.name)
                 self._handles.pop(generation.name, None)
@@ -419,7 +517,7 @@ class PhotoIndex:
         with self._store() as client:
             moved = 0
             for generation in self._fresh_generations(client, old_chat_id):
-                source = _get(client, generation.name)
+                source = self._get(client, generation.name)
                 target = self._collection(client, new_chat_id, generation.spec, create=True)
                 assert target is not None  # create=True makes it
                 offset = 0
@@ -439,23 +537,27 @@ class PhotoIndex:
             return moved
 
 
-def _get(client: Any, name: str) -> Any:
-    return client.get_collection(name, embedding_function=None)
+def _close_client(client: Any) -> None:
+    """Close a chromadb client (the embedded one's files and memory go with it) and hand the memory back."""
+    try:
+        client.close()
+    except Exception as exc:  # closing is best effort: the store's data is safe on disk either way
+        log.warning("photo index: closing the client failed: %s: %s", type(exc).__name__, exc)
+    try:  # glibc keeps the freed indexes' memory in its arenas otherwise (measured: +700 MB per 1000 chats)
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):
+        pass  # not glibc
 
 
-def _distinct_count(client: Any, generations: Sequence[Generation]) -> int:
-    if len(generations) == 1:
-        return _get(client, generations[0].name).count()
-    keys: set[str] = set()
-    for generation in generations:
-        collection, offset = _get(client, generation.name), 0
-        while True:
-            page = collection.get(limit=PAGE, offset=offset, include=[])["ids"]
-            keys.update(page)
-            if len(page) < PAGE:
-                break
-            offset += PAGE
-    return len(keys)
+def _save_often(collection: Any) -> None:
+    """Collections made before SYNC_THRESHOLD existed save every 1000 photos: make them save as often as new ones."""
+    try:
+        hnsw = (collection.configuration_json or {}).get("hnsw") or {}
+        if int(hnsw.get("sync_threshold") or 0) > SYNC_THRESHOLD:
+            collection.modify(configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD,
+                                                      "batch_size": min(100, SYNC_THRESHOLD)}})
+    except Exception as exc:  # only a slower first search after a reopen: never a failed one
+        log.warning("photo index: can't change how often %s saves: %s: %s", collection.name, type(exc).__name__, exc)
 
 
 def _generation_of(collection: Any) -> Generation | None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from tests.support.fake_telegram import FakeTelegram
 
@@ -26,6 +27,7 @@ class BotProcess:
         self.log_path = workdir / "bot.log"
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
+        self.preexec_fn: Callable[[], None] | None = None  # run in the child before the bot starts (e.g. limits)
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "HF_"))}
@@ -61,7 +63,8 @@ class BotProcess:
         started = self.logs().count(STARTED)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot"], cwd=self.workdir, env=self.environment(), stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "bot"], cwd=self.workdir, env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=self.preexec_fn,
         )
         deadline = time.monotonic() + timeout
         while len(self.telegram.calls(ready_call)) <= seen and self.logs().count(STARTED) <= started:
