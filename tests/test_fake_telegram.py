@@ -72,10 +72,15 @@ async def test_get_me_and_urls(tg: FakeTelegram, bot: Bot) -> None:
 
 @pytest.mark.asyncio
 async def test_wrong_token_and_unknown_method(tg: FakeTelegram, bot: Bot) -> None:
-    wrong = Bot("999:WRONG", base_url=tg.base_url)
+    wrong = Bot("999:" + "A" * 35, base_url=tg.base_url)  # well-formed, unknown: 401 Unauthorized
     with pytest.raises(InvalidToken, match="was rejected by the server"):
         await wrong.initialize()
     await wrong.shutdown()
+    malformed = Bot("999:WRONG", base_url=tg.base_url)  # Telegram answers 404 Not Found to a malformed token
+    with pytest.raises(InvalidToken):
+        await malformed.initialize()
+    await malformed.shutdown()
+    assert tg.calls("getMe")[-1].result == "Not Found"
     with pytest.raises(EndPointNotFound):  # PTB's do_api_request turns 404 into this
         await bot.do_api_request("sendNothing", api_kwargs={"chat_id": 1})
     assert any(c.result == "Unauthorized" for c in tg.calls("getMe"))

@@ -908,7 +908,9 @@ class FakeTelegram:
         received = time.time()
         try:
             if request.match_info["token"] != self.token:
-                raise ApiError(401, "Unauthorized")
+                # Telegram: a well-formed token it doesn't know is 401, a malformed one 404.
+                well_formed = re.fullmatch(r"\d+:[A-Za-z0-9_-]{30,}", request.match_info["token"])
+                raise ApiError(401, "Unauthorized") if well_formed else ApiError(404, "Not Found")
             params, uploads = await self._read_params(request)
             if raw_method.lower() not in self._method_names:
                 raise ApiError(404, "Not Found")
@@ -1055,6 +1057,11 @@ class FakeTelegram:
             return self._delete_webhook(params, uploads)
         if not url.startswith("https://"):
             raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            # Bot API: secret_token is 1-256 characters, only A-Z, a-z, 0-9, _ and -.
+            raise _bad("secret token contains unallowed characters" if len(str(secret)) <= 256
+                       else "secret token is too long")
         if params.get("drop_pending_updates"):
             self._pending.clear()
         self._webhook = {"url": url, "secret_token": params.get("secret_token")}
