@@ -17,7 +17,7 @@ from bot import texts
 from bot.context import BotContext
 from bot.errors import BadInput
 from bot.features.matches import send_matches
-from bot.messaging.commands import command, command_args
+from bot.messaging.commands import command, command_args, replied_message
 from bot.messaging.media import find_photo
 from bot.messaging.status import keep_chat_action, send_chat_action
 from bot.pipeline import UserRequest
@@ -94,7 +94,7 @@ async def index_photo(update: Update, context: BotContext) -> None:
     if message is None:
         return
     photos.index_message(message)
-    replied = message.reply_to_message
+    replied = replied_message(message)
     if replied is not None and replied.chat.id == message.chat.id:
         photos.index_message(replied)  # in groups with privacy mode on, often the only way the bot sees it
 

@@ -86,6 +86,8 @@ def new_bot(tmp_path):
 def caption_bot(tmp_path_factory, tiny_blip):
     """One bot process with the tiny BLIP, shared by the end-to-end tests that don't need a fresh one."""
     telegram = FakeTelegram(TOKEN).start()
+    # The admin has opened a private chat with the bot: Telegram refuses a menu scope for a chat it never saw.
+    telegram.private_chat(telegram.user(ADMIN, "Root"))
     bot = BotProcess(
         telegram, tmp_path_factory.mktemp("caption-bot"), caption_model=tiny_blip, admin_user_ids=str(ADMIN)
     ).start()
@@ -98,6 +100,7 @@ def caption_bot(tmp_path_factory, tiny_blip):
 def full_bot(tmp_path_factory, tiny_blip, tiny_clip, tiny_vit, tiny_sdxl, tiny_qwen2_5_vl):
     """One bot process with every command's tiny model, shared by the bad-input and language suites."""
     telegram = FakeTelegram(TOKEN).start()
+    telegram.private_chat(telegram.user(ADMIN, "Root"))  # the admin has talked to the bot (menu scopes)
     bot = BotProcess(
         telegram, tmp_path_factory.mktemp("full-bot"), caption_model=tiny_blip, clip_model=tiny_clip,
         classify_model=tiny_vit, gen_model=tiny_sdxl, vlm_model=tiny_qwen2_5_vl, vlm_max_new_tokens="4",

@@ -675,6 +675,8 @@ class FakeTelegram:
                     reply_to["message_id"], reply_to)
                 msg["reply_to_message"] = {k: v for k, v in copy.deepcopy(target).items()
                                            if k != "reply_to_message"}
+            else:
+                self._reply_to_topic_root(chat, msg)
             if media_group_id is not None:
                 msg["media_group_id"] = str(media_group_id)
             try:
@@ -697,6 +699,43 @@ class FakeTelegram:
                         msg["entities" if key == "text" else "caption_entities"] = entities
             self._messages.setdefault(chat["id"], {})[msg["message_id"]] = msg
             return copy.deepcopy(msg)
+
+    def forum_topic(self, chat: Json, name: str, creator: Json | None = None) -> Json:
+        """A new topic in forum ``chat``: its first message, the ``forum_topic_created`` service message
+        (stored, not injected). Its ``message_id`` is the topic's ``message_thread_id``; Telegram marks
+        every later message of the topic as a reply to it."""
+        if not chat.get("is_forum"):
+            raise ValueError("topics exist only in forum supergroups")
+        with self._lock:
+            chat = self._register_chat(chat)
+            # Topic 1 is the General topic, which has no forum_topic_created message.
+            self._last_message_id[chat["id"]] = max(self._last_message_id.get(chat["id"], 0), 1)
+            message_id = self._next_message_id(chat["id"])
+            msg: Json = {"message_id": message_id, "message_thread_id": message_id,
+                         "from": copy.deepcopy(creator or self.bot_user), "chat": chat,
+                         "date": int(time.time()), "is_topic_message": True,
+                         "forum_topic_created": {"name": name, "icon_color": 7322096}}
+            self._messages.setdefault(chat["id"], {})[message_id] = msg
+            return copy.deepcopy(msg)
+
+    def delete_by_user(self, message: Json) -> None:
+        """The user deletes their ``message`` (a reply to it is then refused unless
+        ``allow_sending_without_reply``)."""
+        with self._lock:
+            chat_id = message["chat"]["id"]
+            self._deleted.setdefault(chat_id, {})[message["message_id"]] = \
+                self._messages[chat_id].pop(message["message_id"])
+            self._notify()
+
+    def _reply_to_topic_root(self, chat: Json, msg: Json) -> None:
+        """Telegram marks a forum topic's messages (not the General topic's) as replies to the topic's
+        first message, the forum_topic_created service message."""
+        thread_id = msg.get("message_thread_id")
+        if not chat.get("is_forum") or not thread_id or thread_id == 1:
+            return
+        root = self._messages.get(chat["id"], {}).get(thread_id)
+        if root is not None and "forum_topic_created" in root and root["message_id"] != msg["message_id"]:
+            msg["reply_to_message"] = copy.deepcopy(root)
 
     def inject(self, update_payload: Json, kind: str = "message", *, update_id: int | None = None) -> int:
         """Queue an update for getUpdates; returns its update_id.
@@ -1351,6 +1390,8 @@ class FakeTelegram:
                 msg["is_topic_message"] = True
         if reply is not None:
             msg["reply_to_message"] = reply
+        else:
+            self._reply_to_topic_root(chat, msg)
         msg.update({k: v for k, v in content.items() if v not in (None, [])})
         if params.get("has_spoiler") and "photo" in msg:
             msg["has_media_spoiler"] = True
@@ -1523,7 +1564,16 @@ class FakeTelegram:
                 raise _bad("BOT_COMMAND_INVALID")
             if not 1 <= len(str(command.get("description", "")).strip()) <= 256:
                 raise _bad("command description must be non-empty")
-        key = self._commands_key(params.get("scope"), params.get("language_code"))
+        scope = params.get("scope")
+        if isinstance(scope, dict) and scope.get("type") in ("chat", "chat_administrators", "chat_member"):
+            # Telegram knows a chat only once it has talked to the bot: an admin who never opened a
+            # private chat with it gives "chat not found".
+            chat_id = scope.get("chat_id")
+            if chat_id not in self._chats:
+                raise _bad("chat not found")
+            if scope["type"] == "chat_member" and scope.get("user_id") not in self._users:
+                raise _bad("user not found")
+        key = self._commands_key(scope, params.get("language_code"))
         self._commands[key] = [{"command": c["command"], "description": c["description"]}
                                for c in commands]
         return True
