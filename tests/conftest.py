@@ -82,6 +82,47 @@ def new_bot(tmp_path):
         assert TOKEN.split(":")[1] not in bot.logs()
 
 
+@pytest.fixture
+def fake_api():
+    """A fresh fake Bot API server for one test."""
+    server = FakeTelegram(TOKEN).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def start_app(fake_api, tmp_path):
+    """Builds and starts the whole bot in this process on `fake_api`, with a FakeBackend and the given
+    settings (quotas off unless given); everything started is stopped afterwards."""
+    from bot.app import build_application
+    from bot.settings import Settings
+    from tests.support.fake_backend import FakeBackend
+
+    started = []
+
+    async def start(**settings):
+        backend = FakeBackend()
+        settings = {"quota_per_minute": {"*": 0}, "quota_per_day": {"*": 0}, **settings}
+        application = build_application(
+            Settings(telegram_bot_token=TOKEN, telegram_base_url=fake_api.base_url,
+                     telegram_base_file_url=fake_api.base_file_url, data_dir=tmp_path / f"data{len(started)}",
+                     **settings),
+            backend=backend,
+        )
+        await application.initialize()
+        await application.post_init(application)
+        await application.start()
+        application.bot_data["backend"] = backend
+        started.append(application)
+        return application
+
+    yield start
+    for application in started:
+        await application.stop()
+        await application.post_shutdown(application)
+        await application.shutdown()
+
+
 @pytest.fixture(scope="session")
 def caption_bot(tmp_path_factory, tiny_blip):
     """One bot process with the tiny BLIP, shared by the end-to-end tests that don't need a fresh one."""

@@ -8,58 +8,21 @@ import logging
 import time
 
 import pytest
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Message
 from telegram.error import BadRequest
 
 from bot import texts
-from bot.app import build_application
 from bot.messaging.commands import replied_message, replies_to_bot
 from bot.messaging.media import find_photo
 from bot.messaging.replies import reply, reply_media
-from bot.settings import Settings
-from tests.support.bot_process import TOKEN
-from tests.support.chat import photo_bytes
-from tests.support.fake_backend import FakeBackend
-from tests.support.fake_telegram import FakeTelegram
+from bot.stores.history import Scope
+from tests.support.chat import deliver, photo_bytes
 from tests.test_handlers import answer
 
 
 @pytest.fixture
-def tg():
-    server = FakeTelegram(TOKEN).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def start_app(tg, tmp_path):
-    """Builds and starts the whole bot in this process with the given settings (stopped afterwards)."""
-    started = []
-
-    async def start(**settings):
-        backend = FakeBackend()
-        settings = {"quota_per_minute": {"*": 0}, "quota_per_day": {"*": 0}, **settings}
-        application = build_application(
-            Settings(telegram_bot_token=TOKEN, telegram_base_url=tg.base_url, telegram_base_file_url=tg.base_file_url,
-                     data_dir=tmp_path / f"data{len(started)}", **settings),
-            backend=backend,
-        )
-        await application.initialize()
-        await application.post_init(application)
-        await application.start()
-        application.bot_data["backend"] = backend
-        started.append(application)
-        return application
-
-    yield start
-    for application in started:
-        await application.stop()
-        await application.post_shutdown(application)
-        await application.shutdown()
-
-
-async def deliver(app, tg, message: dict) -> None:
-    await app.process_update(Update.de_json({"update_id": tg.inject(message), "message": message}, app.bot))
+def tg(fake_api):
+    return fake_api
 
 
 async def bot_message(tg, chat_id: int, predicate, timeout: float = 5.0) -> dict:
@@ -192,3 +155,26 @@ async def test_a_refused_menu_scope_is_logged_once_and_the_others_are_set(start_
         assert tg.my_commands(scope={"type": "chat", "chat_id": 900}, language_code=lang) == []
     refused = [r.getMessage() for r in caplog.records if "command menu" in r.getMessage()]
     assert len(refused) == 1 and "admin 900" in refused[0] and "chat not found" in refused[0].lower(), refused
+
+
+async def test_ask_conversations_are_kept_per_forum_topic_and_continue_by_reply(start_app, tg):
+    app = await start_app()
+    fay = tg.user(7, "Fay")
+    forum = tg.group_chat(-1001000000107, "Forum", is_forum=True)
+    cats, dogs = tg.forum_topic(forum, "Cats", creator=fay), tg.forum_topic(forum, "Dogs", creator=fay)
+    photo = tg.message(forum, fay, photo=photo_bytes(21), message_thread_id=cats["message_id"])
+    first = tg.message(forum, fay, text="/ask what is it?", reply_to=photo, message_thread_id=cats["message_id"])
+    await deliver(app, tg, first)
+    answered = await answer(tg, first)
+    assert answered["text"] == "answer to what is it?" and answered["message_thread_id"] == cats["message_id"]
+    await asyncio.sleep(0.05)  # the turn is stored right after the answer
+    follow_up = tg.message(forum, fay, text="and its colour?", reply_to=answered,
+                           message_thread_id=cats["message_id"])
+    await deliver(app, tg, follow_up)
+    assert (await answer(tg, follow_up))["text"] == "answer to and its colour?"
+    await asyncio.sleep(0.05)
+    conversation = await app.bot_data["services"].history.current(Scope(forum["id"], cats["message_id"]))
+    assert [t.question for t in conversation.turns] == ["what is it?", "and its colour?"]
+    elsewhere = tg.message(forum, fay, text="/ask and this?", message_thread_id=dogs["message_id"])
+    await deliver(app, tg, elsewhere)
+    assert (await answer(tg, elsewhere))["text"] == texts.ASK_USAGE.en  # the Cats photo is not the Dogs topic's
