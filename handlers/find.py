@@ -100,11 +100,19 @@ async def index_photo(update: Update, context: BotContext) -> None:
 
 
 async def chat_migrated(update: Update, context: BotContext) -> None:
-    """A group became a supergroup (a new chat id): its photo memory moves along."""
+    """A group became a supergroup (a new chat id): everything kept for it moves along.
+
+    Telegram says so twice: in the old group (migrate_to_chat_id) and as the first message of the new
+    supergroup (migrate_from_chat_id). Either may be the only one the bot gets, so both move; the second
+    finds nothing left.
+    """
     message = update.effective_message
-    photos = context.services.photos
+    if message is None:
+        return
     if message.migrate_to_chat_id:
-        await photos.migrate(message.chat_id, message.migrate_to_chat_id)
+        await context.services.migrate_chat(message.chat_id, message.migrate_to_chat_id)
+    elif message.migrate_from_chat_id:
+        await context.services.migrate_chat(message.migrate_from_chat_id, message.chat_id)
 
 
 COMMAND = command("find", find, on_photo=True, long_running=True)

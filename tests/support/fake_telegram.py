@@ -490,6 +490,7 @@ class FakeTelegram:
         self._callback_queries: dict[str, bool] = {}
         self._members: dict[tuple[int, int], str] = {}
         self._forbidden: dict[int, str] = {}
+        self._migrated: dict[int, int] = {}  # old group id -> its supergroup's id
         self._failures: dict[str, list[_Failure]] = {}
         self._calls: list[Call] = []
         self._chat_actions: dict[int, list[str]] = {}
@@ -717,6 +718,31 @@ class FakeTelegram:
                          "forum_topic_created": {"name": name, "icon_color": 7322096}}
             self._messages.setdefault(chat["id"], {})[message_id] = msg
             return copy.deepcopy(msg)
+
+    def migrate_to_supergroup(self, group: Json, new_id: int, by: Json) -> tuple[Json, Json, Json]:
+        """``by`` turns basic group ``group`` into a supergroup with id ``new_id`` (Telegram gives it a new id).
+
+        Returns (the supergroup, its first message carrying ``migrate_from_chat_id``, the old group's last
+        message carrying ``migrate_to_chat_id``); both messages are stored, not injected: Telegram sends the
+        supergroup's first, and a bot may get only one of them. Later calls on the old id answer 400 with
+        ``parameters.migrate_to_chat_id``, as Telegram does.
+        """
+        if group.get("type") != "group" or new_id > -10**12:
+            raise ValueError("only a basic group migrates, to a -100... supergroup id")
+        with self._lock:
+            supergroup = self._register_chat({k: v for k, v in group.items() if k != "type"}
+                                             | {"id": new_id, "type": "supergroup"})
+            for (chat_id, user_id), status in list(self._members.items()):
+                if chat_id == group["id"]:
+                    self._members[(new_id, user_id)] = status
+            first = {"message_id": self._next_message_id(new_id), "from": copy.deepcopy(by), "chat": supergroup,
+                     "date": int(time.time()), "migrate_from_chat_id": group["id"]}
+            last = {"message_id": self._next_message_id(group["id"]), "from": copy.deepcopy(by),
+                    "chat": self._chats[group["id"]], "date": int(time.time()), "migrate_to_chat_id": new_id}
+            self._messages.setdefault(new_id, {})[first["message_id"]] = first
+            self._messages.setdefault(group["id"], {})[last["message_id"]] = last
+            self._migrated[group["id"]] = new_id
+            return copy.deepcopy(supergroup), copy.deepcopy(first), copy.deepcopy(last)
 
     def delete_by_user(self, message: Json) -> None:
         """The user deletes their ``message`` (a reply to it is then refused unless
@@ -1139,6 +1165,9 @@ class FakeTelegram:
             raise _bad("chat not found")
         if chat["id"] in self._forbidden:
             raise ApiError(403, self._forbidden[chat["id"]])
+        if chat["id"] in self._migrated:
+            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                           {"migrate_to_chat_id": self._migrated[chat["id"]]})
         return copy.deepcopy(chat)
 
     def _member_status(self, chat: Json, user_id: int) -> str | None:
