@@ -129,3 +129,20 @@ def test_the_wheel_holds_every_package_of_the_tree(tmp_path):
     modules = {str(p.relative_to(ROOT)) for top in ("bot", "handlers", "models", "contract")
                for p in (ROOT / top).rglob("*.py") if "__pycache__" not in p.parts}
     assert modules <= names, sorted(modules - names)
+
+
+def test_reindex_with_a_rejected_token_says_so_without_the_token(tmp_path, tg, tiny_clip, capsys):
+    from bot.cli import maintenance
+    from bot.settings import Settings
+    from bot.stores.photo_index import ModelSpec, PhotoIndex, PhotoRecord
+
+    index = PhotoIndex(tmp_path)
+    index.open()
+    index.add(-5, ModelSpec("an-older-clip", 3), [PhotoRecord("k1", -5, file_id="f1")], [(1.0, 0.0, 0.0)])
+    index.close()
+    settings = Settings(telegram_bot_token=WRONG_TOKEN, telegram_base_url=tg.base_url,
+                        telegram_base_file_url=tg.base_file_url, data_dir=tmp_path, clip_model=str(tiny_clip),
+                        device="cpu")
+    assert maintenance.reindex(settings, None, 4) == 1
+    err = capsys.readouterr().err
+    assert "rejected the bot token" in err and WRONG_TOKEN not in err and WRONG_TOKEN.split(":")[1] not in err
