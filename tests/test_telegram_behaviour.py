@@ -178,3 +178,23 @@ async def test_ask_conversations_are_kept_per_forum_topic_and_continue_by_reply(
     elsewhere = tg.message(forum, fay, text="/ask and this?", message_thread_id=dogs["message_id"])
     await deliver(app, tg, elsewhere)
     assert (await answer(tg, elsewhere))["text"] == texts.ASK_USAGE.en  # the Cats photo is not the Dogs topic's
+
+
+async def test_gen_albums_buttons_and_find_albums_reach_a_deleted_request(start_app, tg):
+    app = await start_app(gen_model_kind="turbo", clip_model="m")  # FakeBackend's embeddings are model "m"'s
+    gil = tg.user(8, "Gil")
+    group = tg.group_chat(-108, "Artists")
+    drawing = tg.message(group, gil, text="/gen two foxes --n 2")
+    tg.delete_by_user(drawing)
+    await deliver(app, tg, drawing)
+    more = await bot_message(tg, group["id"], lambda m: m.get("text") == texts.GEN_MORE.en)
+    album = [m for m in tg.bot_messages(group["id"]) if m.get("photo") and m.get("media_group_id")]
+    assert len(album) == 2 and album[0]["caption"].startswith("two foxes")
+    assert more["reply_markup"]["inline_keyboard"] and more["reply_to_message"]["message_id"] == album[0]["message_id"]
+    photos = app.bot_data["services"].photos
+    await photos.wait_indexed(group["id"], 10)  # the drawings are remembered for /find
+    search = tg.message(group, gil, text="/find foxes")
+    tg.delete_by_user(search)
+    await deliver(app, tg, search)
+    found = await bot_message(tg, group["id"], lambda m: m.get("photo") and m.get("caption", "").startswith("#1"))
+    assert "reply_to_message" not in found, found["reply_to_message"]  # sent although the request is gone

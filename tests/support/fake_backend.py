@@ -88,8 +88,10 @@ def _png(seed: int) -> bytes:
 
     from PIL import Image
 
+    image = Image.new("RGB", (96, 96))
+    image.putdata([((seed * 7 + i) % 256, (seed * 13 + 3 * i) % 256, 160) for i in range(96 * 96)])
     out = io.BytesIO()
-    Image.new("RGB", (64, 64), (seed % 256, 90, 160)).save(out, "PNG")
+    image.save(out, "PNG")
     return out.getvalue()
 
 
