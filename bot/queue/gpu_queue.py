@@ -379,8 +379,11 @@ class GpuQueue:
                     if delay is None:
                         break  # everything was cancelled while we waited for a slot
                     # Wait for a wake-up (a job, a withdrawn request, more photos) or the delay's end.
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that arrives
+                    # as the wake-up does, and close() then waits for this loop forever.
                     try:
-                        await asyncio.wait_for(self._wake.wait(), delay)
+                        async with asyncio.timeout(delay):
+                            await self._wake.wait()
                     except TimeoutError:
                         pass
                     self._wake.clear()
