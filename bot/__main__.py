@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import secrets
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlparse
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from bot.settings import Settings, describe_settings
 
@@ -53,15 +56,73 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_settings() -> Settings:
+def load_settings(*, token_required: bool = True) -> Settings:
+    """The settings, or a plain list of what is wrong with them and exit 1. `download` talks to no Telegram,
+    so it runs without a token."""
     try:
         return Settings()
     except ValidationError as exc:
+        errors = exc.errors()
+        only_token = all(e["type"] == "missing" and e["loc"] == ("telegram_bot_token",) for e in errors)
+        if only_token and not token_required:
+            return Settings(telegram_bot_token=SecretStr(""))
         problems = []
-        for error in exc.errors():
+        for error in errors:
             name = str(error["loc"][0]).upper() if error["loc"] else "?"
-            problems.append(f"  {name}: {'not set' if error['type'] == 'missing' else error['msg']}")
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"  {name}: {'not set' if error['type'] == 'missing' else message}")
         sys.exit("Bad settings (see .env.example):\n" + "\n".join(problems))
+
+
+# Waiting between tries while the Bot API can't be reached: doubling from 1 s up to a minute.
+FIRST_RETRY_S = 1.0
+LAST_RETRY_S = 60.0
+
+
+def check_telegram(settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Ask Telegram who the bot is (getMe) before anything starts: a rejected token ends the process with
+    two plain lines and exit 1; an unreachable Bot API is retried with back-off, one log line per try."""
+    from telegram import Bot
+    from telegram.error import InvalidToken, NetworkError, TelegramError
+
+    async def get_me() -> None:
+        bot = Bot(settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_base_url,
+                  base_file_url=settings.telegram_base_file_url)
+        async with bot:  # initialize() calls getMe
+            pass
+
+    endpoint = _where(settings.telegram_base_url)
+    token = settings.telegram_bot_token.get_secret_value()
+    delay, attempt = FIRST_RETRY_S, 1
+    while True:
+        try:
+            asyncio.run(get_me())
+            return
+        except InvalidToken:
+            # PTB's own message holds the token: never show it.
+            sys.exit(f"Telegram rejected the bot token (getMe answered Unauthorized/Not Found at {endpoint}).\n"
+                     "Check TELEGRAM_BOT_TOKEN: the whole token from @BotFather, e.g. 123456789:AA..., and "
+                     "TELEGRAM_BASE_URL if you use your own Bot API server.")
+        except NetworkError as exc:  # TimedOut too: no answer, or a 5xx of a proxy in between
+            log.warning("Telegram's Bot API at %s can't be reached (%s); try %d, next in %.0f s. Check the network, "
+                        "a proxy, or TELEGRAM_BASE_URL.", endpoint, _reason(exc, token), attempt, delay)
+        except TelegramError as exc:
+            sys.exit(f"Telegram refused getMe at {endpoint}: {_reason(exc, token)}.\nCheck TELEGRAM_BOT_TOKEN and "
+                     "TELEGRAM_BASE_URL.")
+        sleep(delay)
+        delay, attempt = min(delay * 2, LAST_RETRY_S), attempt + 1
+
+
+def _where(url: str) -> str:
+    """Scheme, host and port of a Bot API URL (no path: a path may hold secrets)."""
+    parts = urlparse(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "TELEGRAM_BASE_URL"
+
+
+def _reason(exc: BaseException, token: str) -> str:
+    """An exception's message in one line, for a person, without the token."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return (text.replace(token, "[REDACTED]") if token else text)[:200]
 
 
 def run(settings: Settings, webhook_secret: str) -> None:
@@ -70,6 +131,7 @@ def run(settings: Settings, webhook_secret: str) -> None:
     from bot.app import build_application
     from bot.imaging.decode import configure_pillow
 
+    check_telegram(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     configure_pillow(settings.max_image_pixels)
     application = build_application(settings)
@@ -126,7 +188,7 @@ def download(settings: Settings, only: str) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    settings = load_settings()
+    settings = load_settings(token_required=args.command != "download")
     from bot.logs import configure_logging
 
     webhook_secret = settings.webhook_secret.get_secret_value() or secrets.token_urlsafe(32)
@@ -142,7 +204,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "import":
             sys.exit(maintenance.import_folder(settings, args.folder, args.chat, max(1, args.batch_size)))
         sys.exit(maintenance.reindex(settings, args.chat, max(1, args.batch_size)))
-    run(settings, webhook_secret)
+    try:
+        run(settings, webhook_secret)
+    except KeyboardInterrupt:  # Ctrl+C while waiting for the Bot API (polling handles its own)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

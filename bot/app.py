@@ -9,7 +9,7 @@ import logging
 import re
 import uuid
 
-from telegram import BotCommand, BotCommandScopeChat, Update
+from telegram import BotCommand, BotCommandScope, BotCommandScopeChat, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -193,17 +193,24 @@ async def set_menus(application: Application, commands: tuple[Command, ...], adm
     """Telegram's command menu: everyone sees the public commands, admins (in their private chats) all of them.
 
     English is the menu of every language without its own; Chinese-speaking users get the Chinese one.
+    Each scope and language is set on its own: Telegram refuses an admin's scope while that admin has never
+    opened a private chat with the bot ("chat not found"), and that must not cost anyone else their menu.
+    A refused scope is logged once per start.
     """
-    try:
-        for lang in LANGUAGES:
-            code = None if lang == "en" else lang
-            public = [BotCommand(c.name, localize(c.summary, lang)) for c in commands if not c.admin_only]
-            everything = [BotCommand(c.name, localize(c.summary, lang)) for c in commands]
-            await application.bot.set_my_commands(public, language_code=code)
-            for admin in sorted(admins):
-                await application.bot.set_my_commands(everything, scope=BotCommandScopeChat(admin), language_code=code)
-    except TelegramError as exc:
-        log.warning("could not set the command menu: %s", exc)
+    refused: dict[str, list[str]] = {}
+    for lang in LANGUAGES:
+        code = None if lang == "en" else lang
+        public = [BotCommand(c.name, localize(c.summary, lang)) for c in commands if not c.admin_only]
+        everything = [BotCommand(c.name, localize(c.summary, lang)) for c in commands]
+        menus: list[tuple[str, list[BotCommand], BotCommandScope | None]] = [("everyone", public, None)]
+        menus += [(f"admin {admin}", everything, BotCommandScopeChat(admin)) for admin in sorted(admins)]
+        for who, menu, scope in menus:
+            try:
+                await application.bot.set_my_commands(menu, scope=scope, language_code=code)
+            except TelegramError as exc:
+                refused.setdefault(f"{who}: {exc}", []).append(lang)
+    for reason, langs in refused.items():
+        log.warning("could not set the command menu for %s (%s)", reason, ", ".join(langs))
 
 
 class BotApplication(Application):

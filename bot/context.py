@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from bot.stores.history import ChatHistory
     from bot.stores.journal import JobJournal
     from bot.stores.quotas import Quotas
+
+
+log = logging.getLogger(__name__)
 
 
 class ChatStore(Protocol):
@@ -48,8 +52,29 @@ class Services:
     decoder: ImageDecoder  # every photo a command or indexing reads is decoded through it
 
     async def forget_chat(self, chat_id: int) -> dict[Text, int]:
-        """Delete everything every store keeps for the chat: {what: how many}."""
-        return {store.what: await store.forget(chat_id) for store in self.chat_stores}
+        """Delete everything kept for the chat, leaving no byte of its texts on disk: {what: how many}.
+
+        Besides the stores the /forget reply counts: the prompts behind rerun buttons, the journal's copies
+        of the chat's requests, and in a private chat (its id is the user's) what the user's quota counted.
+        Then the SQLite WAL, which still holds the deleted rows' old pages, is emptied.
+        """
+        counts = {store.what: await store.forget(chat_id) for store in self.chat_stores}
+        await self.gen.forget(chat_id)
+        await self.journal.forget(chat_id)
+        if chat_id > 0:  # a private chat: Telegram gives groups and channels negative ids
+            await self.quotas.forget_user(chat_id)
+        await self.history.erase_leftovers()
+        return counts
+
+    async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
+        """A group became a supergroup (a new chat id): its photos, conversations and rerun buttons move along.
+        Safe to call twice (Telegram announces the move in both chats): the second finds nothing left to move."""
+        photos = await self.photos.migrate(old_chat_id, new_chat_id)
+        conversations = await self.history.migrate(old_chat_id, new_chat_id)
+        buttons = await self.gen.migrate(old_chat_id, new_chat_id)
+        if photos or conversations or buttons:
+            log.info("chat %s became %s: moved %d photos, %d conversations, %d rerun prompts", old_chat_id,
+                     new_chat_id, photos, conversations, buttons)
 
 
 class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):

@@ -13,6 +13,8 @@ IdSet = Annotated[frozenset[int], NoDecode]
 Terms = Annotated[tuple[str, ...], NoDecode]
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+# setWebhook's secret_token: 1-256 characters of A-Z, a-z, 0-9, _ and - (Bot API).
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class Settings(BaseSettings):
@@ -177,6 +179,27 @@ class Settings(BaseSettings):
         value = value.strip().lower()
         if not _DEVICE.match(value):
             raise ValueError(f"DEVICE must be auto, cpu, mps, cuda or cuda:N, not {value!r}")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and (not value.lower().startswith("https://") or len(value) <= len("https://")):
+            # Telegram posts updates only to HTTPS URLs; its refusal would come only after start-up.
+            raise ValueError(f"WEBHOOK_URL must be an https:// URL (Telegram refuses others), not {value!r}")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret and not _WEBHOOK_SECRET.match(secret):
+            # The secret itself is never echoed: only what is wrong with it.
+            raise ValueError(
+                f"WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and - (it has {len(secret)} "
+                "characters" + (", some of them not allowed)" if len(secret) <= 256 else ")")
+            )
         return value
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot import texts
 from bot.messaging.access import is_admin
-from bot.messaging.commands import command
+from bot.messaging.commands import command, replied_message
 from bot.pipeline import UserRequest
 
 
@@ -13,7 +13,7 @@ async def cancel(request: UserRequest) -> None:
     message = request.message
     services = request.services
     user_id, chat_id = request.user_id, request.chat_id
-    target = message.reply_to_message
+    target = replied_message(message)  # in a forum topic every message "replies" to the topic's first one
     if target is None:
         job = services.queue.cancel(user_id, chat_id=chat_id)
     else:

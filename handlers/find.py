@@ -17,7 +17,7 @@ from bot import texts
 from bot.context import BotContext
 from bot.errors import BadInput
 from bot.features.matches import send_matches
-from bot.messaging.commands import command, command_args
+from bot.messaging.commands import command, command_args, replied_message
 from bot.messaging.media import find_photo
 from bot.messaging.status import keep_chat_action, send_chat_action
 from bot.pipeline import UserRequest
@@ -94,17 +94,25 @@ async def index_photo(update: Update, context: BotContext) -> None:
     if message is None:
         return
     photos.index_message(message)
-    replied = message.reply_to_message
+    replied = replied_message(message)
     if replied is not None and replied.chat.id == message.chat.id:
         photos.index_message(replied)  # in groups with privacy mode on, often the only way the bot sees it
 
 
 async def chat_migrated(update: Update, context: BotContext) -> None:
-    """A group became a supergroup (a new chat id): its photo memory moves along."""
+    """A group became a supergroup (a new chat id): everything kept for it moves along.
+
+    Telegram says so twice: in the old group (migrate_to_chat_id) and as the first message of the new
+    supergroup (migrate_from_chat_id). Either may be the only one the bot gets, so both move; the second
+    finds nothing left.
+    """
     message = update.effective_message
-    photos = context.services.photos
-    if message is not None and message.migrate_to_chat_id:
-        await photos.migrate(message.chat_id, message.migrate_to_chat_id)
+    if message is None:
+        return
+    if message.migrate_to_chat_id:
+        await context.services.migrate_chat(message.chat_id, message.migrate_to_chat_id)
+    elif message.migrate_from_chat_id:
+        await context.services.migrate_chat(message.migrate_from_chat_id, message.chat_id)
 
 
 COMMAND = command("find", find, on_photo=True, long_running=True)

@@ -19,6 +19,7 @@ from bot.errors import BotError
 from bot.features.gen_options import parse_gen_args
 from bot.i18n import Lang, localize
 from bot.messaging.commands import command, command_args
+from bot.messaging.replies import reply, reply_media
 from bot.pipeline import UserRequest
 from bot.stores.gen_store import GenParams
 from contract.requests import GeneratedImages
@@ -106,11 +107,10 @@ def buttons(key: str, lang: Lang, *, same_seed: bool = True) -> InlineKeyboardMa
 async def send_result(message: Message, params: GenParams, result: GeneratedImages,
                       key: str, rerun_by: str | None, lang: Lang) -> list[Message]:
     """A photo, an album, or PNG documents, with the buttons; withheld images become a notice."""
-    quote = message.build_reply_arguments(allow_sending_without_reply=True)
     images = result.images
     if not images:  # everything was withheld: a notice, and only a new seed can change that
-        await message.reply_text(texts.images_withheld(len(result.blocked), params.count).in_(lang),
-                                 reply_markup=buttons(key, lang, same_seed=False), do_quote=quote)
+        await reply(message, texts.images_withheld(len(result.blocked), params.count), lang,
+                    markup=buttons(key, lang, same_seed=False))
         return []
     details = [texts.gen_settings_line(tuple(i.seed for i in images), params.steps, params.width, params.height,
                                        params.negative_prompt).in_(lang)]
@@ -119,23 +119,16 @@ async def send_result(message: Message, params: GenParams, result: GeneratedImag
     if rerun_by:
         details.append(texts.rerun_for(rerun_by).in_(lang))
     caption = texts.gen_caption(params.prompt, details)
-    if len(images) == 1:
-        (image,) = images
-        if params.as_file:
-            sent = await message.reply_document(image.png, filename=f"gen-{image.seed}.png", caption=caption,
-                                                reply_markup=buttons(key, lang), do_quote=quote)
-        else:
-            sent = await message.reply_photo(image.png, caption=caption, reply_markup=buttons(key, lang), do_quote=quote)
-        return [sent]
-    # An album can't carry buttons: its first item has the caption, and the buttons follow it.
     media = [
         InputMediaDocument(i.png, filename=f"gen-{i.seed}.png", caption=caption if n == 0 else None)
         if params.as_file else InputMediaPhoto(i.png, caption=caption if n == 0 else None)
         for n, i in enumerate(images)
     ]
-    album = list(await message.reply_media_group(media, do_quote=quote))
-    await album[0].reply_text(texts.GEN_MORE.in_(lang), reply_markup=buttons(key, lang),
-                              do_quote=album[0].build_reply_arguments(allow_sending_without_reply=True))
+    if len(media) == 1:
+        return await reply_media(message, media, markup=buttons(key, lang))
+    # An album can't carry buttons: its first item has the caption, and the buttons follow it.
+    album = await reply_media(message, media)
+    await reply(album[0], texts.GEN_MORE, lang, markup=buttons(key, lang))
     return album
 
 

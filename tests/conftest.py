@@ -82,10 +82,53 @@ def new_bot(tmp_path):
         assert TOKEN.split(":")[1] not in bot.logs()
 
 
+@pytest.fixture
+def fake_api():
+    """A fresh fake Bot API server for one test."""
+    server = FakeTelegram(TOKEN).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def start_app(fake_api, tmp_path):
+    """Builds and starts the whole bot in this process on `fake_api`, with a FakeBackend and the given
+    settings (quotas off unless given); everything started is stopped afterwards."""
+    from bot.app import build_application
+    from bot.settings import Settings
+    from tests.support.fake_backend import FakeBackend
+
+    started = []
+
+    async def start(**settings):
+        backend = FakeBackend()
+        settings = {"quota_per_minute": {"*": 0}, "quota_per_day": {"*": 0}, **settings}
+        application = build_application(
+            Settings(telegram_bot_token=TOKEN, telegram_base_url=fake_api.base_url,
+                     telegram_base_file_url=fake_api.base_file_url, data_dir=tmp_path / f"data{len(started)}",
+                     **settings),
+            backend=backend,
+        )
+        await application.initialize()
+        await application.post_init(application)
+        await application.start()
+        application.bot_data["backend"] = backend
+        started.append(application)
+        return application
+
+    yield start
+    for application in started:
+        await application.stop()
+        await application.post_shutdown(application)
+        await application.shutdown()
+
+
 @pytest.fixture(scope="session")
 def caption_bot(tmp_path_factory, tiny_blip):
     """One bot process with the tiny BLIP, shared by the end-to-end tests that don't need a fresh one."""
     telegram = FakeTelegram(TOKEN).start()
+    # The admin has opened a private chat with the bot: Telegram refuses a menu scope for a chat it never saw.
+    telegram.private_chat(telegram.user(ADMIN, "Root"))
     bot = BotProcess(
         telegram, tmp_path_factory.mktemp("caption-bot"), caption_model=tiny_blip, admin_user_ids=str(ADMIN)
     ).start()
@@ -98,6 +141,7 @@ def caption_bot(tmp_path_factory, tiny_blip):
 def full_bot(tmp_path_factory, tiny_blip, tiny_clip, tiny_vit, tiny_sdxl, tiny_qwen2_5_vl):
     """One bot process with every command's tiny model, shared by the bad-input and language suites."""
     telegram = FakeTelegram(TOKEN).start()
+    telegram.private_chat(telegram.user(ADMIN, "Root"))  # the admin has talked to the bot (menu scopes)
     bot = BotProcess(
         telegram, tmp_path_factory.mktemp("full-bot"), caption_model=tiny_blip, clip_model=tiny_clip,
         classify_model=tiny_vit, gen_model=tiny_sdxl, vlm_model=tiny_qwen2_5_vl, vlm_max_new_tokens="4",

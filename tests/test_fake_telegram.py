@@ -72,10 +72,15 @@ async def test_get_me_and_urls(tg: FakeTelegram, bot: Bot) -> None:
 
 @pytest.mark.asyncio
 async def test_wrong_token_and_unknown_method(tg: FakeTelegram, bot: Bot) -> None:
-    wrong = Bot("999:WRONG", base_url=tg.base_url)
+    wrong = Bot("999:" + "A" * 35, base_url=tg.base_url)  # well-formed, unknown: 401 Unauthorized
     with pytest.raises(InvalidToken, match="was rejected by the server"):
         await wrong.initialize()
     await wrong.shutdown()
+    malformed = Bot("999:WRONG", base_url=tg.base_url)  # Telegram answers 404 Not Found to a malformed token
+    with pytest.raises(InvalidToken):
+        await malformed.initialize()
+    await malformed.shutdown()
+    assert tg.calls("getMe")[-1].result == "Not Found"
     with pytest.raises(EndPointNotFound):  # PTB's do_api_request turns 404 into this
         await bot.do_api_request("sendNothing", api_kwargs={"chat_id": 1})
     assert any(c.result == "Unauthorized" for c in tg.calls("getMe"))
@@ -337,3 +342,27 @@ async def test_real_application_round_trip(tg: FakeTelegram, alice: dict) -> Non
         await app.updater.stop()
         await app.stop()
     assert tg.pending_updates() == []  # PTB confirmed the update while stopping
+
+
+@pytest.mark.asyncio
+async def test_bot_api_rules_for_webhook_secrets_menu_scopes_topics_and_migration(tg: FakeTelegram, bot: Bot) -> None:
+    from telegram import BotCommandScopeChat
+    from telegram.error import BadRequest, ChatMigrated
+
+    with pytest.raises(BadRequest, match="(?i)secret token"):  # 1-256 of A-Z a-z 0-9 _ -
+        await bot.set_webhook("https://example.org/hook", secret_token="not allowed!")
+    with pytest.raises(BadRequest, match="(?i)chat not found"):  # nobody with that id ever talked to the bot
+        await bot.set_my_commands([("start", "Start")], scope=BotCommandScopeChat(5555))
+    tg.private_chat(tg.user(5555, "Admin"))
+    assert await bot.set_my_commands([("start", "Start")], scope=BotCommandScopeChat(5555))
+    forum = tg.group_chat(-1001000000009, "Forum", is_forum=True)
+    topic = tg.forum_topic(forum, "Topic")
+    assert topic["message_thread_id"] == topic["message_id"] > 1  # 1 is the General topic
+    in_topic = await bot.send_message(forum["id"], "hi", message_thread_id=topic["message_id"])
+    assert in_topic.is_topic_message and in_topic.reply_to_message.forum_topic_created is not None
+    group = tg.group_chat(-9, "Small group")
+    supergroup, first, last = tg.migrate_to_supergroup(group, -1001000000010, by=tg.user(6, "Owner"))
+    assert first["migrate_from_chat_id"] == group["id"] and last["migrate_to_chat_id"] == supergroup["id"]
+    with pytest.raises(ChatMigrated) as migrated:
+        await bot.send_message(group["id"], "still there?")
+    assert migrated.value.new_chat_id == supergroup["id"]

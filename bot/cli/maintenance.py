@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 
 from bot.errors import BadImage, BotError
 from bot.imaging.decode import decode_for_embedding
@@ -201,6 +201,9 @@ def reindex(settings: Settings, chat_id: int | None, batch_size: int) -> int:
             asyncio.run(_reindex(settings, index, embedder, stale, batch_size, report, progress))
     except (BotError, WorkerError) as exc:
         print(f"Re-index failed: {exc}", file=sys.stderr)
+        return 1
+    except InvalidToken:  # its message holds the token: never print it
+        print("Re-index failed: Telegram rejected the bot token; check TELEGRAM_BOT_TOKEN.", file=sys.stderr)
         return 1
     except TelegramError as exc:
         print(f"Re-index failed: Telegram refused: {exc}", file=sys.stderr)

@@ -83,3 +83,11 @@ class GenService:
 
     async def recall(self, key: str, chat_id: int) -> GenParams | None:
         return await asyncio.to_thread(self.store.recall, key, chat_id)
+
+    async def forget(self, chat_id: int) -> int:
+        """Delete the chat's rerun prompts."""
+        return await asyncio.to_thread(self.store.forget, chat_id)
+
+    async def migrate(self, old_chat_id: int, new_chat_id: int) -> int:
+        """Move the chat's rerun prompts to its new (supergroup) id. The safety switch is bot-wide: it stays."""
+        return await asyncio.to_thread(self.store.migrate, old_chat_id, new_chat_id)

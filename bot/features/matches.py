@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from telegram import InputMediaDocument, InputMediaPhoto, ReplyParameters
+from telegram import InputMediaDocument, InputMediaPhoto
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
@@ -17,7 +17,7 @@ from bot import texts
 from bot.errors import BadImage
 from bot.i18n import Lang, language_of_message
 from bot.imaging.decode import decode_image
-from bot.messaging.replies import reply
+from bot.messaging.replies import reply, reply_media
 
 if TYPE_CHECKING:
     from telegram import Chat, Message
@@ -115,10 +115,9 @@ async def _send_group(request: Message, group: list[_Item], *, single: bool) -> 
     if single and group[0].match.record.message_id and not chat.is_forum:
         # One match answers as a reply to the original photo: the quote links back to it.
         target = group[0].match.record.message_id
-    where = ReplyParameters(target, allow_sending_without_reply=True)
     media = [item.media(match_caption(item.rank, item.match, chat, language_of_message(request))) for item in group]
     try:
-        return list(zip(group, await _send(request, media, where)))
+        return list(zip(group, await reply_media(request, media, target=target)))
     except TelegramError as exc:
         if len(media) == 1:
             log.warning("could not re-send match %s in chat %s: %s", group[0].match.record.key, chat.id, exc)
@@ -127,20 +126,10 @@ async def _send_group(request: Message, group: list[_Item], *, single: bool) -> 
     sent = []
     for item, one in zip(group, media):
         try:
-            sent += [(item, m) for m in await _send(request, [one], where)]
+            sent += [(item, m) for m in await reply_media(request, [one], target=target)]
         except TelegramError as exc:
             log.warning("could not re-send match %s in chat %s: %s", item.match.record.key, chat.id, exc)
     return sent
-
-
-async def _send(request: Message, media: list[InputMediaPhoto | InputMediaDocument],
-                where: ReplyParameters) -> list[Message]:
-    if len(media) > 1:
-        return list(await request.reply_media_group(media, reply_parameters=where))
-    one = media[0]
-    if isinstance(one, InputMediaDocument):
-        return [await request.reply_document(one.media, caption=one.caption, reply_parameters=where)]
-    return [await request.reply_photo(one.media, caption=one.caption, reply_parameters=where)]
 
 
 def _jpeg_for_upload(path: str, max_pixels: int) -> bytes | None:

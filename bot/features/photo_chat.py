@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.messaging.commands import replies_to_bot
+from bot.messaging.commands import replied_message, replies_to_bot
 from bot.messaging.media import download, photo_in
 from bot.stores.history import ChatHistory, Conversation, scope_of
 
@@ -34,12 +34,13 @@ async def subject_of_command(message: Message, bot: Bot, history: ChatHistory,
     """
     scope = scope_of(message)
     photo = photo_in(message)
-    if photo is None and message.reply_to_message is not None:
+    replied = replied_message(message)  # never a forum topic's first message
+    if photo is None and replied is not None:
         if replies_to_bot(message):
             subject = await subject_of_reply(message, history, decoder)
             if subject is not None:
                 return subject
-        photo = photo_in(message.reply_to_message)
+        photo = photo_in(replied)
         if photo is not None:
             known = await history.for_photo(scope, photo.file_unique_id)
             if known is not None:
@@ -56,7 +57,7 @@ async def subject_of_command(message: Message, bot: Bot, history: ChatHistory,
 
 async def subject_of_reply(message: Message, history: ChatHistory, decoder: ImageDecoder) -> Subject | None:
     """The conversation of the bot's answer that `message` replies to (None if it belongs to none)."""
-    replied = message.reply_to_message
+    replied = replied_message(message)
     if replied is None:
         return None
     conversation = await history.for_answer(message.chat_id, replied.message_id)

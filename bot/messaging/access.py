@@ -13,6 +13,7 @@ from telegram.ext import ApplicationHandlerStop
 from bot import texts
 from bot.i18n import language_of
 from bot.messaging.commands import mentions_bot
+from bot.messaging.replies import reply
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class AccessGate:
             if now - self._refused_at.get(chat.id, -REFUSE_AGAIN_AFTER_S) >= REFUSE_AGAIN_AFTER_S:
                 self._refused_at[chat.id] = now
                 try:
-                    await update.effective_message.reply_text(texts.NOT_ALLOWED.in_(language_of(update.effective_user)))
+                    await reply(update.effective_message, texts.NOT_ALLOWED, language_of(update.effective_user))
                 except TelegramError as exc:
                     log.warning("could not send the refusal: %s", exc)
         raise ApplicationHandlerStop

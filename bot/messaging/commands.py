@@ -104,9 +104,25 @@ class MentionsBot(filters.MessageFilter):
         return parse_command(message.text or message.caption) is None and mentions_bot(message)
 
 
-def replies_to_bot(message: Message) -> bool:
-    """Whether `message` replies to one of this bot's own messages."""
+def replied_message(message: Message) -> Message | None:
+    """The message `message` really replies to, or None.
+
+    In a forum topic Telegram marks every message as a reply to the topic's first message (the
+    forum_topic_created service message): that is where it was sent, not what it answers, so it is None here.
+    """
     replied = message.reply_to_message
+    if replied is None:
+        return None
+    if replied.forum_topic_created is not None:
+        return None
+    if message.is_topic_message and replied.message_id == message.message_thread_id:
+        return None  # the topic's root, e.g. when the service message itself wasn't delivered in full
+    return replied
+
+
+def replies_to_bot(message: Message) -> bool:
+    """Whether `message` replies to one of this bot's own messages (the topic root never counts)."""
+    replied = replied_message(message)
     return replied is not None and replied.from_user is not None and replied.from_user.id == message.get_bot().id
 
 

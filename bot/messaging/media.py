@@ -9,6 +9,7 @@ from telegram.error import TelegramError
 
 from bot import texts
 from bot.errors import BadImage
+from bot.messaging.commands import replied_message
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -53,7 +54,7 @@ def find_photo(message: Message) -> PhotoRef | None:
     arrives as `external_reply`, which is never used), so a command never reaches another chat's photo.
     """
     found = photo_in(message)
-    replied = message.reply_to_message
+    replied = replied_message(message)  # a forum topic's root is no photo the user pointed at
     if found is None and replied is not None and replied.chat.id == message.chat.id:
         found = photo_in(replied)
     return found

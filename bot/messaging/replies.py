@@ -1,17 +1,49 @@
 """Replying to a user's message: quoted, in its forum topic, in the sender's language, even if the message
-was deleted meanwhile."""
+was deleted meanwhile.
+
+Every message the bot sends in answer to someone goes through here. Users delete their requests, and
+Telegram refuses a reply to a deleted message ("message to be replied not found") unless the reply says
+`allow_sending_without_reply` inside its ReplyParameters (python-telegram-bot drops the keyword form on
+some paths), so that is the only way replies are built.
+"""
 
 from __future__ import annotations
 
-from telegram import Message
+from typing import Sequence
+
+from telegram import InputMediaDocument, InputMediaPhoto, Message, ReplyParameters
+from telegram._utils.types import ReplyMarkup
 
 from bot.i18n import Lang, Say, language_of_message, localize
 
+Media = InputMediaPhoto | InputMediaDocument
 
-async def reply(request: Message, text: Say, lang: Lang | None = None) -> Message:
+
+def reply_parameters(request: Message, target: int | None = None) -> ReplyParameters:
+    """Quote `request` (or message `target` of its chat), and send anyway if it is gone by then."""
+    return ReplyParameters(target or request.message_id, allow_sending_without_reply=True)
+
+
+async def reply(request: Message, text: Say, lang: Lang | None = None, *,
+                markup: ReplyMarkup | None = None) -> Message:
     """Send `text` as a reply to `request`, in `lang` (by default the language of the request's sender)."""
     words = localize(text, lang or language_of_message(request))
-    return await request.reply_text(words, do_quote=request.build_reply_arguments(allow_sending_without_reply=True))
+    return await request.reply_text(words, reply_parameters=reply_parameters(request), reply_markup=markup)
+
+
+async def reply_media(request: Message, media: Sequence[Media], *, target: int | None = None,
+                      markup: ReplyMarkup | None = None) -> list[Message]:
+    """Send photos or documents (already captioned) as a reply: one as a photo or a file (with `markup`),
+    several as an album (which can't carry buttons). `target`: quote that message of the chat instead."""
+    where = reply_parameters(request, target)
+    if len(media) > 1:
+        assert markup is None, "an album can't carry buttons"
+        return list(await request.reply_media_group(list(media), reply_parameters=where))
+    (one,) = media
+    if isinstance(one, InputMediaDocument):
+        return [await request.reply_document(one.media, caption=one.caption, reply_parameters=where,
+                                             reply_markup=markup)]
+    return [await request.reply_photo(one.media, caption=one.caption, reply_parameters=where, reply_markup=markup)]
 
 
 # Telegram's limit for one message's text, counted in UTF-16 code units (an emoji may count 2).
@@ -63,10 +95,10 @@ async def reply_photo(request: Message, photo: bytes, caption: Say) -> Message:
     from telegram.error import BadRequest
 
     caption = localize(caption, language_of_message(request))
-    quote = request.build_reply_arguments(allow_sending_without_reply=True)
     try:
-        return await request.reply_photo(photo, caption=caption, do_quote=quote)
+        (sent,) = await reply_media(request, [InputMediaPhoto(photo, caption=caption)])
     except BadRequest as exc:
         if "photo" not in str(exc).lower() and "image" not in str(exc).lower():
             raise
-        return await request.reply_document(photo, filename="boxes.jpg", caption=caption, do_quote=quote)
+        (sent,) = await reply_media(request, [InputMediaDocument(photo, filename="boxes.jpg", caption=caption)])
+    return sent

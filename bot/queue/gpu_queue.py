@@ -220,7 +220,8 @@ class GpuQueue:
             if not ends:
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._withdrawn.wait(), timeout=max(ends) - now)
+                async with asyncio.timeout(max(ends) - now):
+                    await self._withdrawn.wait()
 
     def submit(self, job: Job) -> Ticket:
         """Queue `job`; raises Busy or TooManyPending when a cap is reached."""
@@ -438,8 +439,11 @@ class GpuQueue:
                     if delay is None:
                         break  # everything was cancelled while we waited for a slot
                     # Wait for a wake-up (a job, a withdrawn request, more photos) or the delay's end.
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that arrives
+                    # as the wake-up does, and close() then waits for this loop forever.
                     try:
-                        await asyncio.wait_for(wake.wait(), delay)
+                        async with asyncio.timeout(delay):
+                            await wake.wait()
                     except TimeoutError:
                         pass
                     wake.clear()

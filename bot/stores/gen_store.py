@@ -109,6 +109,17 @@ class GenStore(SQLiteStore):
         params["as_file"] = bool(params["as_file"])
         return GenParams(**params)
 
+    def forget(self, chat_id: int) -> int:
+        """Delete the prompts behind the chat's rerun buttons (/forget, the bot removed); returns how many."""
+        with self._lock, self._conn() as db:
+            return db.execute("DELETE FROM gen_buttons WHERE chat_id = ?", (chat_id,)).rowcount
+
+    def migrate(self, old_chat_id: int, new_chat_id: int) -> int:
+        """A group became a supergroup: its rerun buttons keep working there."""
+        with self._lock, self._conn() as db:
+            return db.execute("UPDATE gen_buttons SET chat_id = ? WHERE chat_id = ?",
+                              (new_chat_id, old_chat_id)).rowcount
+
     def flag(self, name: str) -> str | None:
         with self._lock:
             found = self._conn().execute("SELECT value FROM bot_flags WHERE name = ?", (name,)).fetchone()

@@ -154,6 +154,10 @@ class ChatHistory(SQLiteStore):
         """Forget every conversation of the chat, in every forum topic (/forget, or the bot removed)."""
         return await self._run(_forget, chat_id)
 
+    async def migrate(self, old_chat_id: int, new_chat_id: int) -> int:
+        """A group became a supergroup: its conversations (and the answers that continue them) move along."""
+        return await self._run(_migrate, old_chat_id, new_chat_id)
+
 
 # -- SQL (run on a worker thread, under ChatHistory._lock) ----------------------------------------------
 
@@ -262,6 +266,15 @@ def _forget(db: sqlite3.Connection, chat_id: int) -> int:
     with db:
         db.execute("BEGIN IMMEDIATE")
         cursor = db.execute("DELETE FROM chat_conversations WHERE chat_id = ?", (chat_id,))
+    return cursor.rowcount
+
+
+def _migrate(db: sqlite3.Connection, old_chat_id: int, new_chat_id: int) -> int:
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        cursor = db.execute("UPDATE chat_conversations SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id))
+        db.execute("UPDATE OR REPLACE chat_answer_messages SET chat_id = ? WHERE chat_id = ?",
+                   (new_chat_id, old_chat_id))
     return cursor.rowcount
 
 

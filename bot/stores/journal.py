@@ -92,6 +92,10 @@ class JobJournal(SQLiteStore):
         """The request was answered (or failed with a reply)."""
         await self._run(_execute, "UPDATE job_journal SET done_at = ? WHERE update_id = ?", (time.time(), update_id))
 
+    async def forget(self, chat_id: int) -> int:
+        """Delete the chat's entries, answered or not: they hold its messages (/forget, the bot removed)."""
+        return await self._run(_delete, "DELETE FROM job_journal WHERE chat_id = ?", (chat_id,))
+
     async def take_unfinished(self) -> list[dict[str, Any]]:
         """Unfinished updates in their original order, counting this as one more attempt."""
         rows = await self._run(_take_unfinished)
@@ -101,6 +105,10 @@ class JobJournal(SQLiteStore):
 
 def _execute(db: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> None:
     db.execute(sql, args)
+
+
+def _delete(db: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> int:
+    return db.execute(sql, args).rowcount
 
 
 def _fetch_one(db: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:

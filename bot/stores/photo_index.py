@@ -34,7 +34,7 @@ import logging
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from urllib.parse import urlsplit
@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 from cachetools import TTLCache
 
 from bot.errors import BotError, IndexUnavailable, ReindexNeeded
+from bot.stores.photo_texts import PhotoTexts
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -105,8 +106,10 @@ class PhotoRecord:
     sha256: str = ""  # the imported file's content hash
 
     def metadata(self) -> dict[str, Any]:
+        """What chromadb keeps: everything but the texts people wrote (see bot.stores.photo_texts)."""
         meta = asdict(self)
         del meta["key"]
+        meta["caption"] = meta["sender"] = ""
         return meta
 
     @classmethod
@@ -156,6 +159,7 @@ class PhotoIndex:
         self._generations: dict[int, dict[str, Generation]] | None = None
         # Set after an error is logged: while the store stays down, one line a minute is enough.
         self._reported: TTLCache[str, bool] = TTLCache(maxsize=1, ttl=ERROR_LOG_INTERVAL_S, timer=time.monotonic)
+        self.texts = PhotoTexts(self.data_dir / "bot.sqlite3")  # captions and names, never in chromadb
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PhotoIndex:
@@ -251,6 +255,7 @@ class PhotoIndex:
                 _close_client(self._client)
             self._client = None
             self._release_lock()
+            self.texts.close()
 
     def _unload(self) -> None:
         """Let go of every loaded collection (see the module's docstring): their files and memory."""
@@ -397,6 +402,7 @@ class PhotoIndex:
             before = set(collection.get(ids=keys, include=[])["ids"])
             collection.upsert(ids=keys, embeddings=[list(map(float, v)) for v in vectors],
                               metadatas=[r.metadata() for r in records])
+            self.texts.put(chat_id, [(r.key, r.caption, r.sender) for r in records])
             return len(set(keys) - before)
 
     def set_file_id(self, chat_id: int, spec: ModelSpec, key: str, file_id: str) -> None:
@@ -453,7 +459,9 @@ class PhotoIndex:
                 continue
             if key not in exclude:
                 matches.append(Match(PhotoRecord.from_metadata(key, meta), 1.0 - float(distance)))
-        return matches[:k]
+        matches = matches[:k]
+        texts = self.texts.get(chat_id, [m.record.key for m in matches])
+        return [Match(_with_texts(m.record, texts), m.score) for m in matches]
 
     def records(self, generation: Generation, page: int = 256) -> Iterator[list[PhotoRecord]]:
         """Every record of a collection, a page at a time (for reindex)."""
@@ -463,6 +471,8 @@ class PhotoIndex:
                 found = self._get(client, generation.name).get(limit=page, offset=offset, include=["metadatas"])
             records = [PhotoRecord.from_metadata(k, m) for k, m in zip(found["ids"], found["metadatas"])]
             records = [r for r in records if r.chat_id == generation.chat_id]
+            texts = self.texts.get(generation.chat_id, [r.key for r in records])
+            records = [_with_texts(r, texts) for r in records]
             if records:
                 yield records
             if len(found["ids"]) < page:
@@ -508,6 +518,7 @@ class PhotoIndex:
                 client.delete_collection(generation.name)
                 self._handles.pop(generation.name, None)
             self._generations = None
+            self.texts.forget(chat_id)
             if removed:
                 log.info("forgot %d photos of chat %s", removed, chat_id)
             return removed
@@ -532,6 +543,7 @@ class PhotoIndex:
                 client.delete_collection(generation.name)
                 self._handles.pop(generation.name, None)
             self._generations = None
+            self.texts.migrate(old_chat_id, new_chat_id)
             if moved:
                 log.info("moved %d photos of chat %s to its new id %s", moved, old_chat_id, new_chat_id)
             return moved
@@ -547,6 +559,19 @@ def _close_client(client: Any) -> None:
         ctypes.CDLL(None).malloc_trim(0)
     except (AttributeError, OSError):
         pass  # not glibc
+
+
+def _with_texts(record: PhotoRecord, texts: dict[str, tuple[str, str]]) -> PhotoRecord:
+    """The record with its caption and sender's name from PhotoTexts (records indexed before the texts left
+    chromadb keep the ones in their metadata)."""
+    if record.key not in texts:
+        return record
+    caption, sender = texts[record.key]
+    return replace(record, caption=caption, sender=sender)
+
+
+def _get(client: Any, name: str) -> Any:
+    return client.get_collection(name, embedding_function=None)
 
 
 def _save_often(collection: Any) -> None:

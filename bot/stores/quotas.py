@@ -48,6 +48,10 @@ class Quotas(SQLiteStore):
                         "(SELECT rowid FROM quota_use WHERE user_id = ? AND task = ? AND at = ? LIMIT 1)",
                         (user_id, task, at))
 
+    async def forget_user(self, user_id: int) -> None:
+        """Delete what the user's requests counted (their own /forget in their private chat)."""
+        await self._run(_execute, "DELETE FROM quota_use WHERE user_id = ?", (user_id,))
+
     def _take(self, db: sqlite3.Connection, user_id: int, task: str, now: float) -> None:
         for window, seconds in WINDOWS:
             limit = self.limit(window, task)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from pathlib import Path
@@ -10,20 +11,33 @@ from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 
 def connect(path: Path) -> sqlite3.Connection:
     """An autocommit connection usable from any thread (callers serialise their own writes).
 
     WAL lets the stores' readers and writers (history, journal, quotas, rerun buttons) work side by side;
     with synchronous=NORMAL a commit survives a killed process (only a power cut may lose the last ones).
+    secure_delete overwrites deleted rows with zeros, so a chat's forgotten texts leave no bytes in the file
+    (the WAL still holds old pages until `erase_leftovers`).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+    db.execute("PRAGMA secure_delete=ON")  # per connection: every connection to the file sets it here
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA busy_timeout=10000")
     return db
+
+
+def erase_leftovers(db: sqlite3.Connection) -> None:
+    """After a forget: copy the WAL into the file and empty it, so the deleted rows' old pages (which the
+    WAL keeps until a checkpoint) are gone from the disk too. Waits for readers (busy_timeout)."""
+    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy:  # another connection was reading: the next forget (or a restart) finishes it
+        log.warning("the SQLite WAL could not be emptied after a forget (a reader was busy)")
 
 
 class SQLiteStore:
@@ -53,6 +67,10 @@ class SQLiteStore:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+    async def erase_leftovers(self) -> None:
+        """Empty the file's WAL after a forget (see `erase_leftovers`): the whole file, every store's tables."""
+        await self._run(erase_leftovers)
 
     def _run(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """`function(db, *args)` on a worker thread, holding the store's lock; opens the file if needed."""

@@ -26,6 +26,14 @@ def photo_bytes(seed: int = 0, size: tuple[int, int] = (96, 64), fmt: str = "JPE
     return out.getvalue()
 
 
+async def deliver(app, telegram: FakeTelegram, message: dict) -> None:
+    """The user's `message` reaches an in-process Application (see the start_app fixture)."""
+    from telegram import Update
+
+    update_id = telegram.inject(message)
+    await app.process_update(Update.de_json({"update_id": update_id, "message": message}, app.bot))
+
+
 def is_status(text: str | None) -> bool:
     """A message that is not (yet) an answer: a queue status, or a streamed answer still being written."""
     return bool(text) and (text.startswith(STATUS_PREFIXES) or text.endswith(STREAMING_CURSOR))

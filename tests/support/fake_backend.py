@@ -5,7 +5,18 @@ from __future__ import annotations
 import asyncio
 
 from contract.errors import ModelUnavailable
-from contract.requests import Caption, CaptionRequest, Embedding, EmbedTextRequest, Task
+from contract.requests import (
+    Answer,
+    AskRequest,
+    Caption,
+    CaptionRequest,
+    Embedding,
+    EmbedTextRequest,
+    GeneratedImage,
+    GeneratedImages,
+    GenerateRequest,
+    Task,
+)
 from contract.worker import Interrupt
 
 
@@ -16,13 +27,18 @@ def tag(request) -> str:
         return request.prefix or "-"
     if isinstance(request, EmbedTextRequest):
         return request.text
+    if isinstance(request, GenerateRequest):
+        return request.prompt
+    if isinstance(request, AskRequest):
+        return request.question
     return request.image.info.get("tag", "{}x{}".format(*request.image.size))
 
 
 class FakeBackend:
     """Records every batch as a list of tags; holds each one until `gate` is set (it is set by default).
 
-    Captions come back as "caption of <prefix>", embeddings as a fixed vector. A batch with a prefix in
+    Captions come back as "caption of <prefix>", answers as "answer to <question>" (seeing every earlier
+    turn), drawings as small PNGs, embeddings as a fixed vector. A batch with a prefix in
     `fail_on` raises like a broken model; with `unavailable` set, every batch raises the worker contract's
     ModelUnavailable.
     """
@@ -45,7 +61,7 @@ class FakeBackend:
     def stats(self) -> dict[str, object]:
         return {}
 
-    async def run(self, task: Task, requests, interrupt: Interrupt):
+    async def run(self, task: Task, requests, interrupt: Interrupt, on_partial=None):
         self.interrupts.append(interrupt)
         self.batches.append([tag(r) for r in requests])
         await self.gate.wait()
@@ -53,8 +69,30 @@ class FakeBackend:
             raise ModelUnavailable("no weights")
         if any(tag(r) in self.fail_on for r in requests):
             raise RuntimeError("CUDA error: device-side assert")
-        return [Caption(f"caption of {r.prefix}") if isinstance(r, CaptionRequest) else Embedding((1.0,), "m")
-                for r in requests]
+        return [_result(r) for r in requests]
+
+
+def _result(request):
+    if isinstance(request, CaptionRequest):
+        return Caption(f"caption of {request.prefix}")
+    if isinstance(request, AskRequest):
+        return Answer(f"answer to {request.question}", history_used=len(request.history))
+    if isinstance(request, GenerateRequest):
+        return GeneratedImages(tuple(GeneratedImage(request.seed + n, _png(request.seed + n))
+                                     for n in range(request.count)))
+    return Embedding((1.0,), "m")
+
+
+def _png(seed: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (96, 96))
+    image.putdata([((seed * 7 + i) % 256, (seed * 13 + 3 * i) % 256, 160) for i in range(96 * 96)])
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
 
 
 async def settle() -> None:

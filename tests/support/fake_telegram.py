@@ -490,6 +490,7 @@ class FakeTelegram:
         self._callback_queries: dict[str, bool] = {}
         self._members: dict[tuple[int, int], str] = {}
         self._forbidden: dict[int, str] = {}
+        self._migrated: dict[int, int] = {}  # old group id -> its supergroup's id
         self._failures: dict[str, list[_Failure]] = {}
         self._calls: list[Call] = []
         self._chat_actions: dict[int, list[str]] = {}
@@ -675,6 +676,8 @@ class FakeTelegram:
                     reply_to["message_id"], reply_to)
                 msg["reply_to_message"] = {k: v for k, v in copy.deepcopy(target).items()
                                            if k != "reply_to_message"}
+            else:
+                self._reply_to_topic_root(chat, msg)
             if media_group_id is not None:
                 msg["media_group_id"] = str(media_group_id)
             try:
@@ -697,6 +700,68 @@ class FakeTelegram:
                         msg["entities" if key == "text" else "caption_entities"] = entities
             self._messages.setdefault(chat["id"], {})[msg["message_id"]] = msg
             return copy.deepcopy(msg)
+
+    def forum_topic(self, chat: Json, name: str, creator: Json | None = None) -> Json:
+        """A new topic in forum ``chat``: its first message, the ``forum_topic_created`` service message
+        (stored, not injected). Its ``message_id`` is the topic's ``message_thread_id``; Telegram marks
+        every later message of the topic as a reply to it."""
+        if not chat.get("is_forum"):
+            raise ValueError("topics exist only in forum supergroups")
+        with self._lock:
+            chat = self._register_chat(chat)
+            # Topic 1 is the General topic, which has no forum_topic_created message.
+            self._last_message_id[chat["id"]] = max(self._last_message_id.get(chat["id"], 0), 1)
+            message_id = self._next_message_id(chat["id"])
+            msg: Json = {"message_id": message_id, "message_thread_id": message_id,
+                         "from": copy.deepcopy(creator or self.bot_user), "chat": chat,
+                         "date": int(time.time()), "is_topic_message": True,
+                         "forum_topic_created": {"name": name, "icon_color": 7322096}}
+            self._messages.setdefault(chat["id"], {})[message_id] = msg
+            return copy.deepcopy(msg)
+
+    def migrate_to_supergroup(self, group: Json, new_id: int, by: Json) -> tuple[Json, Json, Json]:
+        """``by`` turns basic group ``group`` into a supergroup with id ``new_id`` (Telegram gives it a new id).
+
+        Returns (the supergroup, its first message carrying ``migrate_from_chat_id``, the old group's last
+        message carrying ``migrate_to_chat_id``); both messages are stored, not injected: Telegram sends the
+        supergroup's first, and a bot may get only one of them. Later calls on the old id answer 400 with
+        ``parameters.migrate_to_chat_id``, as Telegram does.
+        """
+        if group.get("type") != "group" or new_id > -10**12:
+            raise ValueError("only a basic group migrates, to a -100... supergroup id")
+        with self._lock:
+            supergroup = self._register_chat({k: v for k, v in group.items() if k != "type"}
+                                             | {"id": new_id, "type": "supergroup"})
+            for (chat_id, user_id), status in list(self._members.items()):
+                if chat_id == group["id"]:
+                    self._members[(new_id, user_id)] = status
+            first = {"message_id": self._next_message_id(new_id), "from": copy.deepcopy(by), "chat": supergroup,
+                     "date": int(time.time()), "migrate_from_chat_id": group["id"]}
+            last = {"message_id": self._next_message_id(group["id"]), "from": copy.deepcopy(by),
+                    "chat": self._chats[group["id"]], "date": int(time.time()), "migrate_to_chat_id": new_id}
+            self._messages.setdefault(new_id, {})[first["message_id"]] = first
+            self._messages.setdefault(group["id"], {})[last["message_id"]] = last
+            self._migrated[group["id"]] = new_id
+            return copy.deepcopy(supergroup), copy.deepcopy(first), copy.deepcopy(last)
+
+    def delete_by_user(self, message: Json) -> None:
+        """The user deletes their ``message`` (a reply to it is then refused unless
+        ``allow_sending_without_reply``)."""
+        with self._lock:
+            chat_id = message["chat"]["id"]
+            self._deleted.setdefault(chat_id, {})[message["message_id"]] = \
+                self._messages[chat_id].pop(message["message_id"])
+            self._notify()
+
+    def _reply_to_topic_root(self, chat: Json, msg: Json) -> None:
+        """Telegram marks a forum topic's messages (not the General topic's) as replies to the topic's
+        first message, the forum_topic_created service message."""
+        thread_id = msg.get("message_thread_id")
+        if not chat.get("is_forum") or not thread_id or thread_id == 1:
+            return
+        root = self._messages.get(chat["id"], {}).get(thread_id)
+        if root is not None and "forum_topic_created" in root and root["message_id"] != msg["message_id"]:
+            msg["reply_to_message"] = copy.deepcopy(root)
 
     def inject(self, update_payload: Json, kind: str = "message", *, update_id: int | None = None) -> int:
         """Queue an update for getUpdates; returns its update_id.
@@ -908,7 +973,9 @@ class FakeTelegram:
         received = time.time()
         try:
             if request.match_info["token"] != self.token:
-                raise ApiError(401, "Unauthorized")
+                # Telegram: a well-formed token it doesn't know is 401, a malformed one 404.
+                well_formed = re.fullmatch(r"\d+:[A-Za-z0-9_-]{30,}", request.match_info["token"])
+                raise ApiError(401, "Unauthorized") if well_formed else ApiError(404, "Not Found")
             params, uploads = await self._read_params(request)
             if raw_method.lower() not in self._method_names:
                 raise ApiError(404, "Not Found")
@@ -1055,6 +1122,11 @@ class FakeTelegram:
             return self._delete_webhook(params, uploads)
         if not url.startswith("https://"):
             raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            # Bot API: secret_token is 1-256 characters, only A-Z, a-z, 0-9, _ and -.
+            raise _bad("secret token contains unallowed characters" if len(str(secret)) <= 256
+                       else "secret token is too long")
         if params.get("drop_pending_updates"):
             self._pending.clear()
         self._webhook = {"url": url, "secret_token": params.get("secret_token")}
@@ -1093,6 +1165,9 @@ class FakeTelegram:
             raise _bad("chat not found")
         if chat["id"] in self._forbidden:
             raise ApiError(403, self._forbidden[chat["id"]])
+        if chat["id"] in self._migrated:
+            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                           {"migrate_to_chat_id": self._migrated[chat["id"]]})
         return copy.deepcopy(chat)
 
     def _member_status(self, chat: Json, user_id: int) -> str | None:
@@ -1344,6 +1419,8 @@ class FakeTelegram:
                 msg["is_topic_message"] = True
         if reply is not None:
             msg["reply_to_message"] = reply
+        else:
+            self._reply_to_topic_root(chat, msg)
         msg.update({k: v for k, v in content.items() if v not in (None, [])})
         if params.get("has_spoiler") and "photo" in msg:
             msg["has_media_spoiler"] = True
@@ -1516,7 +1593,16 @@ class FakeTelegram:
                 raise _bad("BOT_COMMAND_INVALID")
             if not 1 <= len(str(command.get("description", "")).strip()) <= 256:
                 raise _bad("command description must be non-empty")
-        key = self._commands_key(params.get("scope"), params.get("language_code"))
+        scope = params.get("scope")
+        if isinstance(scope, dict) and scope.get("type") in ("chat", "chat_administrators", "chat_member"):
+            # Telegram knows a chat only once it has talked to the bot: an admin who never opened a
+            # private chat with it gives "chat not found".
+            chat_id = scope.get("chat_id")
+            if chat_id not in self._chats:
+                raise _bad("chat not found")
+            if scope["type"] == "chat_member" and scope.get("user_id") not in self._users:
+                raise _bad("user not found")
+        key = self._commands_key(scope, params.get("language_code"))
         self._commands[key] = [{"command": c["command"], "description": c["description"]}
                                for c in commands]
         return True
