@@ -48,7 +48,8 @@ async def subject_of_command(message: Message, bot: Bot, history: ChatHistory,
         data = await download(bot, photo)
         # Only a readable photo starts a conversation; its decode is shared with the photo's indexing.
         image = await decoder.for_command((message.chat_id, photo.file_unique_id), data)
-        conversation = await history.start(scope, data, photo.file_id, photo.file_unique_id)
+        # Keyed by the request's message: its replay after a restart continues the same conversation.
+        conversation = await history.start(scope, data, photo.file_id, photo.file_unique_id, message.message_id)
         return Subject(conversation, image)
     current = await history.current(scope)
     return await _decoded(current, decoder) if current is not None else None

@@ -160,6 +160,7 @@ class GpuQueue:
         self._batches: set[asyncio.Task[None]] = set()
         self._counts = Counter[tuple[Lane, bool]]()  # (lane, succeeded) -> jobs
         self._announced: dict[int, dict[int, float]] = {}  # user -> {seq: when} of requests being prepared
+        self._preparing: dict[int, tuple[int, int, asyncio.Event]] = {}  # seq -> (user, chat, set when done)
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -178,13 +179,34 @@ class GpuQueue:
         self._waiting.clear()
         self._background.clear()
 
-    def announce(self, user_id: int, seq: int) -> None:
+    def announce(self, user_id: int, seq: int, chat_id: int | None = None) -> None:
         """A request of the user (ordered by `seq`) arrived and may submit a job soon: until it does, or
-        is withdrawn, the user's jobs with a later seq wait for it (at most ANNOUNCED_HOLD_S)."""
+        is withdrawn, the user's jobs with a later seq wait for it (at most ANNOUNCED_HOLD_S), and so
+        do their later requests in `chat_id` that call `wait_turn` (see there)."""
         self._announced.setdefault(user_id, {})[seq] = time.monotonic()
+        if chat_id is not None:
+            self._preparing.setdefault(seq, (user_id, chat_id, asyncio.Event()))
+
+    async def wait_turn(self, user_id: int, seq: int, chat_id: int) -> None:
+        """Wait until the user's earlier requests in the chat are done preparing (at most ANNOUNCED_HOLD_S).
+
+        A request prepares by reading what earlier ones wrote (/ask: which photo the conversation is
+        about), so "/ask what is this?" on a new photo and at once "/ask and the colour?" must prepare in
+        the order they were sent, not in the order their downloads happen to finish.
+        """
+        earlier = [done.wait() for s, (user, chat, done) in self._preparing.items()
+                   if user == user_id and chat == chat_id and s < seq]
+        if earlier:
+            try:
+                await asyncio.wait_for(asyncio.gather(*earlier), ANNOUNCED_HOLD_S)
+            except TimeoutError:
+                log.warning("request %s of user %s went ahead of an earlier one still preparing", seq, user_id)
 
     def withdraw(self, user_id: int, seq: int) -> None:
         """The request is done preparing (submitted its job, answered without one, or failed)."""
+        preparing = self._preparing.pop(seq, None)
+        if preparing is not None:
+            preparing[2].set()
         seqs = self._announced.get(user_id)
         if seqs is not None and seqs.pop(seq, None) is not None:
             if not seqs:
