@@ -161,6 +161,7 @@ class GpuQueue:
         self._counts = Counter[tuple[Lane, bool]]()  # (lane, succeeded) -> jobs
         self._announced: dict[int, dict[int, float]] = {}  # user -> {seq: when} of requests being prepared
         self._preparing: dict[int, tuple[int, int, asyncio.Event]] = {}  # seq -> (user, chat, set when done)
+        self._closed = False
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -169,6 +170,7 @@ class GpuQueue:
 
     async def close(self) -> None:
         """Stop taking jobs; every waiting and running job ends with ShuttingDown (the journal keeps them)."""
+        self._closed = True
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
@@ -215,6 +217,8 @@ class GpuQueue:
 
     def submit(self, job: Job) -> Ticket:
         """Queue `job`; raises Busy or TooManyPending when a cap is reached."""
+        if self._closed:  # a request still preparing when the bot stopped: its journal entry replays it
+            raise ShuttingDown(f"job {job.id} not queued: the queue is closed")
         if job.lane is Lane.BACKGROUND:
             return self._submit_background(job)
         pending = sum(len(q) for q in self._waiting.values())
