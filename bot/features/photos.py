@@ -172,7 +172,7 @@ class ChatPhotos:
         if found is None:
             return False
         if self.backlog is not None and (found[0].chat_id, found[0].key) not in self._keys_in_flight:
-            write = self.backlog.add(*found)
+            write = asyncio.ensure_future(self.backlog.add(*found))
             try:  # a locked file must not hold up the updates behind this one: the write goes on meanwhile
                 await asyncio.wait_for(asyncio.shield(write), NOTE_WAIT_S)
             except TimeoutError:
