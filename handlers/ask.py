@@ -38,7 +38,7 @@ async def ask(request: UserRequest) -> None:
     else:  # /ask, or "@bot what is this?", which asks the same way
         question = command_args(text) if parse_command(text) else without_mention(text, request.bot.username)
         _check_length(question)  # before a new photo is downloaded and stored
-        subject = await subject_of_command(message, request.bot, history, decoder)
+        subject = await subject_of_command(message, request.bot, history, decoder, request.update.update_id)
         if subject is None:
             await request.reply(texts.ASK_USAGE)
             return

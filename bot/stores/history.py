@@ -59,9 +59,19 @@ _ADDED_COLUMNS = (
     ("chat_turns", "update_id", "INTEGER"),  # the request that asked it: a replay never stores it twice
 )
 _ADDED_INDEXES = """
+CREATE TABLE IF NOT EXISTS chat_requests (
+    update_id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES chat_conversations (id) ON DELETE CASCADE,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chat_requests_conversation ON chat_requests (conversation_id);
 CREATE UNIQUE INDEX IF NOT EXISTS chat_turns_update ON chat_turns (update_id);
 CREATE INDEX IF NOT EXISTS chat_conversations_origin ON chat_conversations (chat_id, origin_message_id);
 """
+
+
+# Which conversation a request is about is kept this long (past any replay of it).
+KEEP_PINS_S = 2 * 86_400.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,7 @@ class ChatHistory(SQLiteStore):
             if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
                 self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         self._db.executescript(_ADDED_INDEXES)
+        self._db.execute("DELETE FROM chat_requests WHERE created < ?", (time.time() - KEEP_PINS_S,))
 
     def turn_lock(self, conversation_id: int) -> asyncio.Lock:
         """A lock that orders the turns of one conversation: a follow-up waits for the answer before it."""
@@ -137,6 +148,15 @@ class ChatHistory(SQLiteStore):
         return await self._run(_for_photo, scope, file_unique_id)
 
     # -- writing -----------------------------------------------------------------------------------
+
+    async def pin(self, update_id: int, conversation_id: int) -> None:
+        """Remember which conversation request `update_id` is about (the first time it was worked out)."""
+        await self._run(_pin, update_id, conversation_id)
+
+    async def pinned(self, scope: Scope, update_id: int) -> Conversation | None:
+        """The conversation request `update_id` was found to be about before a restart: a replay continues
+        that one, not whichever is current by the time it runs."""
+        return await self._run(_pinned, scope, update_id)
 
     async def answer_of(self, update_id: int) -> str | None:
         """The stored answer of the turn that request `update_id` asked (a replay after a death shows it)."""
@@ -230,6 +250,20 @@ def _for_photo(db: sqlite3.Connection, scope: Scope, file_unique_id: str) -> Con
         f"SELECT {_COLUMNS} FROM chat_conversations WHERE chat_id = ? AND thread_id = ? AND file_unique_id = ?"
         " ORDER BY used DESC, id DESC LIMIT 1",
         (scope.chat_id, scope.thread_id, file_unique_id),
+    ).fetchone()
+    return _conversation(db, row) if row else None
+
+
+def _pin(db: sqlite3.Connection, update_id: int, conversation_id: int) -> None:
+    db.execute("INSERT OR IGNORE INTO chat_requests (update_id, conversation_id, created) VALUES (?, ?, ?)",
+               (update_id, conversation_id, time.time()))
+
+
+def _pinned(db: sqlite3.Connection, scope: Scope, update_id: int) -> Conversation | None:
+    row = db.execute(
+        f"SELECT {', '.join('c.' + c for c in _COLUMNS.split(', '))} FROM chat_requests r"
+        " JOIN chat_conversations c ON c.id = r.conversation_id WHERE r.update_id = ? AND c.chat_id = ?",
+        (update_id, scope.chat_id),
     ).fetchone()
     return _conversation(db, row) if row else None
 
