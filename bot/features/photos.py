@@ -177,7 +177,7 @@ class ChatPhotos:
                 await asyncio.wait_for(asyncio.shield(write), NOTE_WAIT_S)
             except TimeoutError:
                 write.add_done_callback(_log_failed_note)
-            except Exception as exc:  # noqa: BLE001 - the disk is busy: index it anyway, only not crash-safely
+            except Exception as exc:  # the disk is busy: index it anyway, only not crash-safely
                 log.warning("photo %s of chat %s not journaled: %s", found[0].key, found[0].chat_id, exc)
         return self._note(*found, message.media_group_id)
 
@@ -257,7 +257,7 @@ class ChatPhotos:
             if self.backlog is not None and settled:
                 try:
                     await self.backlog.remove(group[0].record.chat_id, settled)
-                except Exception as exc:  # noqa: BLE001 - indexed again after a restart: harmless
+                except Exception as exc:  # indexed again after a restart: harmless
                     log.warning("could not clear indexed photos from the backlog: %s", exc)
 
     async def _finished(self, record: PhotoRecord) -> None:

@@ -303,7 +303,8 @@ def _add_turn(db: sqlite3.Connection, scope: Scope, conversation_id: int, turn: 
         ).fetchone()
         if not exists:
             return False
-        if update_id is not None and db.execute("SELECT 1 FROM chat_turns WHERE update_id = ?", (update_id,)).fetchone():
+        known = "SELECT 1 FROM chat_turns WHERE update_id = ?"
+        if update_id is not None and db.execute(known, (update_id,)).fetchone():
             _link_rows(db, scope, conversation_id, message_ids)  # stored before the restart: only link
             return True
         if keep_earlier is not None:

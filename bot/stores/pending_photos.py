@@ -11,7 +11,7 @@ import json
 import logging
 import sqlite3
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from bot.stores.photo_index import PhotoRecord
 from bot.stores.sqlite import SQLiteStore

@@ -22,7 +22,8 @@ def tag(request) -> str:
 class FakeBackend:
     """Records every batch as a list of tags; holds each one until `gate` is set (it is set by default).
 
-    Captions come back as "caption of <prefix>", answers as "answer to <question>", embeddings as a fixed vector. A batch with a prefix in
+    Captions come back as "caption of <prefix>", answers as "answer to <question>", embeddings as a fixed
+    vector. A batch with a prefix in
     `fail_on` raises like a broken model; with `unavailable` set, every batch raises the worker contract's
     ModelUnavailable.
     """
