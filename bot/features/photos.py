@@ -167,19 +167,24 @@ class ChatPhotos:
         return self._note(*found, message.media_group_id)
 
     async def note(self, message: Message) -> bool:
-        """`index_message()`, with the photo written to the backlog on disk first, so no kill loses it."""
+        """`index_message()`, with the photo also written to the backlog on disk, so no kill loses it."""
         found = photo_record(message)
         if found is None:
             return False
-        if self.backlog is not None and (found[0].chat_id, found[0].key) not in self._keys_in_flight:
-            write = asyncio.ensure_future(self.backlog.add(*found))
+        record, size = found
+        new = (record.chat_id, record.key) not in self._keys_in_flight
+        # In memory first, so a /find that came with it already waits for it; the row is written next,
+        # long before a download and a forward pass end and delete it.
+        noted = self._note(record, size, message.media_group_id)
+        if noted and new and self.backlog is not None:
+            write = asyncio.ensure_future(self.backlog.add(record, size))
             try:  # a locked file must not hold up the updates behind this one: the write goes on meanwhile
                 await asyncio.wait_for(asyncio.shield(write), NOTE_WAIT_S)
             except TimeoutError:
                 write.add_done_callback(_log_failed_note)
-            except Exception as exc:  # the disk is busy: index it anyway, only not crash-safely
-                log.warning("photo %s of chat %s not journaled: %s", found[0].key, found[0].chat_id, exc)
-        return self._note(*found, message.media_group_id)
+            except Exception as exc:  # the disk is busy: indexed anyway, only not crash-safely
+                log.warning("photo %s of chat %s not journaled: %s", record.key, record.chat_id, exc)
+        return noted
 
     def _note(self, record: PhotoRecord, size: int | None, media_group_id: str | None) -> bool:
         slot = (record.chat_id, record.key)
