@@ -46,6 +46,7 @@ from bot.queue.gpu_queue import GpuQueue
 from bot.settings import Settings
 from bot.stores.history import ChatHistory
 from bot.stores.journal import JobJournal
+from bot.stores.pending_photos import PendingPhotos
 from bot.stores.photo_index import PhotoIndex
 from bot.stores.quotas import Quotas
 
@@ -89,13 +90,14 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
     gen = GenService(settings)
     history = ChatHistory(settings.sqlite_path)
     decoder = ImageDecoder(settings.max_image_pixels)
-    photos = ChatPhotos(PhotoIndex.from_settings(settings), queue, settings, decoder=decoder)
+    backlog = PendingPhotos(settings.sqlite_path)
+    photos = ChatPhotos(PhotoIndex.from_settings(settings), queue, settings, decoder=decoder, pending=backlog)
     services = Services(settings=settings, queue=queue, backend=backend, commands=commands, journal=journal,
                         quotas=quotas, gen=gen, history=history, photos=photos, chat_stores=[photos, history],
                         decoder=decoder)
 
     async def post_init(application: Application) -> None:
-        for store in (history, journal, quotas):
+        for store in (history, journal, quotas, backlog):
             await asyncio.to_thread(store.open)
         await gen.start()
         await backend.start()
@@ -103,17 +105,21 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         await photos.start(application.bot)
         await set_menus(application, commands, settings.admin_user_ids)
         unfinished = await journal.take_unfinished()
-        for data in unfinished:
+        for data, status_message_id in unfinished.set_aside:
+            await apologise(Update.de_json(data, application.bot), status_message_id)
+        for data in unfinished.replay:
             await application.update_queue.put(Update.de_json(data, application.bot))
-        if unfinished:
-            log.info("replaying %d unfinished request(s) from the journal", len(unfinished))
+        if unfinished.replay:
+            log.info("replaying %d unfinished request(s) from the journal", len(unfinished.replay))
         log.info("bot @%s is up; serving %d commands", application.bot.username, len(commands))
 
     async def post_shutdown(application: Application) -> None:
         await photos.close()
         await queue.close()
         await backend.close()
+        await journal.stopped_cleanly()
         journal.close()
+        backlog.close()
         quotas.close()
         await gen.close()
         history.close()
@@ -219,6 +225,23 @@ class BotApplication(Application):
     async def stop(self) -> None:
         await self.bot_data["services"].queue.close()
         await super().stop()
+
+
+async def apologise(update: Update, status_message_id: int | None) -> None:
+    """Tell the user their request was set aside (a poison job): in its status message if it has one."""
+    message = update.effective_message
+    if message is None:
+        return
+    lang = language_of(update.effective_user)
+    try:
+        if status_message_id is not None:
+            with contextlib.suppress(TelegramError):
+                await message.get_bot().edit_message_text(texts.JOB_SET_ASIDE.in_(lang), message.chat_id,
+                                                          status_message_id)
+                return
+        await reply(message, texts.JOB_SET_ASIDE, lang)
+    except TelegramError as exc:
+        log.warning("could not send the apology for update %s: %s", update.update_id, exc)
 
 
 async def unknown_command(update: Update, context: BotContext) -> None:

@@ -14,6 +14,7 @@ The tree::
     ├── ModelFailed          the model raised while running this job
     ├── ShuttingDown         the bot is stopping; the request stays in the journal for after the restart
     ├── IndexUnavailable     the photo index (chromadb) can't be reached or is in use by another process
+    ├── StorageBusy          another process holds the bot's SQLite file (a backup, an admin's sqlite3)
     └── ReindexNeeded        this chat's photos were indexed with another CLIP model: run `reindex`
 
 A model worker's errors (contract.errors.WorkerError) carry a kind, not words: `from_worker()` turns them into
@@ -89,6 +90,10 @@ class ShuttingDown(BotError):
 
 class IndexUnavailable(BotError):
     user_message = texts.INDEX_UNAVAILABLE
+
+
+class StorageBusy(BotError):
+    user_message = texts.STORAGE_BUSY
 
 
 class ReindexNeeded(BotError):

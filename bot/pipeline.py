@@ -12,6 +12,7 @@ A command's handler says what to run and how to answer; the request around it do
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar, cast
@@ -20,7 +21,7 @@ from telegram import Bot, Message, Update
 from telegram.error import TelegramError
 
 from bot import texts
-from bot.errors import BotError, ShuttingDown
+from bot.errors import BotError, ShuttingDown, StorageBusy
 from bot.i18n import Lang, Say, language_of
 from bot.messaging.access import is_admin
 from bot.messaging.commands import parse_command
@@ -110,25 +111,47 @@ class UserRequest:
 
     async def _serve_journaled(self, handle: Handler) -> None:
         """Keep the update in the job journal from before the handler starts until it has answered."""
-        journal, update_id = self.services.journal, self.update.update_id
-        fresh = await journal.begin(update_id, self.chat_id, self.update.to_dict())
-        if not fresh and update_id not in journal.replaying:
-            log.info("update %s was already handled; ignoring it delivered again", update_id)
-            return
-        journal.replaying.discard(update_id)
-        # Until this request has queued its job, the same user's later jobs wait for it (their order).
-        self.services.queue.announce(self.user_id, update_id)
+        journal, update_id, queue = self.services.journal, self.update.update_id, self.services.queue
+        # Before the first await, so that requests are announced in the order they arrived: until this one
+        # has queued its job, the same user's later jobs wait for it, and their later requests in this chat
+        # don't start preparing (they may read what this one writes: /ask's new conversation).
+        queue.announce(self.user_id, update_id, self.chat_id)
         self._in_order = True
         try:
-            await self._serve(handle)
-        except ShuttingDown:
-            return  # left in the journal: it is replayed when the bot is back
-        except Exception:
-            await journal.finish(update_id)  # a bug would only repeat on replay
-            raise
+            fresh = await journal.begin(update_id, self.chat_id, self.update.to_dict())
+            if not fresh and update_id not in journal.replaying:
+                log.info("update %s was already handled; ignoring it delivered again", update_id)
+                return
+            journal.replaying.discard(update_id)
+            if not fresh and await self._answered_before_restart():
+                await journal.finish(update_id)
+                return
+            await queue.wait_turn(self.user_id, update_id, self.chat_id)
+            try:
+                await self._serve(handle)
+            except ShuttingDown:
+                return  # left in the journal: it is replayed when the bot is back
+            except Exception:
+                await journal.finish(update_id)  # a bug would only repeat on replay
+                raise
+            await journal.finish(update_id)
         finally:
             self.release_order()
-        await journal.finish(update_id)
+
+    async def _answered_before_restart(self) -> bool:
+        """A replayed request whose answer went out before the bot died: only tidy up (never redo the work,
+        never redraw a picture). A death between Telegram taking an answer and our record of it can't be
+        told from one before the send: that request is answered again (logged)."""
+        stage = await self.services.journal.stage(self.update.update_id)
+        if stage is None or stage.answer_message_id is None:
+            if stage is not None and stage.sending:
+                log.warning("update %s died while its answer was being sent; answering again", self.update.update_id)
+            return False
+        log.info("update %s was answered before the restart; not redoing it", self.update.update_id)
+        if stage.status_message_id not in (None, stage.answer_message_id):
+            with contextlib.suppress(TelegramError):
+                await self.bot.delete_message(self.chat_id, stage.status_message_id)
+        return True
 
     def release_order(self) -> None:
         """Stop holding the user's later jobs for this one (done by queueing the job, or when it ends);
@@ -177,7 +200,7 @@ class UserRequest:
         job = self.job(cast("Request", work))
         services = self.services
         queue, journal = services.queue, services.journal
-        await queue.wait_turn(job.user_id, job.seq)  # quota and caps in the order the user sent requests
+        await queue.wait_admission(job.user_id, job.seq)  # quota and caps in the order the user sent requests
         replayed = await journal.status_message(job.seq)
         # Admins are exempt; a replay after a restart was counted the first time.
         counted = replayed is None and job.user_id not in services.settings.admin_user_ids
@@ -195,19 +218,48 @@ class UserRequest:
         status = self.status = StatusMessage(self.message, on_sent=remember, lang=self.lang)
         if replayed is not None:  # replayed after a restart: carry on in the message the user already has
             await status.resume(replayed, texts.RESUMED)
+        started = False
+
+        async def on_start() -> None:
+            nonlocal started
+            started = True  # a death from now on counts against this job (the poison-job guard)
+            await _mark(journal.set_running(job.seq, True))
+
         try:
-            return cast(R, await _follow(ticket, queue, status, self.message, action))
+            return cast(R, await _follow(ticket, queue, status, self.message, action, on_start))
         except ShuttingDown:
             raise  # keep the status message: the replay after the restart edits it
         except BaseException:
             await status.delete()
             raise
+        finally:
+            if started:
+                await _mark(journal.set_running(job.seq, False))
 
     async def answer(self, text: Say) -> Message:
         """The answer: the status message edited into it (split to Telegram's limit), or a new reply."""
+        await self.sending()
         if self.status is None:
-            return await self.reply(text)
-        return await self.status.answer(text)
+            sent = await self.reply(text)
+        else:
+            sent = await self.status.answer(text)
+        await self.sent(sent)
+        return sent
+
+    async def sending(self) -> None:
+        """The answer is about to go out (the journal notes it: a death from here may double it)."""
+        await _mark(self.services.journal.set_sending(self.update.update_id))
+
+    async def sent(self, answer: Message) -> None:
+        """The answer is out: a replay after a death from here on only tidies up."""
+        await _mark(self.services.journal.set_sent(self.update.update_id, answer.message_id))
+
+    async def resume_status(self) -> None:
+        """A replayed request answering without a job: adopt the status message it had before the restart."""
+        replayed = await self.services.journal.status_message(self.update.update_id)
+        if replayed is not None and self.status is None:
+            self.status = StatusMessage(self.message, lang=self.lang)
+            await self.status.resume(replayed, texts.RESUMED)
 
     async def drop_status(self) -> None:
         """Delete the status message before an answer that can't be an edit of it (a photo, an album)."""
@@ -215,7 +267,16 @@ class UserRequest:
             await self.status.delete()
 
 
-async def _follow(ticket: Ticket, queue: GpuQueue, status: StatusMessage, message: Message, action: str) -> Result:
+async def _mark(note: Awaitable[None]) -> None:
+    """Note a stage of the request in the journal; a locked database costs the note, never the answer."""
+    try:
+        await note
+    except StorageBusy as exc:
+        log.warning("journal note skipped: %s", exc)
+
+
+async def _follow(ticket: Ticket, queue: GpuQueue, status: StatusMessage, message: Message, action: str,
+                  on_start: Callable[[], Awaitable[None]]) -> Result:
     action_task: asyncio.Task[None] | None = None
     try:
         while not ticket.done():
@@ -225,6 +286,7 @@ async def _follow(ticket: Ticket, queue: GpuQueue, status: StatusMessage, messag
                 await status.show(texts.queued(position))
             elif position == 0:
                 if action_task is None:
+                    await on_start()
                     await send_chat_action(message, action)
                     action_task = asyncio.create_task(keep_chat_action(message, action))
                 if ticket.partial:

@@ -7,6 +7,7 @@ They are put into one language when sent, the language of the user being answere
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Iterable
 
 from bot.i18n import Text
@@ -132,6 +133,15 @@ def queued(position: int) -> Text:
 WORKING = Text("⚙️ Working on it…", "⚙️ 正在处理…")
 
 RESUMED = Text("⏳ I was restarted; your request is back in the queue.", "⏳ 我刚重启过，你的请求已重新排队。")
+
+JOB_SET_ASIDE = Text(
+    "Sorry: I stopped twice while working on this request, so I've set it aside. Please try again, "
+    "perhaps with a smaller photo or simpler options.",
+    "抱歉：处理这个请求时我两次中断，所以先把它搁置了。请再试一次，也许换一张小一点的照片或简单一些的选项。",
+)
+
+STORAGE_BUSY = Text("My storage is busy right now; please try again in a minute.",
+                    "我的存储暂时繁忙，请一分钟后再试。")
 
 
 def cancelled(command: str) -> Text:
@@ -419,7 +429,20 @@ def images_withheld(blocked: int, total: int) -> Text:
                 f"🚫 {total} 张图中有 {blocked} 张被安全过滤拦下")
 
 
+NAME_LIMIT = 64  # a user's name in a caption or credit is shortened to this many characters
+
+
+def user_name(name: str, limit: int = NAME_LIMIT) -> str:
+    """A user-controlled name made safe to show: control and direction-override characters removed,
+    shortened (…) to `limit` characters."""
+    clean = "".join(c for c in name if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+                    or c in "\u200d")  # keep the zero-width joiner (emoji sequences)
+    clean = " ".join(clean.split()) or "?"
+    return clean if len(clean) <= limit else clean[: limit - 1].rstrip() + "…"
+
+
 def rerun_for(name: str) -> Text:
+    name = user_name(name)
     return Text(f"🔁 for {name}", f"🔁 为 {name} 重画")
 
 
@@ -449,6 +472,8 @@ def _utf16_len(text: str) -> int:
 def gen_caption(prompt: str, details: list[str]) -> str:
     """The prompt over `details` lines, the prompt shortened (…) if the whole would pass Telegram's limit."""
     tail = "\n" + "\n".join(details) if details else ""
+    while _utf16_len(tail) > CAPTION_LIMIT // 2:  # details are ours, but may carry a user's name
+        tail = tail[: len(tail) * 3 // 4]
     room = CAPTION_LIMIT - _utf16_len(tail)
     if _utf16_len(prompt) > room:
         while _utf16_len(prompt) > room - 1:

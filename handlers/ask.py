@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from telegram import Message
 from telegram.constants import ChatAction
 
 from bot import texts
@@ -15,6 +16,7 @@ from bot.messaging.commands import (
     without_mention,
 )
 from bot.pipeline import UserRequest
+from bot.stores.history import Conversation
 from contract.requests import AskRequest, Turn
 
 MAX_QUESTION_CHARS = 2000
@@ -36,26 +38,44 @@ async def ask(request: UserRequest) -> None:
     else:  # /ask, or "@bot what is this?", which asks the same way
         question = command_args(text) if parse_command(text) else without_mention(text, request.bot.username)
         _check_length(question)  # before a new photo is downloaded and stored
-        subject = await subject_of_command(message, request.bot, history, decoder)
+        subject = await subject_of_command(message, request.bot, history, decoder, request.update.update_id)
         if subject is None:
             await request.reply(texts.ASK_USAGE)
             return
         question = question or texts.DEFAULT_QUESTION.in_(request.lang)
 
     conversation = subject.conversation
+    update_id = request.update.update_id
     # One turn at a time per conversation, so a quick follow-up sees the answer before it. From here the
     # conversation's lock orders this request, not the queue (a later turn holding it can't wait for us).
     request.release_order()
     async with history.turn_lock(conversation.id):
+        # Replayed after a restart that came between storing the turn and answering: show the stored answer.
+        stored = await history.answer_of(update_id)
+        if stored is not None:
+            await request.resume_status()
+            sent = await request.answer(stored or texts.NO_ANSWER.in_(request.lang))
+            await _link(request, conversation, sent)
+            return
         conversation = await history.get(conversation.scope, conversation.id) or conversation
         result = await request.run(AskRequest(subject.image, question, conversation.turns), ChatAction.TYPING)
         shown = result.text or texts.NO_ANSWER.in_(request.lang)
         if not result.multi_turn:
             shown += "\n\n" + texts.SINGLE_TURN_NOTE.in_(request.lang)
-        await request.answer(shown)
-        parts = request.status.parts if request.status is not None else []
+        # The turn is stored before the answer goes out (keyed by the request, so a replay stores it once):
+        # an answer the user saw always has its turn.
+        shown_so_far = request.status.parts if request.status is not None else []
         await history.add_turn(conversation.scope, conversation.id, Turn(question, result.text),
-                               [m.message_id for m in parts], keep_earlier=result.history_used)
+                               [m.message_id for m in shown_so_far], keep_earlier=result.history_used,
+                               update_id=update_id)
+        sent = await request.answer(shown)
+        await _link(request, conversation, sent)
+
+
+async def _link(request: UserRequest, conversation: Conversation, sent: Message) -> None:
+    """Replies to the answer's messages continue its conversation."""
+    parts = request.status.parts if request.status is not None and request.status.parts else [sent]
+    await request.services.history.link_messages(conversation.scope, conversation.id, [m.message_id for m in parts])
 
 
 def _check_length(question: str) -> None:

@@ -93,10 +93,10 @@ async def index_photo(update: Update, context: BotContext) -> None:
     photos, message = context.services.photos, update.effective_message
     if message is None:
         return
-    photos.index_message(message)
+    await photos.note(message)  # on disk before anything else: a kill from now on doesn't lose it
     replied = replied_message(message)
     if replied is not None and replied.chat.id == message.chat.id:
-        photos.index_message(replied)  # in groups with privacy mode on, often the only way the bot sees it
+        await photos.note(replied)  # in groups with privacy mode on, often the only way the bot sees it
 
 
 async def chat_migrated(update: Update, context: BotContext) -> None:

@@ -90,10 +90,14 @@ async def draw(request: UserRequest, params: GenParams, profile: GenProfile, rer
     result = await request.run(work, action)
     key = await services.gen.remember(params, message.chat_id, request.user_id)
     by = rerun_by.first_name if rerun_by is not None and message.chat.type != ChatType.PRIVATE else None
-    await request.drop_status()
+    await request.sending()
     sent = await send_result(message, params, result, key, by, lang)
     for picture in sent:  # remembered for /find in the chat it was sent to, in the background lane
-        services.photos.index_message(picture)
+        await services.photos.note(picture)
+    if sent:
+        await request.sent(sent[0])  # a replay after a death from here on never draws it again
+    # Removed only now: a death before the pictures went out leaves the status for the replay to resume.
+    await request.drop_status()
 
 
 def buttons(key: str, lang: Lang, *, same_seed: bool = True) -> InlineKeyboardMarkup:

@@ -122,3 +122,44 @@ async def test_admin_only_commands_are_refused_to_others_in_the_pipeline(app, tg
     ed, admin = tg.user(6, "Ed"), tg.user(900, "Root")
     assert (await send(app, tg, tg.private_chat(ed), ed, text="/stats"))["text"] == texts.ADMINS_ONLY.en
     assert (await send(app, tg, tg.private_chat(admin), admin, text="/safety"))["text"] != texts.ADMINS_ONLY.en
+
+
+async def test_a_follow_up_sent_at_once_continues_the_new_photos_conversation(app, tg):
+    """"/ask what is this?" on a new photo, then at once "/ask and the colour?": the follow-up waits until the
+    new photo's conversation exists, however long its download takes, and continues it (issue 15 §4)."""
+    ann = tg.user(1, "Ann")
+    chat = tg.private_chat(ann)
+    await send(app, tg, chat, ann, photo=photo_bytes(1), caption="/ask old photo?")  # the previous conversation
+    first = tg.message(chat, ann, photo=photo_bytes(2), caption="/ask what is this?")
+    second = tg.message(chat, ann, text="/ask and the colour?")
+    for message in (first, second):
+        await app.process_update(Update.de_json({"update_id": tg.inject(message), "message": message}, app.bot))
+    assert (await answer(tg, first))["text"] == "answer to what is this?"
+    assert (await answer(tg, second))["text"] == "answer to and the colour?"
+    await asyncio.sleep(0.2)  # the answer is linked to its conversation right after it is sent
+    history = app.bot_data["services"].history
+    for request in (first, second):
+        linked = await history.for_answer(chat["id"], (await answer(tg, request))["message_id"])
+        assert [t.question for t in linked.turns] == ["what is this?", "and the colour?"]
+
+
+async def test_a_locked_database_gets_a_plain_reply_and_never_holds_up_others(app, tg, tmp_path):
+    """Another process holds bot.sqlite3 (a backup, an admin's sqlite3): the request that needs it is told
+    storage is busy within seconds, and meanwhile another user's /help is answered at once (issue 15 §6)."""
+    import sqlite3
+
+    ann, bob = tg.user(1, "Ann"), tg.user(2, "Bob")
+    other = sqlite3.connect(tmp_path / "bot.sqlite3", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        request = tg.message(tg.private_chat(ann), ann, photo=photo_bytes(1), caption="/caption")
+        started = time.monotonic()
+        await app.process_update(Update.de_json({"update_id": tg.inject(request), "message": request}, app.bot))
+        helped = await send(app, tg, tg.private_chat(bob), bob, text="/help")
+        assert time.monotonic() - started < 2.0 and helped["text"].startswith(texts.HELP_HEADER.en)
+        assert (await answer(tg, request, timeout=10.0))["text"] == texts.STORAGE_BUSY.en
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert (await send(app, tg, tg.private_chat(ann), ann, photo=photo_bytes(2), caption="/caption x"))["text"] == (
+        "caption of x")

@@ -333,13 +333,13 @@ async def test_a_withdrawn_or_stale_announcement_stops_holding(monkeypatch):
     await queue.close()
 
 
-async def test_wait_turn_lets_a_users_requests_count_in_the_order_they_were_sent():
+async def test_wait_admission_lets_a_users_requests_count_in_the_order_they_were_sent():
     queue = make_queue(FakeBackend())
     queue.announce(1, seq=10)
     queue.announce(1, seq=11)
     queue.announce(2, seq=5)  # another user's earlier request holds nobody of user 1
-    later = asyncio.create_task(queue.wait_turn(1, 11))
-    await queue.wait_turn(1, 10)  # nothing of user 1 was sent before it
+    later = asyncio.create_task(queue.wait_admission(1, 11))
+    await queue.wait_admission(1, 10)  # nothing of user 1 was sent before it
     await settle()
     assert not later.done()
     queue.withdraw(1, seq=10)

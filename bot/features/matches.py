@@ -49,7 +49,7 @@ def match_caption(rank: int, match: Match, chat: Chat, lang: Lang = "en") -> str
     record = match.record
     head = [f"#{rank}", f"{match.score:.2f}"]
     if record.sender:
-        head.append(record.sender)
+        head.append(texts.user_name(record.sender))  # a name of any length or direction
     if record.date:
         head.append(texts.match_date(record.date).in_(lang))
     lines = [" · ".join(head)]

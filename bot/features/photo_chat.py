@@ -25,13 +25,26 @@ class Subject:
 
 
 async def subject_of_command(message: Message, bot: Bot, history: ChatHistory,
-                             decoder: ImageDecoder) -> Subject | None:
+                             decoder: ImageDecoder, update_id: int | None = None) -> Subject | None:
     """The conversation a command is about, or None when there is no photo to talk about.
 
     In order: a photo on the message itself starts a new conversation; a reply to one of the bot's
     answers continues that answer's conversation; a reply to a photo continues the conversation
     about that photo, or starts one; otherwise the chat's (or topic's) current conversation.
+    With `update_id`, the answer is remembered: a replay of the request after a restart gets the same one.
     """
+    if update_id is not None:
+        pinned = await history.pinned(scope_of(message), update_id)
+        if pinned is not None:
+            return await _decoded(pinned, decoder)
+    subject = await _subject_of_command(message, bot, history, decoder)
+    if subject is not None and update_id is not None:
+        await history.pin(update_id, subject.conversation.id)
+    return subject
+
+
+async def _subject_of_command(message: Message, bot: Bot, history: ChatHistory,
+                              decoder: ImageDecoder) -> Subject | None:
     scope = scope_of(message)
     photo = photo_in(message)
     replied = replied_message(message)  # never a forum topic's first message
@@ -49,7 +62,8 @@ async def subject_of_command(message: Message, bot: Bot, history: ChatHistory,
         data = await download(bot, photo)
         # Only a readable photo starts a conversation; its decode is shared with the photo's indexing.
         image = await decoder.for_command((message.chat_id, photo.file_unique_id), data)
-        conversation = await history.start(scope, data, photo.file_id, photo.file_unique_id)
+        # Keyed by the request's message: its replay after a restart continues the same conversation.
+        conversation = await history.start(scope, data, photo.file_id, photo.file_unique_id, message.message_id)
         return Subject(conversation, image)
     current = await history.current(scope)
     return await _decoded(current, decoder) if current is not None else None

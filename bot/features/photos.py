@@ -8,6 +8,9 @@ PhotoIndex. Nothing about indexing is ever said to the chat.
 An album reaches the bot as one message per photo with a shared `media_group_id`, often spread over a
 second or so: its photos are gathered until no more arrive (or all ten have), downloaded together and
 embedded in one batch (up to the embedding task's batch size), and stored with one write.
+
+With a PendingPhotos store, a noted photo is also written to disk (`note()`) until it is indexed, and the
+ones a kill or a stop left behind are indexed after the start.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from bot.messaging.media import PhotoRef
     from bot.queue.gpu_queue import GpuQueue
     from bot.settings import Settings
+    from bot.stores.pending_photos import PendingPhotos
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,12 @@ MIGRATE_WAIT_S = 60.0  # a group's photos still being indexed when it becomes a 
 MODEL_DOWN_PAUSE_S = 60.0  # after "the CLIP model can't be loaded", don't download photos for it a while
 ALBUM_QUIET_S = 1.0  # an album is complete once no part of it arrived for this long...
 ALBUM_MAX = 10  # ...or once it has as many photos as Telegram allows in one
+NOTE_WAIT_S = 0.5  # how long noting a photo on disk may hold up the update that brought it
+
+
+def _log_failed_note(write: asyncio.Future[None]) -> None:
+    if not write.cancelled() and write.exception() is not None:
+        log.warning("a photo was not journaled: %s", write.exception())
 
 
 @dataclass(frozen=True)
@@ -81,8 +91,9 @@ class ChatPhotos:
     what = texts.INDEXED_PHOTOS  # as a ChatStore: what /forget deletes
 
     def __init__(self, index: PhotoIndex, queue: GpuQueue, settings: Settings, *, workers: int | None = None,
-                 decoder: ImageDecoder | None = None) -> None:
+                 decoder: ImageDecoder | None = None, pending: PendingPhotos | None = None) -> None:
         self.index = index
+        self.backlog = pending  # the photos not yet indexed, on disk
         self._queue = queue
         self.max_pixels = settings.max_image_pixels
         self.decoder = decoder or ImageDecoder(settings.max_image_pixels)
@@ -115,6 +126,12 @@ class ChatPhotos:
             log.error("photo indexing and /find are unavailable until the index can be opened: %s", exc)
         self._workers = [asyncio.create_task(self._work(), name=f"photo-indexer-{i}")
                          for i in range(self._workers_count)]
+        if self.backlog is not None:
+            left = await self.backlog.all()
+            for record, size in left:
+                self._note(record, size, None)
+            if left:
+                log.info("indexing %d photo(s) left over from before the restart", len(left))
 
     async def close(self) -> None:
         for timer in self._album_timers.values():
@@ -147,13 +164,35 @@ class ChatPhotos:
         found = photo_record(message)
         if found is None:
             return False
+        return self._note(*found, message.media_group_id)
+
+    async def note(self, message: Message) -> bool:
+        """`index_message()`, with the photo also written to the backlog on disk, so no kill loses it."""
+        found = photo_record(message)
+        if found is None:
+            return False
         record, size = found
+        new = (record.chat_id, record.key) not in self._keys_in_flight
+        # In memory first, so a /find that came with it already waits for it; the row is written next,
+        # long before a download and a forward pass end and delete it.
+        noted = self._note(record, size, message.media_group_id)
+        if noted and new and self.backlog is not None:
+            write = asyncio.ensure_future(self.backlog.add(record, size))
+            try:  # a locked file must not hold up the updates behind this one: the write goes on meanwhile
+                await asyncio.wait_for(asyncio.shield(write), NOTE_WAIT_S)
+            except TimeoutError:
+                write.add_done_callback(_log_failed_note)
+            except Exception as exc:  # the disk is busy: indexed anyway, only not crash-safely
+                log.warning("photo %s of chat %s not journaled: %s", record.key, record.chat_id, exc)
+        return noted
+
+    def _note(self, record: PhotoRecord, size: int | None, media_group_id: str | None) -> bool:
         slot = (record.chat_id, record.key)
         if slot in self._keys_in_flight:
             return True
         pending = _Pending(record, size, self._epochs.get(record.chat_id, 0))
-        if message.media_group_id:
-            album = (record.chat_id, message.media_group_id)
+        if media_group_id:
+            album = (record.chat_id, media_group_id)
             parts = self._albums.setdefault(album, [])
             parts.append(pending)
             timer = self._album_timers.pop(album, None)
@@ -209,15 +248,22 @@ class ChatPhotos:
     async def _work(self) -> None:
         while True:
             group = await self._pending.get()
+            retry: set[str] = set()
             try:
-                await self._index(group)
+                retry = await self._index(group)
             except asyncio.CancelledError:
-                raise
+                raise  # stopping: the backlog on disk keeps them for the next start
             except Exception:
                 log.exception("indexing photos %s of chat %s failed", ", ".join(p.record.key for p in group),
                               group[0].record.chat_id)
             finally:
                 await self._finish_all(group)
+            settled = [p.record.key for p in group if p.record.key not in retry]
+            if self.backlog is not None and settled:
+                try:
+                    await self.backlog.remove(group[0].record.chat_id, settled)
+                except Exception as exc:  # indexed again after a restart: harmless
+                    log.warning("could not clear indexed photos from the backlog: %s", exc)
 
     async def _finished(self, record: PhotoRecord) -> None:
         self._keys_in_flight.discard((record.chat_id, record.key))
@@ -232,14 +278,17 @@ class ChatPhotos:
     def _wanted(self, pending: _Pending) -> bool:
         return self._epochs.get(pending.record.chat_id, 0) == pending.epoch
 
-    async def _index(self, group: list[_Pending]) -> None:
-        """Index one photo, or an album's photos together: downloaded at once, embedded in one batch."""
+    async def _index(self, group: list[_Pending]) -> set[str]:
+        """Index one photo, or an album's photos together: downloaded at once, embedded in one batch.
+
+        Returns the keys that may be indexed later (the model or the index was unavailable)."""
         chat_id = group[0].record.chat_id
+        retry: set[str] = set()
         if "clip" in self._model_down:
             log.debug("photos %s of chat %s not indexed: the CLIP model is unavailable",
                       ", ".join(p.record.key for p in group), chat_id)
-            return
-        images = await asyncio.gather(*(self._prepare(pending) for pending in group))
+            return {p.record.key for p in group}
+        images = await asyncio.gather(*(self._prepare(pending, retry) for pending in group))
         ready = [(pending, image) for pending, image in zip(group, images) if image is not None]
         # Submitted together, so the background lane runs them as one batch.
         results = await asyncio.gather(
@@ -248,6 +297,7 @@ class ChatPhotos:
         for (pending, _), result in zip(ready, results):
             if isinstance(result, BotError):  # model or queue unavailable: logged, never told to the chat
                 log.warning("photo %s of chat %s not indexed: %s", pending.record.key, chat_id, result)
+                retry.add(pending.record.key)
                 if isinstance(result, ModelUnavailable):
                     self._model_down["clip"] = True
             elif isinstance(result, BaseException):
@@ -255,26 +305,28 @@ class ChatPhotos:
             else:
                 embedded.append((pending, result))
         if not embedded:
-            return
+            return retry
         spec = self._spec_of(embedded[0][1])
         try:
             async with self._writes:
                 # The chat may have been forgotten (or moved) while its photos were being embedded.
                 kept = [(pending, embedding) for pending, embedding in embedded if self._wanted(pending)]
                 if not kept:
-                    return
+                    return retry
                 new = await asyncio.to_thread(self.index.add, chat_id, spec, [p.record for p, _ in kept],
                                               [e.vector for _, e in kept])
         except BotError as exc:  # the index can't be reached
             log.warning("photos %s of chat %s not indexed: %s", ", ".join(p.record.key for p, _ in embedded),
                         chat_id, exc)
-            return
+            return retry | {p.record.key for p, _ in embedded}
         self.indexed += new
         for pending, _ in kept:
             log.info("indexed photo %s of chat %s%s", pending.record.key, chat_id, "" if new else " (again)")
+        return retry
 
-    async def _prepare(self, pending: _Pending) -> Image | None:
-        """The photo downloaded and shrunk for embedding; None when it needn't or can't be indexed."""
+    async def _prepare(self, pending: _Pending, retry: set[str]) -> Image | None:
+        """The photo downloaded and shrunk for embedding; None when it needn't or can't be indexed (its key
+        added to `retry` when it may be later)."""
         record = pending.record
         if not self._wanted(pending):
             return None
@@ -294,6 +346,7 @@ class ChatPhotos:
             log.info("photo %s of chat %s not indexed: %s", record.key, record.chat_id, exc)
         except BotError as exc:  # the index can't be reached
             log.warning("photo %s of chat %s not indexed: %s", record.key, record.chat_id, exc)
+            retry.add(record.key)
         return None
 
     async def embed(self, image: Image, chat_id: int, user_id: int) -> Embedding:
@@ -349,6 +402,8 @@ class ChatPhotos:
         """Delete the chat's photo index, including photos still being indexed; returns how many it had."""
         async with self._writes:
             self._epochs[chat_id] = self._epochs.get(chat_id, 0) + 1
+            if self.backlog is not None:
+                await self.backlog.forget(chat_id)
             return await asyncio.to_thread(self.index.forget, chat_id)
 
     async def migrate(self, old_chat_id: int, new_chat_id: int) -> int:
@@ -356,4 +411,6 @@ class ChatPhotos:
         await self.wait_indexed(old_chat_id, MIGRATE_WAIT_S)
         async with self._writes:
             self._epochs[old_chat_id] = self._epochs.get(old_chat_id, 0) + 1
+            if self.backlog is not None:
+                await self.backlog.forget(old_chat_id)
             return await asyncio.to_thread(self.index.migrate, old_chat_id, new_chat_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from typing import Awaitable, Callable
@@ -58,11 +59,16 @@ class StatusMessage:
     async def resume(self, message_id: int, text: Say) -> None:
         """Adopt a status message sent before a restart (showing `text`), if it still exists."""
         text = localize(text, self.lang)
+        bot = self.request.get_bot()
         try:
-            edited = await self.request.get_bot().edit_message_text(text, self.request.chat_id, message_id)
+            edited = await bot.edit_message_text(text, self.request.chat_id, message_id)
         except TelegramError as exc:
-            log.info("could not resume status message %s: %s", message_id, exc)
-            return
+            if "not modified" not in str(exc).lower():
+                log.info("could not resume status message %s: %s", message_id, exc)
+                return
+            # It says so already (resumed before, and the bot died again): it is still ours to edit.
+            edited = Message(message_id, dt.datetime.now(dt.UTC), self.request.chat)
+            edited.set_bot(bot)
         if isinstance(edited, Message):
             self.parts, self._texts, self._edited_at = [edited], [text], time.monotonic()
 

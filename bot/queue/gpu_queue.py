@@ -174,6 +174,8 @@ class GpuQueue:
         self._counts = Counter[tuple[Lane, bool]]()  # (lane, succeeded) -> jobs
         self._announced: dict[int, dict[int, float]] = {}  # user -> {seq: when} of requests being prepared
         self._withdrawn = asyncio.Event()  # set (and replaced) whenever an announced request is withdrawn
+        self._preparing: dict[int, tuple[int, int, asyncio.Event]] = {}  # seq -> (user, chat, set when done)
+        self._closed = False
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -184,6 +186,7 @@ class GpuQueue:
 
     async def close(self) -> None:
         """Stop taking jobs; every waiting and running job ends with ShuttingDown (the journal keeps them)."""
+        self._closed = True
         for dispatcher in self._dispatchers:
             dispatcher.cancel()
         await asyncio.gather(*self._dispatchers, return_exceptions=True)
@@ -194,13 +197,35 @@ class GpuQueue:
         self._waiting.clear()
         self._background.clear()
 
-    def announce(self, user_id: int, seq: int) -> None:
+    def announce(self, user_id: int, seq: int, chat_id: int | None = None) -> None:
         """A request of the user (ordered by `seq`) arrived and may submit a job soon: until it does, or
-        is withdrawn, the user's jobs with a later seq wait for it (at most ANNOUNCED_HOLD_S)."""
+        is withdrawn, the user's jobs with a later seq wait for it (at most ANNOUNCED_HOLD_S), and so
+        do their later requests in `chat_id` that call `wait_turn` (see there)."""
         self._announced.setdefault(user_id, {})[seq] = time.monotonic()
+        if chat_id is not None:
+            self._preparing.setdefault(seq, (user_id, chat_id, asyncio.Event()))
+
+    async def wait_turn(self, user_id: int, seq: int, chat_id: int) -> None:
+        """Wait until the user's earlier requests in the chat are done preparing (at most ANNOUNCED_HOLD_S).
+
+        A request prepares by reading what earlier ones wrote (/ask: which photo the conversation is
+        about), so "/ask what is this?" on a new photo and at once "/ask and the colour?" must prepare in
+        the order they were sent, not in the order their downloads happen to finish.
+        """
+        earlier = [done.wait() for s, (user, chat, done) in self._preparing.items()
+                   if user == user_id and chat == chat_id and s < seq]
+        if earlier:
+            try:
+                async with asyncio.timeout(ANNOUNCED_HOLD_S):
+                    await asyncio.gather(*earlier)
+            except TimeoutError:
+                log.warning("request %s of user %s went ahead of an earlier one still preparing", seq, user_id)
 
     def withdraw(self, user_id: int, seq: int) -> None:
         """The request is done preparing (submitted its job, answered without one, or failed)."""
+        preparing = self._preparing.pop(seq, None)
+        if preparing is not None:
+            preparing[2].set()
         seqs = self._announced.get(user_id)
         if seqs is not None and seqs.pop(seq, None) is not None:
             if not seqs:
@@ -209,7 +234,7 @@ class GpuQueue:
             self._withdrawn.set()
             self._withdrawn = asyncio.Event()
 
-    async def wait_turn(self, user_id: int, seq: int) -> None:
+    async def wait_admission(self, user_id: int, seq: int) -> None:
         """Wait until the user's announced requests before `seq` have submitted or withdrawn (or held for
         ANNOUNCED_HOLD_S): a request's quota and caps are counted after those of the requests sent before it,
         whichever photo downloads first."""
@@ -225,6 +250,8 @@ class GpuQueue:
 
     def submit(self, job: Job) -> Ticket:
         """Queue `job`; raises Busy or TooManyPending when a cap is reached."""
+        if self._closed:  # a request still preparing when the bot stopped: its journal entry replays it
+            raise ShuttingDown(f"job {job.id} not queued: the queue is closed")
         if job.lane is Lane.BACKGROUND:
             return self._submit_background(job)
         pending = sum(len(q) for q in self._waiting.values())

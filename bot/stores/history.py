@@ -53,6 +53,26 @@ CREATE TABLE IF NOT EXISTS chat_answer_messages (
 CREATE INDEX IF NOT EXISTS chat_answer_messages_conversation ON chat_answer_messages (conversation_id);
 """
 
+# Columns added after the first release (table, column, type), and the indexes on them.
+_ADDED_COLUMNS = (
+    ("chat_conversations", "origin_message_id", "INTEGER"),  # the message whose photo started it
+    ("chat_turns", "update_id", "INTEGER"),  # the request that asked it: a replay never stores it twice
+)
+_ADDED_INDEXES = """
+CREATE TABLE IF NOT EXISTS chat_requests (
+    update_id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES chat_conversations (id) ON DELETE CASCADE,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chat_requests_conversation ON chat_requests (conversation_id);
+CREATE UNIQUE INDEX IF NOT EXISTS chat_turns_update ON chat_turns (update_id);
+CREATE INDEX IF NOT EXISTS chat_conversations_origin ON chat_conversations (chat_id, origin_message_id);
+"""
+
+
+# Which conversation a request is about is kept this long (past any replay of it).
+KEEP_PINS_S = 2 * 86_400.0
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -92,6 +112,15 @@ class ChatHistory(SQLiteStore):
         super().__init__(path)
         self._turn_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
+    def open(self) -> None:
+        super().open()
+        assert self._db is not None
+        for table, column, kind in _ADDED_COLUMNS:
+            if column not in {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        self._db.executescript(_ADDED_INDEXES)
+        self._db.execute("DELETE FROM chat_requests WHERE created < ?", (time.time() - KEEP_PINS_S,))
+
     def turn_lock(self, conversation_id: int) -> asyncio.Lock:
         """A lock that orders the turns of one conversation: a follow-up waits for the answer before it."""
         lock = self._turn_locks.get(conversation_id)
@@ -120,9 +149,27 @@ class ChatHistory(SQLiteStore):
 
     # -- writing -----------------------------------------------------------------------------------
 
-    async def start(self, scope: Scope, image: bytes, file_id: str | None, file_unique_id: str | None) -> Conversation:
-        """A new conversation about `image`; it becomes the scope's current one."""
-        return await self._run(_start, scope, image, file_id, file_unique_id)
+    async def pin(self, update_id: int, conversation_id: int) -> None:
+        """Remember which conversation request `update_id` is about (the first time it was worked out)."""
+        await self._run(_pin, update_id, conversation_id)
+
+    async def pinned(self, scope: Scope, update_id: int) -> Conversation | None:
+        """The conversation request `update_id` was found to be about before a restart: a replay continues
+        that one, not whichever is current by the time it runs."""
+        return await self._run(_pinned, scope, update_id)
+
+    async def answer_of(self, update_id: int) -> str | None:
+        """The stored answer of the turn that request `update_id` asked (a replay after a death shows it)."""
+        return await self._run(_answer_of, update_id)
+
+    async def start(self, scope: Scope, image: bytes, file_id: str | None, file_unique_id: str | None,
+                    origin_message_id: int | None = None) -> Conversation:
+        """A new conversation about `image`; it becomes the scope's current one.
+
+        With `origin_message_id` (the message with the photo), a replay of the same request gets the
+        conversation it started before, not a second one.
+        """
+        return await self._run(_start, scope, image, file_id, file_unique_id, origin_message_id)
 
     async def add_turn(
         self,
@@ -131,14 +178,16 @@ class ChatHistory(SQLiteStore):
         turn: Turn,
         message_ids: Iterable[int],
         keep_earlier: int | None = None,
+        update_id: int | None = None,
     ) -> bool:
         """Store an answered turn and link its answer messages; the conversation becomes current.
 
         `keep_earlier`: how many of the turns before this one the model could still see; older ones
         are deleted (they no longer fit its context, and never will again). None keeps them all.
-        Returns False when the conversation was reset meanwhile (nothing is stored then).
+        Returns False when the conversation was reset meanwhile (nothing is stored then). A turn with the
+        same `update_id` (the request, replayed after a restart) is stored once.
         """
-        return await self._run(_add_turn, scope, conversation_id, turn, list(message_ids), keep_earlier)
+        return await self._run(_add_turn, scope, conversation_id, turn, list(message_ids), keep_earlier, update_id)
 
     async def link_messages(self, scope: Scope, conversation_id: int, message_ids: Iterable[int]) -> None:
         """Replies to these bot messages (e.g. a /box photo) continue the conversation."""
@@ -209,20 +258,49 @@ def _for_photo(db: sqlite3.Connection, scope: Scope, file_unique_id: str) -> Con
     return _conversation(db, row) if row else None
 
 
+def _pin(db: sqlite3.Connection, update_id: int, conversation_id: int) -> None:
+    db.execute("INSERT OR IGNORE INTO chat_requests (update_id, conversation_id, created) VALUES (?, ?, ?)",
+               (update_id, conversation_id, time.time()))
+
+
+def _pinned(db: sqlite3.Connection, scope: Scope, update_id: int) -> Conversation | None:
+    row = db.execute(
+        f"SELECT {', '.join('c.' + c for c in _COLUMNS.split(', '))} FROM chat_requests r"
+        " JOIN chat_conversations c ON c.id = r.conversation_id WHERE r.update_id = ? AND c.chat_id = ?",
+        (update_id, scope.chat_id),
+    ).fetchone()
+    return _conversation(db, row) if row else None
+
+
+def _answer_of(db: sqlite3.Connection, update_id: int) -> str | None:
+    row = db.execute("SELECT answer FROM chat_turns WHERE update_id = ?", (update_id,)).fetchone()
+    return row[0] if row else None
+
+
 def _start(db: sqlite3.Connection, scope: Scope, image: bytes, file_id: str | None,
-           file_unique_id: str | None) -> Conversation:
+           file_unique_id: str | None, origin_message_id: int | None) -> Conversation:
     now = time.time()
-    cursor = db.execute(
-        "INSERT INTO chat_conversations (chat_id, thread_id, image, file_id, file_unique_id, created, used)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (scope.chat_id, scope.thread_id, image, file_id, file_unique_id, now, now),
-    )
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        if origin_message_id is not None:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM chat_conversations WHERE chat_id = ? AND thread_id = ?"
+                " AND origin_message_id = ? ORDER BY id DESC LIMIT 1",
+                (scope.chat_id, scope.thread_id, origin_message_id),
+            ).fetchone()
+            if row is not None:
+                return _conversation(db, row)
+        cursor = db.execute(
+            "INSERT INTO chat_conversations (chat_id, thread_id, image, file_id, file_unique_id, created, used,"
+            " origin_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (scope.chat_id, scope.thread_id, image, file_id, file_unique_id, now, now, origin_message_id),
+        )
     assert cursor.lastrowid is not None  # an INSERT always sets it
     return Conversation(cursor.lastrowid, scope, image, file_unique_id, ())
 
 
 def _add_turn(db: sqlite3.Connection, scope: Scope, conversation_id: int, turn: Turn, message_ids: list[int],
-              keep_earlier: int | None) -> bool:
+              keep_earlier: int | None, update_id: int | None) -> bool:
     with db:  # one transaction: the turn, its messages and the trimming land together or not at all
         db.execute("BEGIN IMMEDIATE")
         exists = db.execute(
@@ -230,6 +308,10 @@ def _add_turn(db: sqlite3.Connection, scope: Scope, conversation_id: int, turn: 
         ).fetchone()
         if not exists:
             return False
+        known = "SELECT 1 FROM chat_turns WHERE update_id = ?"
+        if update_id is not None and db.execute(known, (update_id,)).fetchone():
+            _link_rows(db, scope, conversation_id, message_ids)  # stored before the restart: only link
+            return True
         if keep_earlier is not None:
             db.execute(
                 "DELETE FROM chat_turns WHERE conversation_id = ? AND id NOT IN"
@@ -237,8 +319,8 @@ def _add_turn(db: sqlite3.Connection, scope: Scope, conversation_id: int, turn: 
                 (conversation_id, conversation_id, max(0, keep_earlier)),
             )
         db.execute(
-            "INSERT INTO chat_turns (conversation_id, question, answer, created) VALUES (?, ?, ?, ?)",
-            (conversation_id, turn.question, turn.answer, time.time()),
+            "INSERT INTO chat_turns (conversation_id, question, answer, created, update_id) VALUES (?, ?, ?, ?, ?)",
+            (conversation_id, turn.question, turn.answer, time.time(), update_id),
         )
         _link_rows(db, scope, conversation_id, message_ids)
         db.execute("UPDATE chat_conversations SET used = ? WHERE id = ?", (time.time(), conversation_id))

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from bot.errors import StorageBusy
+
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
+
+# While another process holds the file (a backup, an admin's `sqlite3`), a statement waits BUSY_TIMEOUT_MS on
+# its thread, and `_run` tries again after each of RETRY_PAUSES_S (the thread free meanwhile), then gives up
+# with StorageBusy: a few seconds, never the whole bot's patience.
+BUSY_TIMEOUT_MS = 1000
+RETRY_PAUSES_S = (0.25, 0.5, 1.0)
+
+# The stores' SQL runs on threads of its own, so a locked file never starves the default executor
+# (image decoding, the photo index) of threads.
+_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="sqlite")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -23,12 +36,12 @@ def connect(path: Path) -> sqlite3.Connection:
     (the WAL still holds old pages until `erase_leftovers`).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     db.execute("PRAGMA secure_delete=ON")  # per connection: every connection to the file sets it here
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
-    db.execute("PRAGMA busy_timeout=10000")
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return db
 
 
@@ -73,13 +86,35 @@ class SQLiteStore:
         await self._run(erase_leftovers)
 
     def _run(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """`function(db, *args)` on a worker thread, holding the store's lock; opens the file if needed."""
+        """`function(db, *args)` on a worker thread, holding the store's lock; opens the file if needed.
+
+        Raises StorageBusy when another process holds the file past a few retries.
+        """
 
         def locked() -> T:
             with self._lock:
                 if self._db is None:
                     self.open()
                 assert self._db is not None
-                return function(self._db, *args)
+                try:
+                    return function(self._db, *args)
+                except sqlite3.OperationalError:
+                    if self._db.in_transaction:  # a failed statement inside BEGIN...: start clean next time
+                        self._db.rollback()
+                    raise
 
-        return asyncio.ensure_future(asyncio.to_thread(locked))
+        async def retried() -> T:
+            loop = asyncio.get_running_loop()
+            for pause in (*RETRY_PAUSES_S, None):
+                try:
+                    return await loop.run_in_executor(_EXECUTOR, locked)
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    if pause is None:
+                        raise StorageBusy(f"{self.path} is locked by another process: {exc}") from exc
+                    log.info("%s is locked (%s); trying again in %.2f s", self.path.name, exc, pause)
+                    await asyncio.sleep(pause)
+            raise AssertionError("unreachable")
+
+        return asyncio.ensure_future(retried())
