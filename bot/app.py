@@ -66,6 +66,7 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         batch_sizes=settings.batch_sizes if backend.batches_in_queue else {},
         batch_window_s=settings.batch_window_ms / 1000 if backend.batches_in_queue else 0.0,
         concurrency=backend.concurrency,
+        worker_for=backend.worker_for,
     )
     journal = JobJournal(settings.sqlite_path)
     quotas = Quotas(settings.sqlite_path, settings.quota_per_minute, settings.quota_per_day)

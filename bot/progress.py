@@ -209,7 +209,7 @@ async def _follow(ticket: Ticket, queue: GpuQueue, status: StatusMessage, messag
         while not ticket.done():
             position = ticket.position
             # Next in line with a free worker: it starts at once, so no status message for it.
-            if position is not None and (position >= 2 or (position == 1 and queue.saturated)):
+            if position is not None and (position >= 2 or (position == 1 and queue.saturated_for(ticket.job.task))):
                 await status.show(texts.queued(position))
             elif position == 0:
                 if action_task is None:

@@ -18,7 +18,7 @@ from bot.jobs import Lane
 
 if TYPE_CHECKING:
     from bot.backends import Backend
-    from bot.jobs import Job, Result
+    from bot.jobs import Job, Result, Task
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class Ticket:
         self._future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._changed = asyncio.Event()
         self._interrupt: Interrupt | None = None
+        self._index = 0  # its request's place in the running batch, for Interrupt.drop
 
     def done(self) -> bool:
         return self._future.done()
@@ -102,6 +103,12 @@ class GpuQueue:
     up to the task's batch size. A lone job arriving at an idle worker waits `batch_window_s`
     (a few ms) for batch mates; jobs arriving while the worker is busy simply gather.
 
+    Workers: the backend may run tasks on several workers (`worker_for`, e.g. the VLM's lane next to
+    the lane of every other model); each runs up to `concurrency` batches at once, so a long /ask
+    holds up only other /ask and /box jobs. The next batch is led by the first job in fair order whose
+    worker is free; a user's jobs still start in the order they were sent (only a user's earliest
+    waiting job may lead), and queue positions count the jobs ahead on the same worker.
+
     Background lane (photo indexing, `Lane.BACKGROUND`): its jobs wait in their own first-in-first-out
     line with their own cap (`max_background`), never count against a user's caps or positions, and run
     only when no interactive job is waiting, so a user's request waits behind at most the one indexing
@@ -123,6 +130,7 @@ class GpuQueue:
         batch_sizes: Mapping[str, int] | None = None,
         batch_window_s: float = 0.0,
         concurrency: int = 1,
+        worker_for: Callable[[Task], str] | None = None,
         max_background: int = 1000,
         background_window_s: float = BACKGROUND_BATCH_WINDOW_S,
         background_max_wait_s: float = BACKGROUND_MAX_WAIT_S,
@@ -134,7 +142,9 @@ class GpuQueue:
         self._max_batch = max(1, max_batch_size)
         self._batch_sizes = {str(task): max(1, size) for task, size in (batch_sizes or {}).items()}
         self._batch_window = batch_window_s
-        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = max(1, concurrency)
+        self._worker_for = worker_for or (lambda task: "device")
+        self._busy = Counter[str]()  # batches in flight per worker
         self._waiting: dict[int, deque[Ticket]] = {}
         self._background: deque[Ticket] = deque()
         self._max_background = max_background
@@ -248,10 +258,12 @@ class GpuQueue:
             len(self._background), counts[Lane.BACKGROUND, True], counts[Lane.BACKGROUND, False],
         )
 
-    @property
-    def saturated(self) -> bool:
-        """Whether every worker slot is taken, so the next job has to wait."""
-        return self._slots.locked()
+    def saturated_for(self, task: Task) -> bool:
+        """Whether every slot of the worker that runs `task` is taken, so its next job has to wait."""
+        return not self._has_slot(task)
+
+    def _has_slot(self, task: Task) -> bool:
+        return self._busy[self._worker_for(task)] < self._concurrency
 
     # -- ordering -----------------------------------------------------------------------------
 
@@ -277,8 +289,11 @@ class GpuQueue:
         return order
 
     def _reposition(self) -> None:
-        for place, ticket in enumerate(self._fair_order(), start=1):
-            ticket._move(place)
+        places = Counter[str]()  # per worker: a /caption doesn't wait behind /ask jobs on the VLM's lane
+        for ticket in self._fair_order():
+            worker = self._worker_for(ticket.job.task)
+            places[worker] += 1
+            ticket._move(places[worker])
 
     def _held_until(self, ticket: Ticket) -> float | None:
         """When the ticket may run at the latest, if an earlier announced request of its user holds it."""
@@ -291,9 +306,12 @@ class GpuQueue:
 
     def _take_batch(self) -> list[Ticket] | None:
         order = [t for t in self._fair_order() if self._held_until(t) is None]
-        if not order:
-            return None  # every waiting job waits for an earlier request of its user
-        first = order[0]
+        # Only a user's earliest waiting job may lead, and only on a worker with a free slot.
+        heads = {id(queue[0]) for queue in self._waiting.values() if queue}
+        first = next((t for t in order if id(t) in heads and self._has_slot(t.job.task)), None)
+        if first is None:
+            return None  # every waiting job waits for a busy worker or an earlier request of its user
+        order = order[order.index(first):]
         key = first.job.request.batch_key
         limit = self._batch_sizes.get(str(first.job.task), self._max_batch)
         batch = [first] + [t for t in order[1:] if t.job.request.batch_key == key][: limit - 1]
@@ -328,7 +346,9 @@ class GpuQueue:
         """The batch to run now, or None when nothing should run yet."""
         while self._background and self._background[0].done():  # finished elsewhere (queue closing)
             self._background.popleft()
-        starved = bool(self._background) and self._background_age() >= self._background_max_wait
+        # A busy indexing worker leaves the interactive line free to use another.
+        background_ready = bool(self._background) and self._has_slot(self._background[0].job.task)
+        starved = background_ready and self._background_age() >= self._background_max_wait
         # Starved indexing goes first, but alternating with the interactive line, never monopolising it.
         if starved and self._last_lane is Lane.INTERACTIVE:
             self._last_lane = Lane.BACKGROUND
@@ -338,7 +358,7 @@ class GpuQueue:
             if batch is not None:
                 self._last_lane = Lane.INTERACTIVE
                 return batch
-        if self._background:
+        if background_ready:
             limit = self._batch_sizes.get(str(self._background[0].job.task), self._max_batch)
             if len(self._background) >= limit or self._background_age() >= self._background_window:
                 self._last_lane = Lane.BACKGROUND
@@ -347,50 +367,50 @@ class GpuQueue:
 
     def _idle_delay(self) -> float | None:
         """Nothing can run yet: how long until something may (a part-full indexing batch's window ends,
-        a hold on a user's jobs expires); None when nothing waits at all."""
+        a hold on a user's jobs expires); None when only a wake-up (a job, a free worker) can change that."""
+        now = time.monotonic()
         ends = [self._background[0].job.created + self._background_window] if self._background else []
         ends += [until for t in self._iter_waiting() if (until := self._held_until(t)) is not None]
-        return max(0.0, min(ends) - time.monotonic()) if ends else None
+        ends = [end for end in ends if end > now]
+        return min(ends) - now if ends else None
+
+    def _idle_worker_has_work(self) -> bool:
+        return any(queue and self._has_slot(queue[0].job.task) for queue in self._waiting.values())
 
     async def _dispatch(self) -> None:
         while True:
-            await self._wake.wait()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._idle_delay())
+            except TimeoutError:
+                pass  # a part-full indexing batch's window, or a hold on a user's jobs, ended
             self._wake.clear()
-            if self._batch_window and not self._running:
+            if self._batch_window and self._idle_worker_has_work():
                 # An idle worker waits a few ms for batch mates; a busy one gathers them anyway.
                 await asyncio.sleep(self._batch_window)
-            while self._waiting or self._background:
-                await self._slots.acquire()
-                batch = self._next_batch()
-                if batch is None:
-                    self._slots.release()
-                    delay = self._idle_delay()
-                    if delay is None:
-                        break  # everything was cancelled while we waited for a slot
-                    # Wait for a wake-up (a job, a withdrawn request, more photos) or the delay's end.
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), delay)
-                    except TimeoutError:
-                        pass
-                    self._wake.clear()
-                    continue
-                interrupt = Interrupt(deadline=time.monotonic() + self._timeout)
-                for ticket in batch:
-                    ticket._interrupt = interrupt
-                    ticket._move(0)
-                self._running.extend(batch)
-                self._reposition()
-                task = asyncio.create_task(self._run_batch(batch, interrupt))
-                self._batches.add(task)
-                task.add_done_callback(self._batches.discard)
+            while (batch := self._next_batch()) is not None:
+                self._start(batch)
 
-    async def _run_batch(self, batch: list[Ticket], interrupt: Interrupt) -> None:
+    def _start(self, batch: list[Ticket]) -> None:
+        worker = self._worker_for(batch[0].job.task)
+        self._busy[worker] += 1
+        interrupt = Interrupt(deadline=time.monotonic() + self._timeout)
+        for ticket in batch:
+            ticket._interrupt = interrupt
+            ticket._move(0)
+        self._running.extend(batch)
+        self._reposition()
+        task = asyncio.create_task(self._run_batch(batch, interrupt, worker))
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+
+    async def _run_batch(self, batch: list[Ticket], interrupt: Interrupt, worker: str) -> None:
         try:
             await self._run_and_resolve(batch, interrupt)
         finally:
             for ticket in batch:
                 self._running.remove(ticket)
-            self._slots.release()
+            self._busy[worker] -= 1
+            self._wake.set()  # the worker is free: its next batch may start
 
     async def _run_and_resolve(self, batch: list[Ticket], interrupt: Interrupt) -> None:
         task = batch[0].job.task
@@ -399,6 +419,8 @@ class GpuQueue:
         if not live:
             return
         requests = [t.job.request for t in live]
+        for index, ticket in enumerate(live):  # a cancel now stops this run (or only this request of it)
+            ticket._interrupt, ticket._index = interrupt, index
         if any(getattr(r, "streamed", False) for r in requests):
             def on_partial(index: int, text: str) -> None:
                 if 0 <= index < len(live):
@@ -449,6 +471,12 @@ class GpuQueue:
             self._counts[ticket.job.lane, False] += 1
 
     def _interrupt_if_abandoned(self, ticket: Ticket) -> None:
+        """Stop the run of a cancelled job: all of it when nobody else waits on it, else only its request
+        (a batched generation stops that answer and carries on with the others)."""
         interrupt = ticket._interrupt
-        if interrupt is not None and all(t.done() for t in self._running if t._interrupt is interrupt):
+        if interrupt is None:
+            return
+        if all(t.done() for t in self._running if t._interrupt is interrupt):
             interrupt.set()
+        else:
+            interrupt.drop(ticket._index)

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from bot.errors import Busy, JobCancelled, JobTimedOut, ModelFailed, ModelUnavailable, TooManyPending
-from bot.jobs import Caption, CaptionRequest, Job
+from bot.jobs import Caption, CaptionRequest, Job, Task
 from bot.queue import GpuQueue
 from tests.support.fake_backend import FakeBackend, settle
 
@@ -53,7 +53,7 @@ async def test_positions_follow_the_fair_order_and_shrink():
     running = queue.submit(job(1, "A0"))
     await settle()
     assert running.position == 0
-    assert queue.saturated
+    assert queue.saturated_for(Task.CAPTION)
     a1 = queue.submit(job(1, "A1"))
     a2 = queue.submit(job(1, "A2"))
     b0 = queue.submit(job(2, "B0"))
