@@ -93,14 +93,22 @@ class Adapter(Protocol):
 
 
 class StopOnInterrupt(StoppingCriteria):
-    """Ends `generate()` between tokens once the job is cancelled or past its deadline."""
+    """Ends `generate()` between tokens once the job is cancelled or past its deadline.
 
-    def __init__(self, interrupt: Interrupt) -> None:
+    With `rows` (the batch's request index of each generated row) a row also ends alone once its
+    request is dropped (`Interrupt.drop`: its user cancelled it), while the other rows go on.
+    """
+
+    def __init__(self, interrupt: Interrupt, rows: Sequence[int] | None = None) -> None:
         self.interrupt = interrupt
+        self.rows = rows
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: object) -> torch.BoolTensor:
-        stop = self.interrupt.is_set()
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+        if self.rows is None:
+            stop = self.interrupt.is_set()
+            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+        stops = [self.interrupt.is_set(row) for row in self.rows]
+        return torch.tensor(stops, dtype=torch.bool, device=input_ids.device)
 
 
 class PartialText(BaseStreamer):
@@ -141,3 +149,26 @@ class PartialText(BaseStreamer):
 
     def end(self) -> None:
         """Nothing to flush: the complete answer is the job's result."""
+
+
+class PartialTexts(BaseStreamer):
+    """PartialText for a batch: row i of a batched generate() reports its answer so far to `on_texts[i]`
+    (None: that row isn't streamed), each row on its own schedule."""
+
+    def __init__(self, decode: Callable[[list[int]], str], on_texts: Sequence[Callable[[str], None] | None]) -> None:
+        self.rows = [PartialText(decode, on_text) if on_text is not None else None for on_text in on_texts]
+        for row in self.rows:
+            if row is not None:
+                row._prompt_seen = True  # this streamer skips the prompt for all of them
+        self._prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self._prompt_seen:
+            self._prompt_seen = True
+            return
+        for row, tokens in zip(self.rows, value.reshape(len(self.rows), -1)):
+            if row is not None:
+                row.put(tokens)
+
+    def end(self) -> None:
+        """Nothing to flush: the complete answers are the jobs' results."""
