@@ -93,3 +93,13 @@ def test_a_question_that_cannot_be_asked_splits_the_batch(pool):
         pool.run(Task.ASK, [AskRequest(PHOTOS[1], "Why?"), too_long], Interrupt())
     with pytest.raises(BadInput):  # alone, it gets its own clear error
         pool.run(Task.ASK, [too_long], Interrupt())
+
+
+@pytest.mark.parametrize("family", ["tiny_glm4v", "tiny_qwen3_vl"])
+def test_other_chat_families_batch_with_the_same_answers(family, request, tmp_path):
+    checkpoint = tiny_models.force_answers(request.getfixturevalue(family), tmp_path / "vlm", {})  # visible text
+    pool = ModelPool(Settings(telegram_bot_token="t", vlm_model=str(checkpoint), device="cpu", vlm_max_new_tokens=12))
+    requests = [AskRequest(PHOTOS[0], "Say something."),
+                AskRequest(PHOTOS[1], "Say something much longer, please.", (Turn("Earlier", "Answer"),))]
+    together = pool.run(Task.ASK, requests, Interrupt())
+    assert together == [pool.run(Task.ASK, [r], Interrupt())[0] for r in requests]
