@@ -13,7 +13,7 @@ generation config sets min_new_tokens), so every answer costs the same either wa
 
 The two sides alternate for --rounds rounds and medians are printed, since a shared CPU is noisy. Tiny models
 make the model's own time small, so these figures show the serving design, not what a real model gets.
-Run from the repository root:  python bench/ask_lanes.py [--rounds 3] [--tokens 128] [--long-tokens 400]
+Run from the repository root:  python bench/ask_lanes.py [--rounds 3] [--tokens 128] [--long-tokens 2000] [--threads 1]
 """
 
 from __future__ import annotations
@@ -102,11 +102,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=128, help="tokens of each of the four answers")
-    parser.add_argument("--long-tokens", type=int, default=400, help="tokens of the long answer")
+    parser.add_argument("--long-tokens", type=int, default=2000,
+                        help="tokens of the long answer (the tiny VLM allows 2048: half its context)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per lane (on a busy 2-core machine, OpenMP teams made tiny-model timings erratic)")
     args = parser.parse_args()
     import logging
+    import warnings
 
+    import torch
+
+    torch.set_num_threads(args.threads)
     logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore", message="Unfeasible length constraints")  # min_new_tokens, on purpose
     from bot.settings import Settings
     from models.base import Device
     from tests.support import tiny_models
@@ -130,7 +138,8 @@ def main() -> None:
         long_without.append(took)
 
     median = statistics.median
-    print(f"tiny Qwen2.5-VL + BLIP on {device}, {args.rounds} rounds (medians; each side alternating)")
+    print(f"tiny Qwen2.5-VL + BLIP on {device}, {args.threads} torch thread(s), {args.rounds} rounds "
+          "(medians; the sides alternate)")
     print(f"four concurrent /ask answers of {args.tokens} tokens, wall time until the last one:")
     print(f"  batched (one generate for 4) : {median(batched):6.2f} s   {fmt(batched)}")
     print(f"  one at a time                : {median(alone):6.2f} s   {fmt(alone)}")
