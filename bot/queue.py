@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import heapq
+import itertools
 import logging
 import time
 from collections import Counter, deque
@@ -314,7 +315,17 @@ class GpuQueue:
         order = order[order.index(first):]
         key = first.job.request.batch_key
         limit = self._batch_sizes.get(str(first.job.task), self._max_batch)
-        batch = [first] + [t for t in order[1:] if t.job.request.batch_key == key][: limit - 1]
+        batch, chosen = [first], {id(first)}
+        for ticket in order[1:]:
+            if len(batch) >= limit:
+                break
+            if ticket.job.request.batch_key != key:
+                continue
+            # A mate must not overtake an earlier job of its user (say an /ask waiting for the VLM's lane).
+            earlier = itertools.takewhile(lambda t: t is not ticket, self._waiting[ticket.job.user_id])
+            if all(id(t) in chosen for t in earlier):
+                batch.append(ticket)
+                chosen.add(id(ticket))
         for ticket in batch:
             user = ticket.job.user_id
             self._waiting[user].remove(ticket)

@@ -168,3 +168,23 @@ async def test_same_model_asks_batch_and_a_cancel_drops_only_its_own_request():
     answers = await asyncio.gather(*(t.result() for t in tickets if t is not tickets[2]))
     assert [a.text for a in answers] == ["answer ask1", "answer ask2", "answer ask4"]
     await queue.close()
+
+
+async def test_a_batch_mate_does_not_overtake_an_earlier_job_of_its_user():
+    backend = LanedBackend()
+    backend.gates[Task.ASK].clear()
+    backend.gates[Task.CAPTION].clear()
+    queue = make_queue(backend, max_batch_size=8)
+    await queue.start()
+    running = [queue.submit(ask(9, "busy-vlm")), queue.submit(caption(8, "busy-models"))]
+    await settle()
+    a_ask = queue.submit(ask(1, "A-ask"))
+    a_cap = queue.submit(caption(1, "A-cap"))  # may not start before A's /ask
+    b_cap = queue.submit(caption(2, "B-cap"))
+    backend.gates[Task.CAPTION].set()
+    await b_cap.result()
+    assert ["B-cap"] in backend.batches and not a_cap.done()
+    backend.gates[Task.ASK].set()
+    await asyncio.gather(*(t.result() for t in running + [a_ask, a_cap]))
+    assert backend.batches.index(["A-ask"]) < backend.batches.index(["A-cap"])
+    await queue.close()
