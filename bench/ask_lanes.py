@@ -120,8 +120,8 @@ def main() -> None:
     from tests.support import tiny_models
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-ask-lanes-"))
-    common = dict(telegram_bot_token="t", vlm_model=str(fixed_length_vlm(workdir)), device="cpu",
-                  caption_model=str(tiny_models.build_blip_caption(workdir / "blip")), data_dir=workdir / "data")
+    common = {"telegram_bot_token": "t", "vlm_model": str(fixed_length_vlm(workdir)), "device": "cpu",
+              "caption_model": str(tiny_models.build_blip_caption(workdir / "blip")), "data_dir": workdir / "data"}
     short = Settings(vlm_max_new_tokens=args.tokens, **common)
     long = Settings(vlm_max_new_tokens=args.long_tokens, **common)
     device = Device.resolve(short.device, short.dtype)

@@ -322,8 +322,8 @@ class GpuQueue:
             if ticket.job.request.batch_key != key:
                 continue
             # A mate must not overtake an earlier job of its user (say an /ask waiting for the VLM's lane).
-            earlier = itertools.takewhile(lambda t: t is not ticket, self._waiting[ticket.job.user_id])
-            if all(id(t) in chosen for t in earlier):
+            mine = self._waiting[ticket.job.user_id]
+            if all(id(t) in chosen for t in itertools.islice(mine, mine.index(ticket))):
                 batch.append(ticket)
                 chosen.add(id(ticket))
         for ticket in batch:

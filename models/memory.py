@@ -115,7 +115,7 @@ def _local_copy(source: str) -> Path | None:
         from huggingface_hub import snapshot_download
 
         return Path(snapshot_download(source, local_files_only=True))
-    except Exception:  # not a hub id, or not downloaded yet
+    except (OSError, ValueError):  # not a hub id (ValueError), or not downloaded yet (FileNotFoundError, offline)
         return None
 
 

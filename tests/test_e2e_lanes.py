@@ -40,7 +40,7 @@ def lanes_bot(tmp_path_factory, tiny_blip, tiny_qwen2_5_vl):
 
 
 def test_a_caption_is_answered_while_another_users_long_ask_decodes(lanes_bot, user_ids):
-    tg, bot = lanes_bot
+    tg, _ = lanes_bot
     asker, captioner = tg.user(next(user_ids), "Ann"), tg.user(next(user_ids), "Bob")
     asked = tg.send_message(tg.private_chat(asker), asker, photo=photo_bytes(1), caption=f"/ask {LONG_QUESTION}")
     deadline = time.monotonic() + 60

@@ -56,8 +56,8 @@ class LanedBackend:
 
 
 def make_queue(backend: LanedBackend, **overrides) -> GpuQueue:
-    options = dict(max_pending=100, max_per_user=5, job_timeout_s=10.0, max_batch_size=1,
-                   concurrency=backend.concurrency, worker_for=backend.worker_for)
+    options = {"max_pending": 100, "max_per_user": 5, "job_timeout_s": 10.0, "max_batch_size": 1,
+               "concurrency": backend.concurrency, "worker_for": backend.worker_for}
     options.update(overrides)
     return GpuQueue(backend, **options)
 
