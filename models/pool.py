@@ -78,7 +78,7 @@ class ModelPool:
     the device's cache and tries once more; a second one fails that job alone.
 
     The lock guards the bookkeeping only: a model loads and runs outside it, so one lane's long
-    load or answer doesn't stop another lane from reaching its model.
+    load or answer doesn't stop another lane from reaching its model (loads take turns).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -93,6 +93,9 @@ class ModelPool:
         self._failures: dict[Task, tuple[float, str, str | None]] = {}  # when, why, what users are told
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)  # a model was released, loaded or unloaded
+        # One load at a time: from_pretrained() switches process-wide state (weight init, meta-device
+        # placement), and two lanes loading at once left one model's weights on the meta device.
+        self._load_lock = threading.Lock()
         self.loads = 0
         self.unloads = 0
         self.recoveries = 0  # out-of-memory errors recovered from by unloading other models
@@ -198,6 +201,10 @@ class ModelPool:
         return need
 
     def _load_recovering(self, task: Task, adapter_cls: type[Adapter], source: str) -> Adapter:
+        with self._load_lock:
+            return self._load_retrying(task, adapter_cls, source)
+
+    def _load_retrying(self, task: Task, adapter_cls: type[Adapter], source: str) -> Adapter:
         try:
             return adapter_cls.load(source, self.device, self._settings)
         except Exception as exc:

@@ -258,3 +258,28 @@ def test_a_lane_waiting_for_room_gives_up_when_its_job_is_stopped(tiny_blip, tin
     assert time.monotonic() - started < 3
     pool._checkin(held)
 
+
+
+def test_two_lanes_loading_at_once_both_get_working_models(tiny_clip, tiny_qwen2_5_vl, tiny_blip):
+    # from_pretrained() switches process-wide state; two loads at once once left weights on the meta device.
+    for _ in range(3):
+        pool = ModelPool(settings_for(clip_model=str(tiny_clip), vlm_model=str(tiny_qwen2_5_vl),
+                                      caption_model=str(tiny_blip), model_memory_budget_gb=0))
+        barrier = threading.Barrier(3)
+        errors: list[BaseException] = []
+
+        def load(task: Task) -> None:
+            barrier.wait()
+            try:
+                pool.get(task)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=load, args=(task,)) for task in (Task.EMBED, Task.ASK, Task.CAPTION)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not errors, errors
+        for loaded in pool._loaded.values():
+            assert all(p.device.type == "cpu" for p in loaded.adapter.model.parameters())
