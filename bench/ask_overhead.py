@@ -135,7 +135,7 @@ async def run(requests: int, stored: int, context: int, workdir: Path) -> None:
             prompt, kept = adapter.fit(image, current.turns, QUESTION)
             t3 = time.perf_counter()
             with torch.inference_mode():  # as ModelPool.run does
-                raw, _ = adapter._generate(prompt, image, Interrupt(), partials.append)
+                (raw,), _ = adapter._generate([prompt], [image], Interrupt(), [partials.append])
             t4 = time.perf_counter()
             status = StatusMessage(message)
             sent = await status.answer(raw)

@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import percentile  # also puts the project on sys.path
 
 from bot import photo_index  # noqa: E402

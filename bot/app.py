@@ -81,9 +81,8 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         batch_sizes=settings.batch_sizes if backend.batches_in_queue else {},
         batch_window_s=settings.batch_window_ms / 1000 if backend.batches_in_queue else 0.0,
         concurrency=backend.concurrency,
-        # Tasks served off the device (VLM_URL) run beside it, in slots of their own.
-        remote_tasks=getattr(backend, "remote_tasks", frozenset()),
-        remote_concurrency=getattr(backend, "remote_concurrency", 0),
+        worker_for=backend.worker_for,
+        capacity=getattr(backend, "capacity", None),
     )
     journal = JobJournal(settings.sqlite_path)
     quotas = Quotas(settings.sqlite_path, settings.quota_per_minute, settings.quota_per_day)

@@ -108,6 +108,8 @@ _WORKER_ERRORS: dict[ErrorKind, tuple[type[BotError], Callable[..., Say]]] = {
     ErrorKind.QUESTION_TOO_LONG: (BadInput, lambda: texts.QUESTION_TOO_LONG_FOR_MODEL),
     ErrorKind.INTERRUPTED: (JobCancelled, lambda: texts.CANCELLED),
     ErrorKind.MODEL_FAILED: (ModelFailed, lambda: texts.MODEL_FAILED),
+    ErrorKind.MODEL_TOO_BIG: (ModelUnavailable, lambda: texts.MODEL_TOO_BIG),
+    ErrorKind.OUT_OF_MEMORY: (ModelFailed, lambda: texts.OUT_OF_MEMORY),
     ErrorKind.PHOTO_TOO_WIDE: (BadInput, lambda: texts.WIDE_PHOTO),
     ErrorKind.VLM_FAMILY_UNKNOWN: (ModelUnavailable, lambda: texts.VLM_FAMILY_UNKNOWN),
     ErrorKind.SERVER_UNREACHABLE: (ModelUnavailable, lambda: texts.VLM_SERVER_UNREACHABLE),

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     # Storage and device
     data_dir: Path = Field(Path("./data"), description="Where the photo index, chat history and job journal live.")
     device: str = Field("auto", description="auto, cpu, mps, cuda or cuda:N. auto picks CUDA (fp16) when present.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Model precision: auto (fp16 on GPUs, bf16 on CPUs with AMX or AVX512-BF16, else fp32), "
+        "float32, bfloat16 or float16.",
+    )
 
     # Models: a hub id or a local directory each
     gen_model: str = Field("stabilityai/sdxl-turbo", description="/gen text-to-image pipeline.")
@@ -106,8 +110,9 @@ class Settings(BaseSettings):
     )
 
     # Model residency
-    model_memory_budget_gb: float = Field(
-        0.0, ge=0, description="Memory the loaded models may use; least recently used ones are unloaded. 0 = no limit."
+    model_memory_budget_gb: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
+        "auto", description="Memory the loaded models may use; least recently used ones are unloaded. "
+        "auto = the device's free memory at start less a headroom; 0 = no limit.",
     )
     model_idle_unload_s: float = Field(0.0, ge=0, description="Unload a model unused this long. 0 = keep it.")
     preload_models: str = Field("", description="Comma-separated tasks to load at start (e.g. caption), or 'all'.")
@@ -172,6 +177,11 @@ class Settings(BaseSettings):
         if value and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"VLM_URL must be an http:// or https:// URL such as http://localhost:8000/v1, not {value!r}")
         return value
+
+    @field_validator("model_memory_budget_gb", "dtype", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("device")
     @classmethod

@@ -193,6 +193,11 @@ MODEL_UNAVAILABLE = Text("That model isn't available on this bot right now. The 
                          "这个模型目前在本机器人上不可用。管理员可以在日志里查看原因。")
 MODEL_FAILED = Text("The model failed on this request. Please try again or use another photo.",
                     "模型处理这个请求时出错了。请再试一次，或换一张照片。")
+MODEL_TOO_BIG = Text("That model is too big for this machine's memory, so the bot doesn't load it. "
+                     "The admin can choose a smaller model or another memory setting (see the logs).",
+                     "这个模型太大，本机内存装不下，所以机器人没有加载它。管理员可以换一个更小的模型或调整内存设置（见日志）。")
+OUT_OF_MEMORY = Text("The bot ran out of memory on this request. Please try again in a minute, or with a smaller photo.",
+                     "机器人处理这个请求时内存不足。请过一分钟再试，或换一张小一点的照片。")
 SHUTTING_DOWN = Text("The bot is restarting; your request will be answered when it is back.",
                      "机器人正在重启，恢复后会回复你的请求。")
 INDEX_UNAVAILABLE = Text("Photo search isn't available right now. The admin can see why in the logs.",

@@ -21,6 +21,8 @@ class ErrorKind(StrEnum):
     QUESTION_TOO_LONG = "question_too_long"
     INTERRUPTED = "interrupted"
     MODEL_FAILED = "model_failed"
+    MODEL_TOO_BIG = "model_too_big"  # it can never fit MODEL_MEMORY_BUDGET_GB
+    OUT_OF_MEMORY = "out_of_memory"  # the device ran out of memory, even after unloading the other models
     PHOTO_TOO_WIDE = "photo_too_wide"  # the photo's aspect ratio is over the model's limit
     # An OpenAI-compatible model server (VLM_URL):
     VLM_FAMILY_UNKNOWN = "vlm_family_unknown"  # how the served model writes boxes isn't known (VLM_FAMILY)

@@ -146,8 +146,9 @@ class AskRequest(Asks["Answer"]):
 
     @property
     def batch_key(self) -> Hashable:
-        # Never batched: each answer streams on its own, and one job's timeout must not cover eight.
-        return (self.task, id(self))
+        """Asks to one model decode together (each answer still streams on its own); a batch's jobs start
+        together, so one deadline fits them all, and a cancel stops only its own answer (Interrupt.drop)."""
+        return self.task
 
 
 @dataclass(frozen=True)

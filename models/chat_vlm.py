@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Self, Sequence
 
 from transformers import AutoModelForImageTextToText, StoppingCriteriaList
 
-from contract.errors import InputRejected
+from contract.errors import InputRejected, WorkerError
 from contract.requests import Answer, AskRequest, Boxes, BoxRequest, Task, Turn
-from models.base import Device, PartialText, StopOnInterrupt
+from models.base import Device, PartialTexts, StopOnInterrupt
 from models.chat_format import visible_answer
 from models.grounding import GroundingFormat, parse_boxes
 from models.processors import load_image_only_processor
@@ -31,6 +32,9 @@ _KEEP_TOKENS = ("<think>", "</think>", "<|begin_of_box|>", "<|end_of_box|>", "<|
                 "<|object_ref_end|>", "<|box_start|>", "<|box_end|>")
 # Turns tokenized at a time while estimating how many fit the context.
 _COUNT_BATCH = 16
+class BatchMateFailed(RuntimeError):
+    """One question of a batch can't be asked (e.g. too long for the context): not a WorkerError, so the
+    queue runs the batch's jobs one by one and only that job gets its reply."""
 
 
 def chat_messages(history: Sequence[Turn], question: str) -> list[dict[str, Any]]:
@@ -66,6 +70,7 @@ class ChatVlm:
         self.model = model
         self.processor = processor
         self.tokenizer = processor.tokenizer
+        self.tokenizer.padding_side = "left"  # batched answers all start right after their prompts
         self.device = device
         self.model_type = model_type
         self.max_new_tokens = settings.vlm_max_new_tokens
@@ -102,16 +107,20 @@ class ChatVlm:
 
     def run(self, requests: Sequence[AskRequest | BoxRequest], interrupt: Interrupt,
             on_partial: OnPartial | None = None) -> list[Answer | Boxes]:
-        """Answer or ground each request in turn; /ask answers stream through `on_partial`."""
-        results: list[Answer | Boxes] = []
-        for index, request in enumerate(requests):
-            if isinstance(request, AskRequest):
-                emit = (lambda text, i=index: on_partial(i, text)) if on_partial is not None else None
-                results.append(self.ask(request, interrupt, emit))
-            elif isinstance(request, BoxRequest):
-                results.append(self.box(request, interrupt))
-            else:
+        """Answer the /ask requests together (one batched generation; each answer streams on its own
+        through `on_partial`), then ground each /box request."""
+        for request in requests:
+            if not isinstance(request, (AskRequest, BoxRequest)):
                 raise TypeError(f"{type(self).__name__} can't run {type(request).__name__}")
+        results: list[Answer | Boxes | None] = [None] * len(requests)
+        asks = [index for index, request in enumerate(requests) if isinstance(request, AskRequest)]
+        if asks:
+            answers = self.ask_together([requests[i] for i in asks], interrupt, on_partial, asks)
+            for index, answer in zip(asks, answers):
+                results[index] = answer
+        for index, request in enumerate(requests):
+            if isinstance(request, BoxRequest):
+                results[index] = self.box(request, interrupt, row=index)
         return results
 
     # -- prompts -----------------------------------------------------------------------------------
@@ -207,26 +216,62 @@ class ChatVlm:
             text = text.replace(token, "")
         return text
 
-    def _generate(self, prompt: str, image: Image, interrupt: Interrupt,
-                  emit: Callable[[str], None] | None = None):
-        inputs = self.processor(text=[prompt], images=[image], return_tensors="pt").to(self.device.torch_device)
+    def _generate(self, prompts: Sequence[str], images: Sequence[Image], interrupt: Interrupt,
+                  emits: Sequence[Callable[[str], None] | None] | None = None, rows: Sequence[int] | None = None):
+        """One generate() for several prompts (left-padded; one photo each): the raw answers, and the inputs.
+
+        `rows` are the batch's request indices of the prompts: a dropped request's row stops alone and
+        stops streaming; `emits[i]` (if given) gets prompt i's answer so far.
+        """
+        rows = list(rows) if rows is not None else list(range(len(prompts)))
+        inputs = self.processor(text=list(prompts), images=list(images), return_tensors="pt", padding=True)
+        inputs = inputs.to(self.device.torch_device)
         inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-        streamer = PartialText(lambda ids: visible_answer(self.decode(ids)), emit) if emit is not None else None
+        streamer = None
+        if emits is not None and any(emit is not None for emit in emits):
+            def guarded(emit, row):  # a cancelled answer stops showing, even before its row ends
+                return lambda text: None if interrupt.is_set(row) else emit(text)
+
+            streamer = PartialTexts(lambda ids: visible_answer(self.decode(ids)),
+                                    [guarded(emit, row) if emit is not None else None for emit, row in zip(emits, rows)])
         output = self.model.generate(
             **inputs,
             max_new_tokens=self.max_new_tokens,
-            stopping_criteria=StoppingCriteriaList([StopOnInterrupt(interrupt)]),
+            stopping_criteria=StoppingCriteriaList([StopOnInterrupt(interrupt, rows)]),
             streamer=streamer,
         )
-        return self.decode(output[0, inputs["input_ids"].shape[1]:].tolist()), inputs
+        start = inputs["input_ids"].shape[1]
+        return [self.decode(row[start:].tolist()) for row in output], inputs
 
     def ask(self, request: AskRequest, interrupt: Interrupt, emit: Callable[[str], None] | None = None) -> Answer:
         """Answer one question, seeing as much of the conversation as fits."""
-        prompt, kept = self.fit(request.image, request.history, request.question)
-        log.debug("ask prompt (%d of %d earlier turns): %s", kept, len(request.history),
-                  json.dumps(prompt, ensure_ascii=False))
-        raw, _ = self._generate(prompt, request.image, interrupt, emit)
-        return Answer(visible_answer(raw), history_used=kept)
+        on_partial = (lambda _index, text: emit(text)) if emit is not None else None
+        return self.ask_together([request], interrupt, on_partial, [0])[0]
+
+    def ask_together(self, requests: Sequence[AskRequest], interrupt: Interrupt, on_partial: OnPartial | None,
+                     rows: Sequence[int]) -> list[Answer]:
+        """Answer several questions in one batched generation, each seeing as much of its conversation as fits;
+        answer i streams through on_partial(rows[i], text). A question that can't be asked fails the batch
+        with BatchMateFailed (so the queue asks them one by one), or with its own error when alone."""
+        fitted = []
+        for request in requests:
+            try:
+                fitted.append(self.fit(request.image, request.history, request.question))
+            except WorkerError as exc:
+                if len(requests) == 1:
+                    raise
+                raise BatchMateFailed(f"one of {len(requests)} questions can't be asked: {exc}") from exc
+        for request, (prompt, kept) in zip(requests, fitted):
+            log.debug("ask prompt (%d of %d earlier turns): %s", kept, len(request.history),
+                      json.dumps(prompt, ensure_ascii=False))
+        emits = None
+        if on_partial is not None:
+            emits = [lambda text, row=row: on_partial(row, text) for row in rows]
+        started = time.monotonic()
+        raws, _ = self._generate([prompt for prompt, _ in fitted], [r.image for r in requests], interrupt, emits, rows)
+        if len(requests) > 1:
+            log.info("answered %d questions together in %.1f s", len(requests), time.monotonic() - started)
+        return [Answer(visible_answer(raw), history_used=kept) for raw, (_, kept) in zip(raws, fitted)]
 
     # -- grounding ---------------------------------------------------------------------------------
 
@@ -238,11 +283,11 @@ class ChatVlm:
         """What /box asks this model for `target`."""
         raise NotImplementedError
 
-    def box(self, request: BoxRequest, interrupt: Interrupt) -> Boxes:
+    def box(self, request: BoxRequest, interrupt: Interrupt, row: int = 0) -> Boxes:
         """Ask for every `target` in the photo and parse the boxes back into the photo's pixels."""
         prompt = self.prompt((), self.grounding_prompt(request.target))
         log.debug("box prompt: %s", json.dumps(prompt, ensure_ascii=False))
-        raw, inputs = self._generate(prompt, request.image, interrupt)
+        (raw,), inputs = self._generate([prompt], [request.image], interrupt, rows=[row])
         # The size of the image the model saw: its patch grid (t, h, w) times the patch size.
         _, grid_h, grid_w = (int(v) for v in inputs["image_grid_thw"][0])
         patch = self.processor.image_processor.patch_size

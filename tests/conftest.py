@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,10 @@ import pytest
 from tests.support import tiny_models
 from tests.support.bot_process import ADMIN, TOKEN, BotProcess
 from tests.support.fake_telegram import FakeTelegram
+
+# DTYPE=auto picks bf16 on CPUs that have it: tests pin fp32 so that results don't depend on the machine
+# (the bot processes inherit it). Tests of the choice itself set DTYPE themselves.
+os.environ.setdefault("DTYPE", "float32")
 
 
 @pytest.fixture(scope="session")

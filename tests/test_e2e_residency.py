@@ -35,3 +35,20 @@ def test_budget_for_one_model_swaps_models_as_tasks_alternate(new_bot, tiny_blip
     assert "Jobs: 4 served, 0 failed" in text
     logs = bot.logs()
     assert logs.count("to stay within the memory budget") == 3
+
+
+def test_model_too_big_for_the_budget_gets_a_clear_reply_and_the_others_keep_working(new_bot, tiny_blip,
+                                                                                       tiny_qwen2_5_vl, user_ids):
+    from bot import texts
+
+    # 0.25 MB holds the tiny BLIP (0.2 MB); the tiny Qwen2.5-VL (0.43 MB) can never fit.
+    tg, bot = new_bot(caption_model=tiny_blip, vlm_model=tiny_qwen2_5_vl, model_memory_budget_gb=str(0.25 / 1024))
+    user = tg.user(next(user_ids), "Ann")
+    chat = tg.private_chat(user)
+    asked = tg.send_message(chat, user, photo=photo_bytes(1), caption="/ask What is this?")
+    assert answer_to(tg, asked)["text"] == texts.MODEL_TOO_BIG.en
+    captioned = tg.send_message(chat, user, photo=photo_bytes(2), caption="/caption")
+    assert answer_to(tg, captioned)["text"] not in (texts.MODEL_TOO_BIG.en, texts.MODEL_UNAVAILABLE.en)
+    logs = bot.logs()
+    assert "the ask model" in logs and "raise MODEL_MEMORY_BUDGET_GB" in logs
+    assert "loaded ask model" not in logs and "loaded caption model" in logs

@@ -11,7 +11,7 @@ from PIL import Image
 from bot.errors import Busy, JobCancelled, JobTimedOut, ModelFailed, ModelUnavailable, TooManyPending
 from bot.queue.gpu_queue import GpuQueue
 from bot.queue.jobs import Job
-from contract.requests import Caption, CaptionRequest
+from contract.requests import Caption, CaptionRequest, Task
 from tests.support.fake_backend import FakeBackend, settle
 
 IMAGE = Image.new("RGB", (4, 4))
@@ -54,7 +54,7 @@ async def test_positions_follow_the_fair_order_and_shrink():
     running = queue.submit(job(1, "A0"))
     await settle()
     assert running.position == 0
-    assert queue.saturated
+    assert queue.saturated_for(Task.CAPTION)
     a1 = queue.submit(job(1, "A1"))
     a2 = queue.submit(job(1, "A2"))
     b0 = queue.submit(job(2, "B0"))

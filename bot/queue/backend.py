@@ -50,7 +50,10 @@ class Backend(Protocol):
 
     @property
     def concurrency(self) -> int:
-        """How many batches the queue may have in flight at once."""
+        """How many batches the queue may have in flight at once on each worker."""
+
+    def worker_for(self, task: Task) -> str:
+        """Which of the backend's workers (lanes) runs `task`; each takes `concurrency` batches at a time."""
 
     @property
     def batches_in_queue(self) -> bool:

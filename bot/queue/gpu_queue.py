@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import bisect
+import contextlib
 import heapq
+import itertools
 import logging
 import time
 from collections import Counter, deque
@@ -54,6 +55,7 @@ class Ticket:
         self._future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._changed = asyncio.Event()
         self._interrupt: Interrupt | None = None
+        self._index = 0  # its request's place in the running batch, for Interrupt.drop
 
     def done(self) -> bool:
         return self._future.done()
@@ -116,6 +118,13 @@ class GpuQueue:
     up to the task's batch size. A lone job arriving at an idle worker waits `batch_window_s`
     (a few ms) for batch mates; jobs arriving while the worker is busy simply gather.
 
+    Workers: the backend may run tasks on several workers (`worker_for`, e.g. the VLM's lane next to
+    the lane of every other model, or a serving engine for /ask and /box with VLM_URL); each runs up to
+    `concurrency` batches at once (or its own number in `capacity`: many streams to a server), so a long /ask
+    holds up only other /ask and /box jobs. The next batch is led by the first job in fair order whose
+    worker is free; a user's jobs still start in the order they were sent (only a user's earliest
+    waiting job may lead), and queue positions count the jobs ahead on the same worker.
+
     Background lane (photo indexing, `Lane.BACKGROUND`): its jobs wait in their own first-in-first-out
     line with their own cap (`max_background`), never count against a user's caps or positions, and run
     only when no interactive job is waiting, so a user's request waits behind at most the one indexing
@@ -124,11 +133,6 @@ class GpuQueue:
     `background_max_wait_s`, one indexing batch goes ahead of the interactive line, so a busy bot still
     indexes. Interactive and background jobs never share a batch: on a CPU a batch takes as long as its
     size, and a user's request must not carry seven photos' worth of indexing.
-
-    Remote tasks (`remote_tasks`: /ask and /box on a serving engine, VLM_URL) don't run on the device:
-    their jobs keep the same fair order, caps and positions, but a dispatcher of their own starts them
-    in `remote_concurrency` slots of their own, so many stream at once while the device stays free for
-    the other tasks, and a full device never holds them up (nor they it).
     """
 
     def __init__(
@@ -142,11 +146,11 @@ class GpuQueue:
         batch_sizes: Mapping[str, int] | None = None,
         batch_window_s: float = 0.0,
         concurrency: int = 1,
+        worker_for: Callable[[Task], str] | None = None,
+        capacity: Mapping[str, int] | None = None,
         max_background: int = 1000,
         background_window_s: float = BACKGROUND_BATCH_WINDOW_S,
         background_max_wait_s: float = BACKGROUND_MAX_WAIT_S,
-        remote_tasks: frozenset[Task] = frozenset(),
-        remote_concurrency: int = 0,
     ) -> None:
         self._backend = backend
         self._max_pending = max_pending
@@ -155,10 +159,10 @@ class GpuQueue:
         self._max_batch = max(1, max_batch_size)
         self._batch_sizes = {str(task): max(1, size) for task, size in (batch_sizes or {}).items()}
         self._batch_window = batch_window_s
-        self._slots = asyncio.Semaphore(concurrency)
-        self._remote_tasks = frozenset(remote_tasks)
-        self._remote_slots = asyncio.Semaphore(max(1, remote_concurrency))
-        self._remote_wake = asyncio.Event()
+        self._concurrency = max(1, concurrency)
+        self._worker_for = worker_for or (lambda task: "device")
+        self._capacity = {worker: max(1, slots) for worker, slots in (capacity or {}).items()}
+        self._busy = Counter[str]()  # batches in flight per worker
         self._waiting: dict[int, deque[Ticket]] = {}
         self._background: deque[Ticket] = deque()
         self._max_background = max_background
@@ -169,7 +173,7 @@ class GpuQueue:
         self._last_served: dict[int, int] = {}
         self._service_clock = 0
         self._wake = asyncio.Event()
-        self._dispatchers: list[asyncio.Task[None]] = []
+        self._dispatcher: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
         self._counts = Counter[tuple[Lane, bool]]()  # (lane, succeeded) -> jobs
         self._announced: dict[int, dict[int, float]] = {}  # user -> {seq: when} of requests being prepared
@@ -180,16 +184,14 @@ class GpuQueue:
     # -- public API ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._dispatchers.append(asyncio.create_task(self._dispatch(remote=False), name="gpu-queue-dispatcher"))
-        if self._remote_tasks:
-            self._dispatchers.append(asyncio.create_task(self._dispatch(remote=True), name="remote-dispatcher"))
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="gpu-queue-dispatcher")
 
     async def close(self) -> None:
         """Stop taking jobs; every waiting and running job ends with ShuttingDown (the journal keeps them)."""
         self._closed = True
-        for dispatcher in self._dispatchers:
-            dispatcher.cancel()
-        await asyncio.gather(*self._dispatchers, return_exceptions=True)
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
         for ticket in list(self._iter_waiting()) + list(self._background) + self._running:
             ticket._finish(error=ShuttingDown(f"job {ticket.job.id} stopped by shutdown"))
             if ticket._interrupt is not None:
@@ -230,7 +232,7 @@ class GpuQueue:
         if seqs is not None and seqs.pop(seq, None) is not None:
             if not seqs:
                 del self._announced[user_id]
-            self._wake_all()
+            self._wake.set()
             self._withdrawn.set()
             self._withdrawn = asyncio.Event()
 
@@ -270,7 +272,7 @@ class GpuQueue:
         # A user's jobs run in the order they were sent (seq), not in the order their downloads finished.
         bisect.insort(self._waiting.setdefault(job.user_id, deque()), ticket, key=lambda t: t.job.seq)
         self._reposition()
-        self._wake_for(job.task)
+        self._wake.set()
         log.info("job %s queued: %s for user %s (position %s)", job.id, job.task, job.user_id, ticket.position)
         return ticket
 
@@ -318,24 +320,13 @@ class GpuQueue:
             len(self._background), counts[Lane.BACKGROUND, True], counts[Lane.BACKGROUND, False],
         )
 
-    @property
-    def saturated(self) -> bool:
-        """Whether every worker slot is taken, so the next job has to wait."""
-        return self._slots.locked()
-
     def saturated_for(self, task: Task) -> bool:
-        """Whether every slot that a job of `task` could run in is taken."""
-        return (self._remote_slots if task in self._remote_tasks else self._slots).locked()
+        """Whether every slot of the worker that runs `task` is taken, so its next job has to wait."""
+        return not self._has_slot(task)
 
-    def _wake_for(self, task: Task) -> None:
-        (self._remote_wake if task in self._remote_tasks else self._wake).set()
-
-    def _wake_all(self) -> None:
-        self._wake.set()
-        self._remote_wake.set()
-
-    def _is_remote(self, ticket: Ticket) -> bool:
-        return ticket.job.task in self._remote_tasks
+    def _has_slot(self, task: Task) -> bool:
+        worker = self._worker_for(task)
+        return self._busy[worker] < self._capacity.get(worker, self._concurrency)
 
     # -- ordering -----------------------------------------------------------------------------
 
@@ -361,12 +352,11 @@ class GpuQueue:
         return order
 
     def _reposition(self) -> None:
-        # Remote and device jobs wait for different slots: each counts its place among its own kind.
-        places = {False: 0, True: 0}
+        places = Counter[str]()  # per worker: a /caption doesn't wait behind /ask jobs on the VLM's lane
         for ticket in self._fair_order():
-            remote = self._is_remote(ticket)
-            places[remote] += 1
-            ticket._move(places[remote])
+            worker = self._worker_for(ticket.job.task)
+            places[worker] += 1
+            ticket._move(places[worker])
 
     def _held_until(self, ticket: Ticket) -> float | None:
         """When the ticket may run at the latest, if an earlier announced request of its user holds it."""
@@ -377,14 +367,27 @@ class GpuQueue:
         ends = [at + ANNOUNCED_HOLD_S for seq, at in seqs.items() if seq < ticket.job.seq and at + ANNOUNCED_HOLD_S > now]
         return max(ends) if ends else None
 
-    def _take_batch(self, remote: bool = False) -> list[Ticket] | None:
-        order = [t for t in self._fair_order() if self._is_remote(t) == remote and self._held_until(t) is None]
-        if not order:
-            return None  # every waiting job waits for an earlier request of its user
-        first = order[0]
+    def _take_batch(self) -> list[Ticket] | None:
+        order = [t for t in self._fair_order() if self._held_until(t) is None]
+        # Only a user's earliest waiting job may lead, and only on a worker with a free slot.
+        heads = {id(queue[0]) for queue in self._waiting.values() if queue}
+        first = next((t for t in order if id(t) in heads and self._has_slot(t.job.task)), None)
+        if first is None:
+            return None  # every waiting job waits for a busy worker or an earlier request of its user
+        order = order[order.index(first):]
         key = first.job.request.batch_key
         limit = self._batch_sizes.get(str(first.job.task), self._max_batch)
-        batch = [first] + [t for t in order[1:] if t.job.request.batch_key == key][: limit - 1]
+        batch, chosen = [first], {id(first)}
+        for ticket in order[1:]:
+            if len(batch) >= limit:
+                break
+            if ticket.job.request.batch_key != key:
+                continue
+            # A mate must not overtake an earlier job of its user (say an /ask waiting for the VLM's lane).
+            mine = self._waiting[ticket.job.user_id]
+            if all(id(t) in chosen for t in itertools.islice(mine, mine.index(ticket))):
+                batch.append(ticket)
+                chosen.add(id(ticket))
         for ticket in batch:
             user = ticket.job.user_id
             self._waiting[user].remove(ticket)
@@ -412,86 +415,76 @@ class GpuQueue:
     def _background_age(self) -> float:
         return time.monotonic() - self._background[0].job.created
 
-    def _next_batch(self, remote: bool = False) -> list[Ticket] | None:
-        """The batch to run now (of remote tasks, or on the device), or None when nothing should run yet."""
-        if remote:
-            return self._take_batch(remote=True) if self._waiting else None
+    def _next_batch(self) -> list[Ticket] | None:
+        """The batch to run now, or None when nothing should run yet."""
         while self._background and self._background[0].done():  # finished elsewhere (queue closing)
             self._background.popleft()
-        starved = bool(self._background) and self._background_age() >= self._background_max_wait
+        # A busy indexing worker leaves the interactive line free to use another.
+        background_ready = bool(self._background) and self._has_slot(self._background[0].job.task)
+        starved = background_ready and self._background_age() >= self._background_max_wait
         # Starved indexing goes first, but alternating with the interactive line, never monopolising it.
         if starved and self._last_lane is Lane.INTERACTIVE:
             self._last_lane = Lane.BACKGROUND
             return self._take_background()
         if self._waiting:
-            batch = self._take_batch(remote=False)
+            batch = self._take_batch()
             if batch is not None:
                 self._last_lane = Lane.INTERACTIVE
                 return batch
-        if self._background:
+        if background_ready:
             limit = self._batch_sizes.get(str(self._background[0].job.task), self._max_batch)
             if len(self._background) >= limit or self._background_age() >= self._background_window:
                 self._last_lane = Lane.BACKGROUND
                 return self._take_background()
         return None
 
-    def _idle_delay(self, remote: bool = False) -> float | None:
+    def _idle_delay(self) -> float | None:
         """Nothing can run yet: how long until something may (a part-full indexing batch's window ends,
-        a hold on a user's jobs expires); None when nothing waits at all."""
-        ends = [self._background[0].job.created + self._background_window] if self._background and not remote else []
-        ends += [until for t in self._iter_waiting()
-                 if self._is_remote(t) == remote and (until := self._held_until(t)) is not None]
-        return max(0.0, min(ends) - time.monotonic()) if ends else None
+        a hold on a user's jobs expires); None when only a wake-up (a job, a free worker) can change that."""
+        now = time.monotonic()
+        ends = [self._background[0].job.created + self._background_window] if self._background else []
+        ends += [until for t in self._iter_waiting() if (until := self._held_until(t)) is not None]
+        ends = [end for end in ends if end > now]
+        return min(ends) - now if ends else None
 
-    def _has_work(self, remote: bool) -> bool:
-        if remote:
-            return any(self._is_remote(t) for t in self._iter_waiting())
-        return bool(self._background) or any(not self._is_remote(t) for t in self._iter_waiting())
+    def _idle_worker_has_work(self) -> bool:
+        return any(queue and self._has_slot(queue[0].job.task) for queue in self._waiting.values())
 
-    async def _dispatch(self, remote: bool) -> None:
-        """Start batches as slots free up: the device's (and its background lane), or the remote tasks'."""
-        wake, slots = (self._remote_wake, self._remote_slots) if remote else (self._wake, self._slots)
+    async def _dispatch(self) -> None:
         while True:
-            await wake.wait()
-            wake.clear()
-            if self._batch_window and not remote and all(self._is_remote(t) for t in self._running):
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that arrives as the
+            # wake-up does, and close() then waits for this loop forever.
+            with contextlib.suppress(TimeoutError):  # a part-full indexing batch's window, or a hold, ended
+                async with asyncio.timeout(self._idle_delay()):
+                    await self._wake.wait()
+            self._wake.clear()
+            if self._batch_window and self._idle_worker_has_work():
                 # An idle worker waits a few ms for batch mates; a busy one gathers them anyway.
                 await asyncio.sleep(self._batch_window)
-            while self._has_work(remote):
-                await slots.acquire()
-                batch = self._next_batch(remote)
-                if batch is None:
-                    slots.release()
-                    delay = self._idle_delay(remote)
-                    if delay is None:
-                        break  # everything was cancelled while we waited for a slot
-                    # Wait for a wake-up (a job, a withdrawn request, more photos) or the delay's end.
-                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that arrives
-                    # as the wake-up does, and close() then waits for this loop forever.
-                    try:
-                        async with asyncio.timeout(delay):
-                            await wake.wait()
-                    except TimeoutError:
-                        pass
-                    wake.clear()
-                    continue
-                interrupt = Interrupt(deadline=time.monotonic() + self._timeout)
-                for ticket in batch:
-                    ticket._interrupt = interrupt
-                    ticket._move(0)
-                self._running.extend(batch)
-                self._reposition()
-                task = asyncio.create_task(self._run_batch(batch, interrupt, slots))
-                self._batches.add(task)
-                task.add_done_callback(self._batches.discard)
+            while (batch := self._next_batch()) is not None:
+                self._start(batch)
 
-    async def _run_batch(self, batch: list[Ticket], interrupt: Interrupt, slots: asyncio.Semaphore) -> None:
+    def _start(self, batch: list[Ticket]) -> None:
+        worker = self._worker_for(batch[0].job.task)
+        self._busy[worker] += 1
+        interrupt = Interrupt(deadline=time.monotonic() + self._timeout)
+        for ticket in batch:
+            ticket._interrupt = interrupt
+            ticket._move(0)
+        self._running.extend(batch)
+        self._reposition()
+        task = asyncio.create_task(self._run_batch(batch, interrupt, worker))
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+
+    async def _run_batch(self, batch: list[Ticket], interrupt: Interrupt, worker: str) -> None:
         try:
             await self._run_and_resolve(batch, interrupt)
         finally:
             for ticket in batch:
                 self._running.remove(ticket)
-            slots.release()
+            self._busy[worker] -= 1
+            self._wake.set()  # the worker is free: its next batch may start
 
     async def _run_and_resolve(self, batch: list[Ticket], interrupt: Interrupt) -> None:
         task = batch[0].job.task
@@ -500,6 +493,8 @@ class GpuQueue:
         if not live:
             return
         requests = [t.job.request for t in live]
+        for index, ticket in enumerate(live):  # a cancel now stops this run (or only this request of it)
+            ticket._interrupt, ticket._index = interrupt, index
         if any(getattr(r, "streamed", False) for r in requests):
             def on_partial(index: int, text: str) -> None:
                 if 0 <= index < len(live):
@@ -551,6 +546,12 @@ class GpuQueue:
             self._counts[ticket.job.lane, False] += 1
 
     def _interrupt_if_abandoned(self, ticket: Ticket) -> None:
+        """Stop the run of a cancelled job: all of it when nobody else waits on it, else only its request
+        (a batched generation stops that answer and carries on with the others)."""
         interrupt = ticket._interrupt
-        if interrupt is not None and all(t.done() for t in self._running if t._interrupt is interrupt):
+        if interrupt is None:
+            return
+        if all(t.done() for t in self._running if t._interrupt is interrupt):
             interrupt.set()
+        else:
+            interrupt.drop(ticket._index)

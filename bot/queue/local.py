@@ -1,4 +1,4 @@
-"""The embedded backend: one worker thread owns the device and every loaded model."""
+"""The embedded backend: worker threads (lanes) that share the device and one pool of models: the VLM's own, and one for the rest."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Sequence
 
 from bot.queue.backend import preload_tasks
+from contract.requests import Task
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -19,29 +20,51 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class LocalBackend:
-    """Runs every batch on one thread, so one device is never driven from two places at once.
+# The tasks with a lane (worker thread) of their own; every other task runs on the "models" lane.
+# /ask and /box generate for many seconds: on their own lane they never hold up /caption, /find, /gen.
+LANES = {Task.ASK: "vlm", Task.BOX: "vlm"}
+DEFAULT_LANE = "models"
 
-    torch releases the GIL inside its kernels, so the event loop keeps answering while a model runs.
+
+class LocalBackend:
+    """Runs each lane's batches on that lane's thread: one batch at a time per lane, lanes side by side.
+
+    The lanes share one ModelPool, so they stay within one memory budget: a lane whose model has to
+    make room waits until the other lane's model is done. torch releases the GIL inside its kernels,
+    so the event loop keeps answering (and the other lane keeps running) while a model runs.
+    `lanes=False` runs every task on one thread, as before lanes (kept for the benchmark's comparison).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, lanes: bool = True) -> None:
         self._settings = settings
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="device-worker")
+        self._lanes = LANES if lanes else {}
+        names = [DEFAULT_LANE, *sorted(set(self._lanes.values()))]
+        self._executors = {
+            name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-worker") for name in names
+        }
         self._pool: ModelPool | None = None
         self._janitor: asyncio.Task[None] | None = None
 
-    concurrency = 1  # one device, one batch at a time
+    concurrency = 1  # one batch at a time on each lane
     batches_in_queue = True
+
+    def worker_for(self, task: Task) -> str:
+        return self._lanes.get(task, DEFAULT_LANE)
+
+    @property
+    def _executor(self) -> ThreadPoolExecutor:
+        return self._executors[DEFAULT_LANE]
 
     async def start(self) -> None:
         # torch is imported on the worker thread, so the bot answers while it loads.
         loop = asyncio.get_running_loop()
         self._pool = await loop.run_in_executor(self._executor, self._make_pool)
         tasks = [t for t in preload_tasks(self._settings.preload_models) if t in self._pool.tasks]
-        if tasks:
-            # Not awaited: the bot starts polling while models load; jobs queue behind the load.
-            loop.run_in_executor(self._executor, self._pool.preload, tasks)
+        for lane, executor in self._executors.items():
+            mine = [t for t in tasks if self.worker_for(t) == lane]
+            if mine:
+                # Not awaited: the bot starts polling while models load; jobs queue behind their lane's load.
+                loop.run_in_executor(executor, self._pool.preload, mine)
         if self._settings.model_idle_unload_s:
             self._janitor = asyncio.create_task(self._unload_idle_models())
 
@@ -70,7 +93,8 @@ class LocalBackend:
                 loop.call_soon_threadsafe(on_partial, index, text)
 
         return await loop.run_in_executor(
-            self._executor, self._pool.run, task, list(requests), interrupt, relay if on_partial else None
+            self._executors[self.worker_for(task)], self._pool.run, task, list(requests), interrupt,
+            relay if on_partial else None,
         )
 
     async def close(self) -> None:
@@ -81,7 +105,8 @@ class LocalBackend:
         if self._pool is not None:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._executor, self._pool.close)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        for executor in self._executors.values():
+            executor.shutdown(wait=False, cancel_futures=True)
 
     def stats(self) -> dict[str, object]:
         return self._pool.stats() if self._pool is not None else {}

@@ -56,6 +56,10 @@ class RayBackend:
             total += self.deployment_options(task)["num_replicas"] * batch
         return max(1, total)
 
+    def worker_for(self, task: Task) -> str:
+        """One shared pool of in-flight requests: each deployment batches and scales on its own."""
+        return "ray"
+
     async def start(self) -> None:
         """Connect to (or start) Ray; deploy PRELOAD_MODELS now, every other task on its first request."""
         await asyncio.to_thread(self._connect)

@@ -13,10 +13,14 @@ if TYPE_CHECKING:
     from contract.worker import Interrupt, OnPartial
 
 
+REMOTE = "remote"  # the queue's name for the server's slots
+
+
 class RemoteVlmBackend:
     """Wraps the device's backend (local or ray); ASK and BOX run on the event loop as HTTP streams.
 
-    The queue gives `remote_tasks` their own `remote_concurrency` slots, so up to VLM_MAX_IN_FLIGHT
+    The queue gives `remote_tasks` a worker of their own ("remote", with VLM_MAX_IN_FLIGHT slots in
+    `capacity`), so up to VLM_MAX_IN_FLIGHT
     answers stream at once while the device goes on with captions, searches and images (see
     models.remote_vlm for why the network wait stays off the device worker).
     """
@@ -28,11 +32,14 @@ class RemoteVlmBackend:
 
         self.device = device
         self.vlm = RemoteVlm(settings)
-        self.remote_concurrency = settings.vlm_max_in_flight
+        self.capacity = {REMOTE: settings.vlm_max_in_flight}
 
     @property
     def concurrency(self) -> int:
         return self.device.concurrency
+
+    def worker_for(self, task: Task) -> str:
+        return REMOTE if task in self.remote_tasks else self.device.worker_for(task)
 
     @property
     def batches_in_queue(self) -> bool:

@@ -46,6 +46,9 @@ class FakeBackend:
     concurrency = 1
     batches_in_queue = True
 
+    def worker_for(self, task: Task) -> str:
+        return "device"
+
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
         self.gate = asyncio.Event()
