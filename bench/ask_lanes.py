@@ -61,9 +61,17 @@ async def with_queue(settings, lanes: bool, batch_sizes: dict[str, int], scenari
     # Load and warm both models outside the timing.
     await backend.run(Task.ASK, [AskRequest(photo(9), "Warm up.")], Interrupt())
     await backend.run(Task.CAPTION, [CaptionRequest(photo(8))], Interrupt())
-    queue = GpuQueue(backend, max_pending=100, max_per_user=10, job_timeout_s=600, max_batch_size=8,
-                     batch_sizes=batch_sizes, batch_window_s=0.005, concurrency=backend.concurrency,
-                     worker_for=backend.worker_for)
+    queue = GpuQueue(
+        backend,
+        max_pending=100,
+        max_per_user=10,
+        job_timeout_s=600,
+        max_batch_size=8,
+        batch_sizes=batch_sizes,
+        batch_window_s=0.005,
+        concurrency=backend.concurrency,
+        worker_for=backend.worker_for,
+    )
     await queue.start()
     try:
         return await scenario(queue)
@@ -77,8 +85,9 @@ async def four_asks(queue) -> float:
     from contract.requests import AskRequest
 
     started = time.perf_counter()
-    tickets = [queue.submit(Job(AskRequest(photo(i), q), user_id=100 + i, chat_id=100 + i))
-               for i, q in enumerate(QUESTIONS)]
+    tickets = [
+        queue.submit(Job(AskRequest(photo(i), q), user_id=100 + i, chat_id=100 + i)) for i, q in enumerate(QUESTIONS)
+    ]
     await asyncio.gather(*(t.result() for t in tickets))
     return time.perf_counter() - started
 
@@ -104,10 +113,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=128, help="tokens of each of the four answers")
-    parser.add_argument("--long-tokens", type=int, default=2000,
-                        help="tokens of the long answer (the tiny VLM allows 2048: half its context)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads per lane (on a busy 2-core machine, OpenMP teams made tiny-model timings erratic)")
+    parser.add_argument(
+        "--long-tokens",
+        type=int,
+        default=2000,
+        help="tokens of the long answer (the tiny VLM allows 2048: half its context)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per lane (on a busy 2-core machine, OpenMP teams made tiny-model timings erratic)",
+    )
     args = parser.parse_args()
     import logging
     import warnings
@@ -122,8 +139,13 @@ def main() -> None:
     from tests.support import tiny_models
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-ask-lanes-"))
-    common = {"telegram_bot_token": "t", "vlm_model": str(fixed_length_vlm(workdir)), "device": "cpu",
-              "caption_model": str(tiny_models.build_blip_caption(workdir / "blip")), "data_dir": workdir / "data"}
+    common = {
+        "telegram_bot_token": "t",
+        "vlm_model": str(fixed_length_vlm(workdir)),
+        "device": "cpu",
+        "caption_model": str(tiny_models.build_blip_caption(workdir / "blip")),
+        "data_dir": workdir / "data",
+    }
     short = Settings(vlm_max_new_tokens=args.tokens, **common)
     long = Settings(vlm_max_new_tokens=args.long_tokens, **common)
     device = Device.resolve(short.device, short.dtype)
@@ -140,14 +162,18 @@ def main() -> None:
         long_without.append(took)
 
     median = statistics.median
-    print(f"tiny Qwen2.5-VL + BLIP on {device}, {args.threads} torch thread(s), {args.rounds} rounds "
-          "(medians; the sides alternate)")
+    print(
+        f"tiny Qwen2.5-VL + BLIP on {device}, {args.threads} torch thread(s), {args.rounds} rounds "
+        "(medians; the sides alternate)"
+    )
     print(f"four concurrent /ask answers of {args.tokens} tokens, wall time until the last one:")
     print(f"  batched (one generate for 4) : {median(batched):6.2f} s   {fmt(batched)}")
     print(f"  one at a time                : {median(alone):6.2f} s   {fmt(alone)}")
     print(f"  ratio batched/one-at-a-time  : {median(batched) / median(alone):6.2f}   (goal <= 0.5)")
-    print(f"/caption latency while a {args.long_tokens}-token /ask decodes "
-          f"(the /ask took {median(long_with):.1f} s with lanes, {median(long_without):.1f} s without):")
+    print(
+        f"/caption latency while a {args.long_tokens}-token /ask decodes "
+        f"(the /ask took {median(long_with):.1f} s with lanes, {median(long_without):.1f} s without):"
+    )
     print(f"  with lanes    : {median(with_lanes):6.2f} s   {fmt(with_lanes)}   (goal <= 2 s)")
     print(f"  without lanes : {median(without_lanes):6.2f} s   {fmt(without_lanes)}")
 

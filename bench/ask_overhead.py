@@ -53,10 +53,28 @@ def turns(count: int):
     from contract.requests import Turn
 
     rng = random.Random(1)
-    words = "dog cat red blanket sofa camera window light tree car street person table cup plate".split()
+    words = [
+        "dog",
+        "cat",
+        "red",
+        "blanket",
+        "sofa",
+        "camera",
+        "window",
+        "light",
+        "tree",
+        "car",
+        "street",
+        "person",
+        "table",
+        "cup",
+        "plate",
+    ]
     return [
-        Turn(f"Question {i}: " + " ".join(rng.choices(words, k=10)) + "?",
-             f"Answer {i}: " + " ".join(rng.choices(words, k=40)) + ".")
+        Turn(
+            f"Question {i}: " + " ".join(rng.choices(words, k=10)) + "?",
+            f"Answer {i}: " + " ".join(rng.choices(words, k=40)) + ".",
+        )
         for i in range(count)
     ]
 
@@ -81,8 +99,14 @@ async def run(requests: int, stored: int, context: int, workdir: Path) -> None:
     checkpoint = tiny_models.force_answers(
         tiny_models.build_qwen2_5_vl(workdir / "qwen"), workdir / "scripted", {QUESTION: ANSWER}
     )
-    settings = Settings(telegram_bot_token="t", vlm_model=str(checkpoint), device="cpu", vlm_max_new_tokens=128,
-                        vlm_context_tokens=context, data_dir=workdir / "data")
+    settings = Settings(
+        telegram_bot_token="t",
+        vlm_model=str(checkpoint),
+        device="cpu",
+        vlm_max_new_tokens=128,
+        vlm_context_tokens=context,
+        data_dir=workdir / "data",
+    )
     decoder = ImageDecoder(settings.max_image_pixels)
     streamer_seconds = [0.0]
     put = PartialText.put
@@ -110,9 +134,19 @@ async def run(requests: int, stored: int, context: int, workdir: Path) -> None:
     user = telegram.user(42, "Bench")
     chat = telegram.private_chat(user)
 
-    timings: dict[str, list[float]] = {k: [] for k in (
-        "history load", "photo decode", "prompt building", "model", "answer send", "history save",
-        "streamed edit", "streamer")}
+    timings: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "history load",
+            "photo decode",
+            "prompt building",
+            "model",
+            "answer send",
+            "history save",
+            "streamed edit",
+            "streamer",
+        )
+    }
     kept_turns = []
     try:
         for _ in range(requests + 1):  # the first round warms up caches and lazy imports; it is not counted
@@ -148,8 +182,11 @@ async def run(requests: int, stored: int, context: int, workdir: Path) -> None:
 
             assert raw == ANSWER and partials, raw
             streamer = streamer_seconds[0]
-            for name, seconds in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3 - streamer, t5 - t4, t6 - t5,
-                                               t7 - t6, streamer)):
+            for name, seconds in zip(
+                timings,
+                (t1 - t0, t2 - t1, t3 - t2, t4 - t3 - streamer, t5 - t4, t6 - t5, t7 - t6, streamer),
+                strict=False,
+            ):
                 timings[name].append(seconds)
             kept_turns.append(kept)
     finally:
@@ -158,21 +195,27 @@ async def run(requests: int, stored: int, context: int, workdir: Path) -> None:
 
     median = {name: statistics.median(values[1:]) for name, values in timings.items()}
     model = median["model"]
-    overhead = {name: median[name] for name in ("history load", "photo decode", "prompt building", "answer send",
-                                                 "history save")}
+    overhead = {
+        name: median[name]
+        for name in ("history load", "photo decode", "prompt building", "answer send", "history save")
+    }
     overhead["streamer in the worker"] = median["streamer"]
     total = sum(overhead.values())
 
-    print(f"/ask overhead outside the model: {stored} stored turns, {kept_turns[-1]} fit the tiny model's "
-          f"{adapter.context_tokens}-token context, medians of {requests} requests")
+    print(
+        f"/ask overhead outside the model: {stored} stored turns, {kept_turns[-1]} fit the tiny model's "
+        f"{adapter.context_tokens}-token context, medians of {requests} requests"
+    )
     print(f"{'step':<28}{'ms':>9}{'× model':>10}")
     for name, seconds in overhead.items():
         print(f"{name:<28}{seconds * 1000:>9.2f}{seconds / model:>10.3f}")
     print(f"{'total overhead':<28}{total * 1000:>9.2f}{total / model:>10.3f}")
     print(f"{'model (processor+generate)':<28}{model * 1000:>9.2f}{1:>10.3f}")
     edit = median["streamed edit"]
-    print(f"streamed edits: {edit * 1000:.2f} ms each, at most one per second of generation "
-          f"(≤ {edit * 100:.2f}% of the streaming time)")
+    print(
+        f"streamed edits: {edit * 1000:.2f} ms each, at most one per second of generation "
+        f"(≤ {edit * 100:.2f}% of the streaming time)"
+    )
 
 
 def main() -> None:

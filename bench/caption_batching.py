@@ -48,7 +48,7 @@ def main() -> None:
     for _ in range(args.repeats):  # interleaved, so drift hits both alike
         one_by_one, alone = asyncio.run(wall_time(settings, args.jobs, 1))
         together, in_batch = asyncio.run(wall_time(settings, args.jobs, args.batch))
-        same = sum(a == b for a, b in zip(alone, in_batch))
+        same = sum(a == b for a, b in zip(alone, in_batch, strict=False))
         unbatched.append(one_by_one)
         batched.append(together)
     u, b = min(unbatched), min(batched)

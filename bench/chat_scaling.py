@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from _common import percentile  # also puts the project on sys.path
 
-from bot import photo_index  # noqa: E402
+from bot import photo_index
 from bot.stores.photo_index import ModelSpec, PhotoIndex, PhotoRecord
 
 SPEC = ModelSpec("openai/clip-vit-large-patch14", 768)
@@ -61,11 +61,19 @@ def unit_vectors(rng: np.random.Generator, count: int, dim: int = SPEC.dim) -> n
 
 
 def record(chat_id: int, number: int) -> PhotoRecord:
-    return PhotoRecord(key=f"AQAD{chat_id}x{number:06d}", chat_id=chat_id, file_id=f"AgACAgIAAxkBAAI{number:060d}",
-                       message_id=number + 1, sender_id=chat_id, sender="Ann", date=1_700_000_000 + number)
+    return PhotoRecord(
+        key=f"AQAD{chat_id}x{number:06d}",
+        chat_id=chat_id,
+        file_id=f"AgACAgIAAxkBAAI{number:060d}",
+        message_id=number + 1,
+        sender_id=chat_id,
+        sender="Ann",
+        date=1_700_000_000 + number,
+    )
 
 
 # -- the child: one mode, one store --------------------------------------------------------------------
+
 
 def scale(data_dir: Path, checkpoints: list[int], bounded: bool, searches: int) -> None:
     """Add one photo per chat up to each checkpoint; after each, search random chats. One JSON line each."""
@@ -95,12 +103,25 @@ def scale(data_dir: Path, checkpoints: list[int], bounded: bool, searches: int) 
                 times.append(time.perf_counter() - began)
                 wrong += [m.record.chat_id for m in found] != [chat]
             most = max(most, open_files())
-        print(json.dumps({
-            "chats": checkpoint, "bounded": bounded, "max_open": index.max_open, "start_files": start_files,
-            "files": files_now, "most_files": max(most, files_now), "start_rss_mb": start_rss, "rss_mb": rss_now,
-            "add_ms": add_ms, "first_ms": [statistics.median(first) * 1000, percentile(first, 95) * 1000],
-            "again_ms": [statistics.median(again) * 1000, percentile(again, 95) * 1000], "wrong": wrong,
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "chats": checkpoint,
+                    "bounded": bounded,
+                    "max_open": index.max_open,
+                    "start_files": start_files,
+                    "files": files_now,
+                    "most_files": max(most, files_now),
+                    "start_rss_mb": start_rss,
+                    "rss_mb": rss_now,
+                    "add_ms": add_ms,
+                    "first_ms": [statistics.median(first) * 1000, percentile(first, 95) * 1000],
+                    "again_ms": [statistics.median(again) * 1000, percentile(again, 95) * 1000],
+                    "wrong": wrong,
+                }
+            ),
+            flush=True,
+        )
     index.close()
 
 
@@ -114,7 +135,7 @@ def reload(data_dir: Path, sizes: list[int], sync_threshold: int, rounds: int) -
         vectors = unit_vectors(rng, size)
         for start in range(0, size, 16):  # the bot indexes photos in small batches
             batch = range(start, min(size, start + 16))
-            index.add(chat, SPEC, [record(chat, i) for i in batch], vectors[start:start + 16])
+            index.add(chat, SPEC, [record(chat, i) for i in batch], vectors[start : start + 16])
     query = unit_vectors(rng, 1)[0]
     first: dict[int, list[float]] = {size: [] for size in sizes}
     for _ in range(rounds):
@@ -125,18 +146,27 @@ def reload(data_dir: Path, sizes: list[int], sync_threshold: int, rounds: int) -
             index.query(FIRST_CHAT + size, SPEC, query, k=5)
             first[size].append(time.perf_counter() - began)
     index.close()
-    print(json.dumps({"sync_threshold": sync_threshold,
-                      "first_ms": {size: statistics.median(t) * 1000 for size, t in first.items()}}), flush=True)
+    print(
+        json.dumps(
+            {
+                "sync_threshold": sync_threshold,
+                "first_ms": {size: statistics.median(t) * 1000 for size, t in first.items()},
+            }
+        ),
+        flush=True,
+    )
 
 
 # -- the parent ----------------------------------------------------------------------------------------
+
 
 def child(args: argparse.Namespace, *extra: str) -> list[dict]:
     parent = Path("/dev/shm") if Path("/dev/shm").is_dir() and not args.disk else None
     data_dir = Path(tempfile.mkdtemp(prefix="bench-chats-", dir=parent))
     try:
-        out = subprocess.run([sys.executable, __file__, "--data-dir", str(data_dir), *extra],
-                             capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [sys.executable, __file__, "--data-dir", str(data_dir), *extra], capture_output=True, text=True, check=False
+        )
         if out.returncode != 0:
             raise SystemExit(f"{extra} failed:\n{out.stderr[-3000:]}")
         return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -164,7 +194,10 @@ def main() -> None:
     parser.add_argument("--scale", choices=("bounded", "unbounded"), help=argparse.SUPPRESS)
     parser.add_argument("--reload", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    ints = lambda text: [int(x) for x in text.split(",") if x.strip()]  # noqa: E731
+
+    def ints(text: str) -> list[int]:
+        return [int(x) for x in text.split(",") if x.strip()]
+
     if args.scale:
         return scale(args.data_dir, ints(args.chats), args.scale == "bounded", args.searches)
     if args.reload:
@@ -173,13 +206,17 @@ def main() -> None:
     import resource
 
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; file limit {limit}; "
-          f"load average {os.getloadavg()[0]:.2f} at the start; store on {'disk' if args.disk else 'tmpfs'}")
+    print(
+        f"CPU: {cpu_model()}, {os.cpu_count()} cores; file limit {limit}; "
+        f"load average {os.getloadavg()[0]:.2f} at the start; store on {'disk' if args.disk else 'tmpfs'}"
+    )
     rows = child(args, "--scale", "bounded", "--chats", args.chats, "--searches", str(args.searches))
     if args.baseline:
         rows += child(args, "--scale", "unbounded", "--chats", args.baseline, "--searches", str(args.searches))
-    print("\n| chats | loaded at most | open files (most) | RSS MB | RSS per 1,000 more chats | add ms/chat "
-          "| search a random chat p50 / p95 ms | the same chat again p50 ms | wrong |")
+    print(
+        "\n| chats | loaded at most | open files (most) | RSS MB | RSS per 1,000 more chats | add ms/chat "
+        "| search a random chat p50 / p95 ms | the same chat again p50 ms | wrong |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     previous: dict[bool, tuple[int, float]] = {}
     for row in rows:
@@ -187,18 +224,23 @@ def main() -> None:
         chats, rss = previous.get(row["bounded"], (0, row["start_rss_mb"]))  # the growth since the row above
         per_1000 = (row["rss_mb"] - rss) * 1000 / (row["chats"] - chats)
         previous[row["bounded"]] = (row["chats"], row["rss_mb"])
-        print(f"| {row['chats']:,} | {loaded} | {row['most_files']:,} | {row['rss_mb']:,.0f} | {per_1000:,.0f} "
-              f"| {row['add_ms']:.1f} | {row['first_ms'][0]:.1f} / {row['first_ms'][1]:.1f} "
-              f"| {row['again_ms'][0]:.1f} | {row['wrong']} |")
+        print(
+            f"| {row['chats']:,} | {loaded} | {row['most_files']:,} | {row['rss_mb']:,.0f} | {per_1000:,.0f} "
+            f"| {row['add_ms']:.1f} | {row['first_ms'][0]:.1f} / {row['first_ms'][1]:.1f} "
+            f"| {row['again_ms'][0]:.1f} | {row['wrong']} |"
+        )
     sizes = ints(args.sizes)
-    reloads = [child(args, "--reload", str(threshold), "--sizes", args.sizes, "--rounds", str(args.rounds))[0]
-               for threshold in (photo_index.SYNC_THRESHOLD, 1000)]
+    reloads = [
+        child(args, "--reload", str(threshold), "--sizes", args.sizes, "--rounds", str(args.rounds))[0]
+        for threshold in (photo_index.SYNC_THRESHOLD, 1000)
+    ]
     print(f"\nFirst search of a chat after the store was reopened, p50 of {args.rounds} (ms):\n")
     print("| saved every | " + " | ".join(f"{size} photos" for size in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
     for result in reloads:
-        label = f"{result['sync_threshold']} photos" + (" (this bot)" if result["sync_threshold"] != 1000
-                                                          else " (chromadb's default; older collections)")
+        label = f"{result['sync_threshold']} photos" + (
+            " (this bot)" if result["sync_threshold"] != 1000 else " (chromadb's default; older collections)"
+        )
         print(f"| {label} | " + " | ".join(f"{result['first_ms'][str(size)]:.1f}" for size in sizes) + " |")
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
 

@@ -28,6 +28,7 @@ CAP = 40_000_000
 
 # -- inputs (built once, by the parent) -----------------------------------------------------------------
 
+
 def build_inputs(folder: Path) -> None:
     sys.path.insert(0, str(ROOT))
     from PIL import Image
@@ -46,6 +47,7 @@ def build_inputs(folder: Path) -> None:
 
 
 # -- measurements (each run in a child process, with one tree first on sys.path) ------------------------
+
 
 def rss_kb() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -124,8 +126,11 @@ def measure_strip(folder: Path) -> dict:
             run(data)
         except BadImage as exc:
             outcome = f"refused: {exc}"
-        out[name] = {"peak_mb": round((peak_kb() - before) / 1024, 1), "seconds": round(time.perf_counter() - started, 2),
-                     "outcome": outcome}
+        out[name] = {
+            "peak_mb": round((peak_kb() - before) / 1024, 1),
+            "seconds": round(time.perf_counter() - started, 2),
+            "outcome": outcome,
+        }
     return out
 
 
@@ -143,6 +148,7 @@ def measure_photo(folder: Path) -> dict:
         command = decode_image(data, CAP)
         embedded = shrink_for_embedding(decode_image(data, CAP))
     else:
+
         async def request():
             decoder = ImageDecoder(CAP)
             try:
@@ -151,8 +157,13 @@ def measure_photo(folder: Path) -> dict:
                 decoder.close()
 
         command, embedded = asyncio.run(request())
-    return {"peak_mb": round((peak_kb() - before) / 1024, 1), "seconds": round(time.perf_counter() - started, 2),
-            "command_image": command.size, "embedded_image": embedded.size, "file_mb": round(len(data) / 2**20, 1)}
+    return {
+        "peak_mb": round((peak_kb() - before) / 1024, 1),
+        "seconds": round(time.perf_counter() - started, 2),
+        "command_image": command.size,
+        "embedded_image": embedded.size,
+        "file_mb": round(len(data) / 2**20, 1),
+    }
 
 
 def measure_caption(folder: Path) -> dict:
@@ -170,20 +181,34 @@ async def _caption_latency(folder: Path) -> dict:
     blip, clip = build_blip_caption(models / "blip"), build_clip(models / "clip")
     tg = FakeTelegram(TOKEN).start()
     settings = Settings(
-        telegram_bot_token=TOKEN, telegram_base_url=tg.base_url, telegram_base_file_url=tg.base_file_url,
-        data_dir=models / "data", caption_model=str(blip), clip_model=str(clip), device="cpu",
+        telegram_bot_token=TOKEN,
+        telegram_base_url=tg.base_url,
+        telegram_base_file_url=tg.base_file_url,
+        data_dir=models / "data",
+        caption_model=str(blip),
+        clip_model=str(clip),
+        device="cpu",
     )
     application = build_application(settings)
     heavy, plain = (folder / "scan.jpg").read_bytes(), (folder / "plain.jpg").read_bytes()
 
     async def caption_latency(chat, user, seed: int) -> float:
         sent = time.perf_counter()
-        request = tg.send_message(chat, user, document=plain + bytes([seed]), document_mime="image/jpeg",
-                                  document_name="p.jpg", caption="/caption")
+        request = tg.send_message(
+            chat,
+            user,
+            document=plain + bytes([seed]),
+            document_mime="image/jpeg",
+            document_name="p.jpg",
+            caption="/caption",
+        )
         while True:
-            answers = [m for m in tg.bot_messages(chat["id"])
-                       if m.get("reply_to_message", {}).get("message_id") == request["message_id"]
-                       and not (m.get("text") or "").startswith(("⏳", "⚙️"))]
+            answers = [
+                m
+                for m in tg.bot_messages(chat["id"])
+                if m.get("reply_to_message", {}).get("message_id") == request["message_id"]
+                and not (m.get("text") or "").startswith(("⏳", "⚙️"))
+            ]
             if answers:
                 return time.perf_counter() - sent
             await asyncio.sleep(0.005)
@@ -199,8 +224,9 @@ async def _caption_latency(folder: Path) -> dict:
         poster = tg.user(1, "Poster")
         poster_chat = tg.private_chat(poster)
         for i in range(6):  # sent "as file", no command: only indexing reads them
-            tg.send_message(poster_chat, poster, document=heavy + bytes([i]), document_mime="image/jpeg",
-                            document_name=f"h{i}.jpg")
+            tg.send_message(
+                poster_chat, poster, document=heavy + bytes([i]), document_mime="image/jpeg", document_name=f"h{i}.jpg"
+            )
         await asyncio.sleep(0.5)  # their downloads and decodes have started
         busy = [await caption_latency(asker_chat, asker, 10 + i) for i in range(3)]
         await application.updater.stop()
@@ -215,6 +241,7 @@ MEASUREMENTS = {"scan": measure_scan, "strip": measure_strip, "photo": measure_p
 
 # -- driver ---------------------------------------------------------------------------------------------
 
+
 def export(commit: str) -> Path:
     target = Path(tempfile.mkdtemp(prefix="bench-tree-"))
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
@@ -227,9 +254,11 @@ def export(commit: str) -> Path:
 
 
 def child(tree: Path, what: str, folder: Path) -> dict:
-    code = (f"import sys, json; sys.path.insert(0, {str(tree)!r}); sys.path.insert(1, {str(ROOT / 'bench')!r});"
-            f"import decode_costs as b; from pathlib import Path;"
-            f"print(json.dumps(b.MEASUREMENTS[{what!r}](Path({str(folder)!r}))))")
+    code = (
+        f"import sys, json; sys.path.insert(0, {str(tree)!r}); sys.path.insert(1, {str(ROOT / 'bench')!r});"
+        f"import decode_costs as b; from pathlib import Path;"
+        f"print(json.dumps(b.MEASUREMENTS[{what!r}](Path({str(folder)!r}))))"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=tree, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1:] or ["failed"]}

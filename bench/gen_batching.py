@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bot.queue.gpu_queue import GpuQueue
 from bot.queue.jobs import Job
 from bot.queue.local import LocalBackend
-from bot.settings import Settings  # noqa: E402
+from bot.settings import Settings
 from contract.requests import GenerateRequest, Task
 
 CONCURRENT = 8
@@ -52,33 +52,74 @@ def real_size_pipeline(tiny_dir: Path, device: str = "cuda"):
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     tokenizer = CLIPTokenizer.from_pretrained(tiny_dir / "tokenizer")
-    tokens = dict(vocab_size=49408, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
-                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    tokens = dict(
+        vocab_size=49408,
+        max_position_embeddings=77,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     with torch.device(device):
-        text_encoder = CLIPTextModel(CLIPTextConfig(  # openai/clip-vit-large-patch14's text tower
-            hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-            hidden_act="quick_gelu", projection_dim=768, **tokens))
-        text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(  # OpenCLIP ViT-bigG/14's text tower
-            hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=20,
-            hidden_act="gelu", projection_dim=1280, **tokens))
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(  # openai/clip-vit-large-patch14's text tower
+                hidden_size=768,
+                intermediate_size=3072,
+                num_hidden_layers=12,
+                num_attention_heads=12,
+                hidden_act="quick_gelu",
+                projection_dim=768,
+                **tokens,
+            )
+        )
+        text_encoder_2 = CLIPTextModelWithProjection(
+            CLIPTextConfig(  # OpenCLIP ViT-bigG/14's text tower
+                hidden_size=1280,
+                intermediate_size=5120,
+                num_hidden_layers=32,
+                num_attention_heads=20,
+                hidden_act="gelu",
+                projection_dim=1280,
+                **tokens,
+            )
+        )
         unet = UNet2DConditionModel(
-            sample_size=128, in_channels=4, out_channels=4, layers_per_block=2,
+            sample_size=128,
+            in_channels=4,
+            out_channels=4,
+            layers_per_block=2,
             down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
             up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            block_out_channels=(320, 640, 1280), transformer_layers_per_block=(1, 2, 10),
-            attention_head_dim=(5, 10, 20), cross_attention_dim=2048, use_linear_projection=True,
-            addition_embed_type="text_time", addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816,
+            block_out_channels=(320, 640, 1280),
+            transformer_layers_per_block=(1, 2, 10),
+            attention_head_dim=(5, 10, 20),
+            cross_attention_dim=2048,
+            use_linear_projection=True,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=256,
+            projection_class_embeddings_input_dim=2816,
         )
         vae = AutoencoderKL(
-            in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, sample_size=1024,
-            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-            block_out_channels=(128, 256, 512, 512), scaling_factor=0.13025, force_upcast=True,
+            in_channels=3,
+            out_channels=3,
+            latent_channels=4,
+            layers_per_block=2,
+            sample_size=1024,
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            block_out_channels=(128, 256, 512, 512),
+            scaling_factor=0.13025,
+            force_upcast=True,
         )
     pipe = StableDiffusionXLPipeline(
-        vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2, tokenizer=tokenizer,
-        tokenizer_2=CLIPTokenizer.from_pretrained(tiny_dir / "tokenizer_2"), unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=tokenizer,
+        tokenizer_2=CLIPTokenizer.from_pretrained(tiny_dir / "tokenizer_2"),
+        unet=unet,
         scheduler=EulerAncestralDiscreteScheduler.from_pretrained(tiny_dir / "scheduler"),
-        force_zeros_for_empty_prompt=True, add_watermarker=False,
+        force_zeros_for_empty_prompt=True,
+        add_watermarker=False,
     )
     pipe.to(device, torch.float16)
     pipe.set_progress_bar_config(disable=True)
@@ -94,8 +135,20 @@ async def one_round(backend: LocalBackend, batch_size: int, size: int, first_see
     try:
         started = time.perf_counter()
         tickets = [
-            queue.submit(Job(GenerateRequest(f"a photo of a red fox, number {i}", first_seed + i, steps=1, width=size,
-                                             height=size, guidance=0.0), user_id=i, chat_id=i))
+            queue.submit(
+                Job(
+                    GenerateRequest(
+                        f"a photo of a red fox, number {i}",
+                        first_seed + i,
+                        steps=1,
+                        width=size,
+                        height=size,
+                        guidance=0.0,
+                    ),
+                    user_id=i,
+                    chat_id=i,
+                )
+            )
             for i in range(CONCURRENT)
         ]
         results = await asyncio.gather(*(t.result() for t in tickets))
@@ -111,8 +164,13 @@ async def main(gpu: bool, rounds: int) -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         tiny = build_sdxl(Path(folder) / "sdxl")
-        settings = Settings(telegram_bot_token="bench", gen_model=str(tiny), device="cuda" if gpu else "cpu",
-                            max_batch_size=CONCURRENT, data_dir=Path(folder) / "data")
+        settings = Settings(
+            telegram_bot_token="bench",
+            gen_model=str(tiny),
+            device="cuda" if gpu else "cpu",
+            max_batch_size=CONCURRENT,
+            data_dir=Path(folder) / "data",
+        )
         backend = LocalBackend(settings)
         await backend.start()
         loop = asyncio.get_running_loop()
@@ -134,22 +192,26 @@ async def main(gpu: bool, rounds: int) -> None:
             await one_round(backend, batch_size, size, 0)
         times: dict[int, list[float]] = {CONCURRENT: [], 1: []}
         for r in range(rounds):
-            for batch_size in ((CONCURRENT, 1) if r % 2 == 0 else (1, CONCURRENT)):
+            for batch_size in (CONCURRENT, 1) if r % 2 == 0 else (1, CONCURRENT):
                 times[batch_size].append(await one_round(backend, batch_size, size, 1000 * (r + 1)))
         await backend.close()
 
     # Each round measures both back to back, so its ratio is fair even when the machine's load drifts
     # between rounds (a shared CI box); the best times show what each mode does undisturbed.
-    ratios = [one / many for one, many in zip(times[1], times[CONCURRENT])]
+    ratios = [one / many for one, many in zip(times[1], times[CONCURRENT], strict=False)]
     print(f"{rounds} rounds, the two modes alternating; seconds for all {CONCURRENT} images:")
     print(f"  batched (8):   {_fmt(times[CONCURRENT])}")
     print(f"  one at a time: {_fmt(times[1])}")
     for name, batch_size in (("one at a time", 1), ("batched (8)  ", CONCURRENT)):
         best, median = min(times[batch_size]), statistics.median(times[batch_size])
-        print(f"  {name}: best {best:6.3f} s = {CONCURRENT / best:6.2f} images/s ({1000 * best / CONCURRENT:6.1f} "
-              f"ms/image); median {median:6.3f} s ({1000 * median / CONCURRENT:6.1f} ms/image)")
-    print(f"  throughput ratio batched / one at a time: median of per-round ratios {statistics.median(ratios):.2f}x, "
-          f"of best times {min(times[1]) / min(times[CONCURRENT]):.2f}x")
+        print(
+            f"  {name}: best {best:6.3f} s = {CONCURRENT / best:6.2f} images/s ({1000 * best / CONCURRENT:6.1f} "
+            f"ms/image); median {median:6.3f} s ({1000 * median / CONCURRENT:6.1f} ms/image)"
+        )
+    print(
+        f"  throughput ratio batched / one at a time: median of per-round ratios {statistics.median(ratios):.2f}x, "
+        f"of best times {min(times[1]) / min(times[CONCURRENT]):.2f}x"
+    )
 
 
 def _fmt(values: list[float]) -> str:

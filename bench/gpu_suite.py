@@ -44,8 +44,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -55,10 +56,24 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 # Peak memory bandwidth (bytes/s) by card name, from the vendors' data sheets; the first match wins.
 PEAK_BANDWIDTH = (
-    ("H200", 4.8e12), ("H100 NVL", 3.9e12), ("H100 PCIe", 2.0e12), ("H100", 3.35e12), ("GH200", 4.0e12),
-    ("B200", 8.0e12), ("A100-SXM4-80GB", 2.039e12), ("A100 80GB PCIe", 1.935e12), ("A100", 1.555e12),
-    ("L40S", 0.864e12), ("L40", 0.864e12), ("L4", 0.3e12), ("A10G", 0.6e12), ("A10", 0.6e12),
-    ("RTX 4090", 1.008e12), ("RTX 3090", 0.936e12), ("T4", 0.32e12), ("V100", 0.9e12),
+    ("H200", 4.8e12),
+    ("H100 NVL", 3.9e12),
+    ("H100 PCIe", 2.0e12),
+    ("H100", 3.35e12),
+    ("GH200", 4.0e12),
+    ("B200", 8.0e12),
+    ("A100-SXM4-80GB", 2.039e12),
+    ("A100 80GB PCIe", 1.935e12),
+    ("A100", 1.555e12),
+    ("L40S", 0.864e12),
+    ("L40", 0.864e12),
+    ("L4", 0.3e12),
+    ("A10G", 0.6e12),
+    ("A10", 0.6e12),
+    ("RTX 4090", 1.008e12),
+    ("RTX 3090", 0.936e12),
+    ("T4", 0.32e12),
+    ("V100", 0.9e12),
 )
 
 
@@ -121,9 +136,11 @@ class Suite:
             self._reported = True
             wall = time.monotonic() - self.started
             print()
-            print(f"GPU suite on {self.name} ({self.device}), torch {torch.__version__}, "
-                  f"{'small configs' if self.small else 'real sizes'}, random weights; wall {wall:.0f} s"
-                  + (f"; {why}" if why else ""))
+            print(
+                f"GPU suite on {self.name} ({self.device}), torch {torch.__version__}, "
+                f"{'small configs' if self.small else 'real sizes'}, random weights; wall {wall:.0f} s"
+                + (f"; {why}" if why else "")
+            )
             print()
             print("| section | case | result |")
             print("|---|---|---|")
@@ -133,9 +150,17 @@ class Suite:
                 print(f"| {name} | FAILED | {error} |")
             for name, reason in self.skipped.items():
                 print(f"| {name} | skipped | {reason} |")
-            data = {"device": self.name, "torch": torch.__version__, "small": self.small, "wall_s": round(wall, 1),
-                    "peak_bandwidth_tbs": self.peak_bw / 1e12 if self.peak_bw else None, "rows": self.rows,
-                    "errors": self.errors, "skipped": self.skipped, "stopped": why or None}
+            data = {
+                "device": self.name,
+                "torch": torch.__version__,
+                "small": self.small,
+                "wall_s": round(wall, 1),
+                "peak_bandwidth_tbs": self.peak_bw / 1e12 if self.peak_bw else None,
+                "rows": self.rows,
+                "errors": self.errors,
+                "skipped": self.skipped,
+                "stopped": why or None,
+            }
             print()
             print("GPU_SUITE_JSON " + json.dumps(data), flush=True)
 
@@ -195,9 +220,14 @@ def device_facts(suite: Suite) -> None:
         seconds = timed(lambda: source.clone(), device, repeats=10, warmup=2)
         copy_bw = 2 * size / seconds  # read + write
         peak = f"{suite.peak_bw / 1e12:.2f} TB/s" if suite.peak_bw else "unknown (pass --peak-tbs)"
-        suite.add("device", suite.name, f"{props.total_memory / 2**30:.0f} GiB, {props.multi_processor_count} SMs; "
-                  f"peak bandwidth {peak}; measured copy {copy_bw / 1e12:.2f} TB/s", copy_tbs=round(copy_bw / 1e12, 3),
-                  peak_tbs=suite.peak_bw / 1e12 if suite.peak_bw else None)
+        suite.add(
+            "device",
+            suite.name,
+            f"{props.total_memory / 2**30:.0f} GiB, {props.multi_processor_count} SMs; "
+            f"peak bandwidth {peak}; measured copy {copy_bw / 1e12:.2f} TB/s",
+            copy_tbs=round(copy_bw / 1e12, 3),
+            peak_tbs=suite.peak_bw / 1e12 if suite.peak_bw else None,
+        )
     else:
         suite.add("device", "CPU", f"{torch.get_num_threads()} threads", threads=torch.get_num_threads())
 
@@ -222,48 +252,132 @@ def sdxl_generator(suite: Suite):
     device = suite.device
     dtype = torch.float16 if suite.gpu else torch.float32
     tokenizer, tokenizer_2 = _clip_tokenizer(), _clip_tokenizer()  # byte-level BPE; ids fit CLIP's 49408
-    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-               pad_token_id=tokenizer.pad_token_id)
+    ids = dict(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
     if suite.small:
-        text_1 = CLIPTextConfig(vocab_size=49408, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                num_attention_heads=4, max_position_embeddings=77, projection_dim=64, **ids)
-        text_2 = CLIPTextConfig(vocab_size=49408, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                num_attention_heads=4, max_position_embeddings=77, projection_dim=64, **ids)
-        unet_config = dict(sample_size=32, layers_per_block=1, block_out_channels=(32, 64),
-                           down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                           up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
-                           transformer_layers_per_block=(1, 1), norm_num_groups=8, addition_time_embed_dim=8)
+        text_1 = CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            projection_dim=64,
+            **ids,
+        )
+        text_2 = CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            projection_dim=64,
+            **ids,
+        )
+        unet_config = dict(
+            sample_size=32,
+            layers_per_block=1,
+            block_out_channels=(32, 64),
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            attention_head_dim=(2, 4),
+            transformer_layers_per_block=(1, 1),
+            norm_num_groups=8,
+            addition_time_embed_dim=8,
+        )
         vae_config = dict(block_out_channels=(8, 8, 16, 16), layers_per_block=1, norm_num_groups=8, force_upcast=False)
     else:
-        text_1 = CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                                num_attention_heads=12, max_position_embeddings=77, projection_dim=768,
-                                hidden_act="quick_gelu", **ids)
-        text_2 = CLIPTextConfig(vocab_size=49408, hidden_size=1280, intermediate_size=5120, num_hidden_layers=32,
-                                num_attention_heads=20, max_position_embeddings=77, projection_dim=1280,
-                                hidden_act="gelu", **ids)
-        unet_config = dict(sample_size=64, layers_per_block=2, block_out_channels=(320, 640, 1280),
-                           down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-                           up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-                           attention_head_dim=(5, 10, 20), transformer_layers_per_block=(1, 2, 10),
-                           norm_num_groups=32, addition_time_embed_dim=256, addition_embed_type_num_heads=64)
-        vae_config = dict(block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32,
-                          sample_size=512, force_upcast=True)
+        text_1 = CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            max_position_embeddings=77,
+            projection_dim=768,
+            hidden_act="quick_gelu",
+            **ids,
+        )
+        text_2 = CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=1280,
+            intermediate_size=5120,
+            num_hidden_layers=32,
+            num_attention_heads=20,
+            max_position_embeddings=77,
+            projection_dim=1280,
+            hidden_act="gelu",
+            **ids,
+        )
+        unet_config = dict(
+            sample_size=64,
+            layers_per_block=2,
+            block_out_channels=(320, 640, 1280),
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            attention_head_dim=(5, 10, 20),
+            transformer_layers_per_block=(1, 2, 10),
+            norm_num_groups=32,
+            addition_time_embed_dim=256,
+            addition_embed_type_num_heads=64,
+        )
+        vae_config = dict(
+            block_out_channels=(128, 256, 512, 512),
+            layers_per_block=2,
+            norm_num_groups=32,
+            sample_size=512,
+            force_upcast=True,
+        )
     text_encoder = built_on(device, dtype, lambda: CLIPTextModel(text_1))
     text_encoder_2 = built_on(device, dtype, lambda: CLIPTextModelWithProjection(text_2))
-    unet = built_on(device, dtype, lambda: UNet2DConditionModel(
-        in_channels=4, out_channels=4, use_linear_projection=True, addition_embed_type="text_time",
-        cross_attention_dim=text_1.hidden_size + text_2.hidden_size,
-        projection_class_embeddings_input_dim=6 * unet_config["addition_time_embed_dim"] + text_2.projection_dim,
-        **unet_config))
-    vae = built_on(device, dtype, lambda: AutoencoderKL(
-        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, scaling_factor=0.13025, **vae_config))
-    scheduler = EulerAncestralDiscreteScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-                                                beta_schedule="scaled_linear", steps_offset=1,
-                                                timestep_spacing="trailing", prediction_type="epsilon")
-    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
-                                     tokenizer=tokenizer, tokenizer_2=tokenizer_2, unet=unet, scheduler=scheduler,
-                                     force_zeros_for_empty_prompt=True, add_watermarker=False)
+    unet = built_on(
+        device,
+        dtype,
+        lambda: UNet2DConditionModel(
+            in_channels=4,
+            out_channels=4,
+            use_linear_projection=True,
+            addition_embed_type="text_time",
+            cross_attention_dim=text_1.hidden_size + text_2.hidden_size,
+            projection_class_embeddings_input_dim=6 * unet_config["addition_time_embed_dim"] + text_2.projection_dim,
+            **unet_config,
+        ),
+    )
+    vae = built_on(
+        device,
+        dtype,
+        lambda: AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            latent_channels=4,
+            scaling_factor=0.13025,
+            **vae_config,
+        ),
+    )
+    scheduler = EulerAncestralDiscreteScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        steps_offset=1,
+        timestep_spacing="trailing",
+        prediction_type="epsilon",
+    )
+    pipe = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer_2,
+        unet=unet,
+        scheduler=scheduler,
+        force_zeros_for_empty_prompt=True,
+        add_watermarker=False,
+    )
     pipe.set_progress_bar_config(disable=True)
     pipe.vae.enable_slicing()  # as models.sdxl.load_pipeline does
     params = sum(p.numel() for p in unet.parameters())
@@ -279,20 +393,45 @@ def sdxl_time(suite: Suite, generator, label: str, batches: tuple[int, ...], siz
     from contract.worker import Interrupt
 
     for batch in batches:
-        request = GenerateRequest("a photo of a red fox in the snow, golden hour", seed=1, steps=1, width=size,
-                                  height=size, guidance=0.0, count=batch)
+        request = GenerateRequest(
+            "a photo of a red fox in the snow, golden hour",
+            seed=1,
+            steps=1,
+            width=size,
+            height=size,
+            guidance=0.0,
+            count=batch,
+        )
         requests, seeds = [request] * batch, list(request.seeds)
         started = time.monotonic()
         with torch.inference_mode():
-            seconds = timed(lambda: generator._draw(requests, seeds, Interrupt()), suite.device,
-                            repeats=3 if batch > 1 else 5, warmup=warmup)
+            seconds = timed(
+                lambda requests=requests, seeds=seeds: generator._draw(requests, seeds, Interrupt()),
+                suite.device,
+                repeats=3 if batch > 1 else 5,
+                warmup=warmup,
+            )
         # Issue 13's goals on an H100: <= 60 ms at batch 1, >= 30 images/s batched.
-        goal = "" if suite.small else (verdict(seconds * 1000, "<=", 60, "ms") if batch == 1
-                                       else verdict(batch / seconds, ">=", 30, "images/s"))
-        suite.add("SDXL-turbo", f"{size}², 1 step, {label}, batch {batch}",
-                  f"{seconds * 1000:.0f} ms a call, {batch / seconds:.1f} images/s{goal}",
-                  model="sdxl-turbo", mode=label, batch=batch, ms=round(seconds * 1000, 1),
-                  images_per_s=round(batch / seconds, 2), wall_s=round(time.monotonic() - started, 1))
+        goal = (
+            ""
+            if suite.small
+            else (
+                verdict(seconds * 1000, "<=", 60, "ms")
+                if batch == 1
+                else verdict(batch / seconds, ">=", 30, "images/s")
+            )
+        )
+        suite.add(
+            "SDXL-turbo",
+            f"{size}², 1 step, {label}, batch {batch}",
+            f"{seconds * 1000:.0f} ms a call, {batch / seconds:.1f} images/s{goal}",
+            model="sdxl-turbo",
+            mode=label,
+            batch=batch,
+            ms=round(seconds * 1000, 1),
+            images_per_s=round(batch / seconds, 2),
+            wall_s=round(time.monotonic() - started, 1),
+        )
 
 
 def sdxl_eager(suite: Suite) -> None:
@@ -332,23 +471,54 @@ def qwen_model(suite: Suite):
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     if suite.small:
-        text = dict(vocab_size=152064, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                    rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [4, 2, 2]})
-        vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
-                      fullatt_block_indexes=[1])
+        text = dict(
+            vocab_size=152064,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=4096,
+            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [4, 2, 2]},
+        )
+        vision = dict(
+            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, fullatt_block_indexes=[1]
+        )
     else:
-        text = dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-                    num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=128000,
-                    rms_norm_eps=1e-6, max_window_layers=28, hidden_act="silu",
-                    rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]})
-        vision = dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584,
-                      fullatt_block_indexes=[7, 15, 23, 31])
+        text = dict(
+            vocab_size=152064,
+            hidden_size=3584,
+            intermediate_size=18944,
+            num_hidden_layers=28,
+            num_attention_heads=28,
+            num_key_value_heads=4,
+            max_position_embeddings=128000,
+            rms_norm_eps=1e-6,
+            max_window_layers=28,
+            hidden_act="silu",
+            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
+        )
+        vision = dict(
+            depth=32,
+            hidden_size=1280,
+            intermediate_size=3420,
+            num_heads=16,
+            out_hidden_size=3584,
+            fullatt_block_indexes=[7, 15, 23, 31],
+        )
     config = Qwen2_5_VLConfig(
         text_config=dict(bos_token_id=151643, eos_token_id=151645, pad_token_id=151643, **text),
-        vision_config=dict(patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
-                           in_chans=3, hidden_act="silu", **vision),
-        tie_word_embeddings=False, **QWEN_IDS,
+        vision_config=dict(
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            window_size=112,
+            in_chans=3,
+            hidden_act="silu",
+            **vision,
+        ),
+        tie_word_embeddings=False,
+        **QWEN_IDS,
     )
     dtype = torch.bfloat16 if suite.gpu or not suite.small else torch.float32
     return built_on(suite.device, dtype, lambda: Qwen2_5_VLForConditionalGeneration(config)), dtype
@@ -360,13 +530,22 @@ def qwen_inputs(suite: Suite, batch: int, dtype: torch.dtype) -> dict[str, torch
     merged = side * side // 4
     generator = torch.Generator().manual_seed(0)
     question = torch.randint(0, 150000, (24,), generator=generator).tolist()
-    ids = ([151644, 872, 198, QWEN_IDS["vision_start_token_id"]] + [QWEN_IDS["image_token_id"]] * merged
-           + [QWEN_IDS["vision_end_token_id"]] + question + [151645, 198, 151644, 77091, 198])
+    ids = (
+        [151644, 872, 198, QWEN_IDS["vision_start_token_id"]]
+        + [QWEN_IDS["image_token_id"]] * merged
+        + [QWEN_IDS["vision_end_token_id"]]
+        + question
+        + [151645, 198, 151644, 77091, 198]
+    )
     input_ids = torch.tensor([ids] * batch, device=suite.device)
     pixels = torch.randn(batch * side * side, 3 * 2 * 14 * 14, generator=generator).to(suite.device, dtype)
     grid = torch.tensor([[1, side, side]] * batch, device=suite.device)
-    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "pixel_values": pixels,
-            "image_grid_thw": grid}
+    return {
+        "input_ids": input_ids,
+        "attention_mask": torch.ones_like(input_ids),
+        "pixel_values": pixels,
+        "image_grid_thw": grid,
+    }
 
 
 class StepTimes:
@@ -394,8 +573,11 @@ def decode_bytes(model) -> int:
 def qwen_generate(suite: Suite, label: str, static: bool) -> None:
     model, dtype = qwen_model(suite)
     weights = decode_bytes(model)
-    print(f"   built: {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters; "
-          f"{weights / 1e9:.2f} GB read per decode step", flush=True)
+    print(
+        f"   built: {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters; "
+        f"{weights / 1e9:.2f} GB read per decode step",
+        flush=True,
+    )
     new_tokens = 64 if not suite.small else 8
     extra = {"cache_implementation": "static"} if static else {}
 
@@ -406,8 +588,15 @@ def qwen_generate(suite: Suite, label: str, static: bool) -> None:
         steps = StepTimes(suite.device)
         started = time.perf_counter()
         # min_new_tokens: random weights may emit the end token at once; every run decodes the same count.
-        model.generate(**inputs, max_new_tokens=new_tokens + 1, min_new_tokens=new_tokens + 1, do_sample=False,
-                       pad_token_id=151643, logits_processor=LogitsProcessorList([steps]), **extra)
+        model.generate(
+            **inputs,
+            max_new_tokens=new_tokens + 1,
+            min_new_tokens=new_tokens + 1,
+            do_sample=False,
+            pad_token_id=151643,
+            logits_processor=LogitsProcessorList([steps]),
+            **extra,
+        )
         times = steps.times
         return times[0] - started, (len(times) - 1) / (times[-1] - times[0])
 
@@ -420,19 +609,29 @@ def qwen_generate(suite: Suite, label: str, static: bool) -> None:
             measure(inputs)  # warm-up (with a static cache: the compiling)
             runs = [measure(inputs) for _ in range(2)]
         if static:  # generate() compiles a static cache's decoding step itself, where it can (CUDA)
-            label = "static cache, " + ("compiled by transformers" if hasattr(model, "_compiled_call") else "not compiled")
+            label = "static cache, " + (
+                "compiled by transformers" if hasattr(model, "_compiled_call") else "not compiled"
+            )
         first = statistics.median(r[0] for r in runs)
         steps_per_s = statistics.median(r[1] for r in runs)
         share = weights * steps_per_s / suite.peak_bw if suite.peak_bw else None
         share_text = f", {share:.0%} of the {suite.peak_bw / 1e12:.2f} TB/s bandwidth limit" if share else ""
         if share and batch == 1 and not suite.small:
             share_text += verdict(share * 100, ">=", 60, "%")  # issue 13's goal for decode at batch 1
-        suite.add(f"Qwen2.5-VL-7B {PRECISION[dtype]}", f"{label}, batch {batch}",
-                  f"first token {first * 1000:.0f} ms; decode {steps_per_s:.1f} tok/s per answer, "
-                  f"{steps_per_s * batch:.0f} tok/s in all{share_text}",
-                  model="qwen2.5-vl-7b", mode=label, batch=batch, ttft_ms=round(first * 1000, 1),
-                  decode_tok_s=round(steps_per_s, 2), decode_tok_s_total=round(steps_per_s * batch, 1),
-                  bandwidth_share=round(share, 3) if share else None, bytes_per_step=weights)
+        suite.add(
+            f"Qwen2.5-VL-7B {PRECISION[dtype]}",
+            f"{label}, batch {batch}",
+            f"first token {first * 1000:.0f} ms; decode {steps_per_s:.1f} tok/s per answer, "
+            f"{steps_per_s * batch:.0f} tok/s in all{share_text}",
+            model="qwen2.5-vl-7b",
+            mode=label,
+            batch=batch,
+            ttft_ms=round(first * 1000, 1),
+            decode_tok_s=round(steps_per_s, 2),
+            decode_tok_s_total=round(steps_per_s * batch, 1),
+            bandwidth_share=round(share, 3) if share else None,
+            bytes_per_step=weights,
+        )
         del inputs
         free(suite.device)
 
@@ -459,22 +658,51 @@ def blip_captioner(suite: Suite, max_new_tokens: int):
     vocab = _wordpiece_vocab(specials=("[DEC]", "[ENC]"))
     tokenizer = _bert_tokenizer(vocab, bos_token="[DEC]", extra_special_tokens=["[ENC]"], model_max_length=512)
     size = 384 if not suite.small else 64
-    processor = BlipProcessor(image_processor=_image_processor("BlipImageProcessor", size={"height": size, "width": size}),
-                              tokenizer=tokenizer)
-    ids = dict(bos_token_id=vocab["[DEC]"], eos_token_id=vocab["[SEP]"], sep_token_id=vocab["[SEP]"],
-               pad_token_id=vocab["[PAD]"])
+    processor = BlipProcessor(
+        image_processor=_image_processor("BlipImageProcessor", size={"height": size, "width": size}),
+        tokenizer=tokenizer,
+    )
+    ids = dict(
+        bos_token_id=vocab["[DEC]"],
+        eos_token_id=vocab["[SEP]"],
+        sep_token_id=vocab["[SEP]"],
+        pad_token_id=vocab["[PAD]"],
+    )
     if suite.small:
-        text = dict(hidden_size=64, encoder_hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                    num_attention_heads=4)
-        vision = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                      image_size=size, patch_size=16)
+        text = dict(
+            hidden_size=64, encoder_hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4
+        )
+        vision = dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=size,
+            patch_size=16,
+        )
     else:
-        text = dict(hidden_size=768, encoder_hidden_size=1024, intermediate_size=3072, num_hidden_layers=12,
-                    num_attention_heads=12)
-        vision = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                      image_size=size, patch_size=16, layer_norm_eps=1e-5)
-    config = BlipConfig(text_config=dict(vocab_size=30524, max_position_embeddings=512, **ids, **text),
-                        vision_config=vision, projection_dim=512, image_text_hidden_size=256)
+        text = dict(
+            hidden_size=768,
+            encoder_hidden_size=1024,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+        )
+        vision = dict(
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            image_size=size,
+            patch_size=16,
+            layer_norm_eps=1e-5,
+        )
+    config = BlipConfig(
+        text_config=dict(vocab_size=30524, max_position_embeddings=512, **ids, **text),
+        vision_config=vision,
+        projection_dim=512,
+        image_text_hidden_size=256,
+    )
     dtype = torch.float16 if suite.gpu else torch.float32
     model = built_on(suite.device, dtype, lambda: BlipForConditionalGeneration(config))
     model.generation_config.update(min_new_tokens=max_new_tokens, **ids)  # every caption the same length
@@ -493,10 +721,18 @@ def blip(suite: Suite) -> None:
     for batch in (1, 16) if not suite.small else (1, 4):
         requests = [CaptionRequest(images[i % len(images)]) for i in range(batch)]
         with torch.inference_mode():
-            seconds = timed(lambda: captioner.run(requests, Interrupt()), suite.device, repeats=3, warmup=1)
-        suite.add("BLIP-large captions", f"batch {batch}, {tokens} tokens each",
-                  f"{seconds * 1000:.0f} ms a batch, {batch / seconds:.1f} captions/s",
-                  model="blip-large", batch=batch, ms=round(seconds * 1000, 1), captions_per_s=round(batch / seconds, 2))
+            seconds = timed(
+                lambda requests=requests: captioner.run(requests, Interrupt()), suite.device, repeats=3, warmup=1
+            )
+        suite.add(
+            "BLIP-large captions",
+            f"batch {batch}, {tokens} tokens each",
+            f"{seconds * 1000:.0f} ms a batch, {batch / seconds:.1f} captions/s",
+            model="blip-large",
+            batch=batch,
+            ms=round(seconds * 1000, 1),
+            captions_per_s=round(batch / seconds, 2),
+        )
 
 
 # -- CLIP ViT-L/14 indexing ------------------------------------------------------------------------------------
@@ -513,11 +749,21 @@ def clip(suite: Suite) -> None:
     if suite.small:
         from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
-        config = CLIPConfig(text_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                             num_attention_heads=4, projection_dim=64),
-                           vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                              num_attention_heads=4, image_size=224, patch_size=32, projection_dim=64),
-                           projection_dim=64)
+        config = CLIPConfig(
+            text_config=dict(
+                hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, projection_dim=64
+            ),
+            vision_config=dict(
+                hidden_size=64,
+                intermediate_size=128,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                image_size=224,
+                patch_size=32,
+                projection_dim=64,
+            ),
+            projection_dim=64,
+        )
         reference = built_on(device, torch.float32, lambda: CLIPModel(config))
         processor = CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224})
     else:
@@ -535,11 +781,23 @@ def clip(suite: Suite) -> None:
     bench.batched(embedder, images, batch, device)
     ours = count / (time.perf_counter() - started)
     precision = str(dtype).removeprefix("torch.")
-    suite.add("CLIP ViT-L/14 indexing", "tutorial loop (1 photo a pass, fp32, autograd on)",
-              f"{tutorial:.1f} photos/s", model="clip-vit-l14", path="tutorial", photos_per_s=round(tutorial, 2))
-    suite.add("CLIP ViT-L/14 indexing", f"this bot: batches of {batch}, {precision}, inference mode",
-              f"{ours:.1f} photos/s, {ours / tutorial:.1f}x the tutorial", model="clip-vit-l14", path="batched",
-              photos_per_s=round(ours, 2), vs_tutorial=round(ours / tutorial, 2))
+    suite.add(
+        "CLIP ViT-L/14 indexing",
+        "tutorial loop (1 photo a pass, fp32, autograd on)",
+        f"{tutorial:.1f} photos/s",
+        model="clip-vit-l14",
+        path="tutorial",
+        photos_per_s=round(tutorial, 2),
+    )
+    suite.add(
+        "CLIP ViT-L/14 indexing",
+        f"this bot: batches of {batch}, {precision}, inference mode",
+        f"{ours:.1f} photos/s, {ours / tutorial:.1f}x the tutorial",
+        model="clip-vit-l14",
+        path="batched",
+        photos_per_s=round(ours, 2),
+        vs_tutorial=round(ours / tutorial, 2),
+    )
 
 
 # -- main -----------------------------------------------------------------------------------------------------
@@ -549,13 +807,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu")
     parser.add_argument("--small", action="store_true", help="small configs (a quick check of the script)")
-    parser.add_argument("--budget-s", type=float, default=0.0,
-                        help="time budget in seconds (default 390 on a GPU, 300 on a CPU); a watchdog stops "
-                             "the run 60 s after it, so a GPU run ends within 8 minutes")
-    parser.add_argument("--peak-tbs", type=float, default=0.0, help="the card's peak memory bandwidth in TB/s "
-                        "(default: read from its name)")
-    parser.add_argument("--only", default="", help="comma-separated sections: device,sdxl,qwen,blip,clip,"
-                        "sdxl-compiled,qwen-static")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=0.0,
+        help="time budget in seconds (default 390 on a GPU, 300 on a CPU); a watchdog stops "
+        "the run 60 s after it, so a GPU run ends within 8 minutes",
+    )
+    parser.add_argument(
+        "--peak-tbs",
+        type=float,
+        default=0.0,
+        help="the card's peak memory bandwidth in TB/s (default: read from its name)",
+    )
+    parser.add_argument(
+        "--only", default="", help="comma-separated sections: device,sdxl,qwen,blip,clip,sdxl-compiled,qwen-static"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -570,8 +837,9 @@ def main() -> None:
     timer = threading.Timer(budget + 60, watchdog)
     timer.daemon = True
     timer.start()
-    print(f"GPU suite: {suite.name}, budget {budget:.0f} s, {'small' if args.small else 'real-size'} models",
-          flush=True)
+    print(
+        f"GPU suite: {suite.name}, budget {budget:.0f} s, {'small' if args.small else 'real-size'} models", flush=True
+    )
     gpu_big = suite.gpu and not suite.small
     # (name, function, seconds it needs at least): the required measurements first, compiling last.
     sections = [

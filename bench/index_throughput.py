@@ -37,8 +37,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.imaging.decode import shrink_for_embedding
-from models.base import Device  # noqa: E402
-from models.clip import ClipEmbedder  # noqa: E402
+from models.base import Device
+from models.clip import ClipEmbedder
 
 
 def vit_l14(device: torch.device, dtype: torch.dtype):
@@ -46,10 +46,24 @@ def vit_l14(device: torch.device, dtype: torch.dtype):
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
     config = CLIPConfig(
-        text_config=dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                         num_attention_heads=12, max_position_embeddings=77, projection_dim=768),
-        vision_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                           image_size=224, patch_size=14, projection_dim=768),
+        text_config=dict(
+            vocab_size=49408,
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            max_position_embeddings=77,
+            projection_dim=768,
+        ),
+        vision_config=dict(
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            image_size=224,
+            patch_size=14,
+            projection_dim=768,
+        ),
         projection_dim=768,
     )
     torch.manual_seed(0)
@@ -82,7 +96,7 @@ def tutorial_loop(model, processor, images, device, *, inference_mode: bool = Fa
     with torch.inference_mode(inference_mode):
         for image in images:
             inputs = processor(images=image.resize((224, 224)), return_tensors="pt").to(device)
-            model.get_image_features(**inputs)[0]  # noqa: B018 - as the tutorial does (grad on, fp32)
+            model.get_image_features(**inputs)[0]
     sync(device)
 
 
@@ -138,8 +152,12 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=0, help="tutorial photos per round (default 8 CPU, 256 GPU)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch", type=int, default=0, help="batch size of the batched path (default 16 CPU, 64 GPU)")
-    parser.add_argument("--cpu-bf16", choices=("auto", "yes", "no"), default="auto",
-                        help="also time the batched path with bf16 weights on the CPU (auto: when it has AMX)")
+    parser.add_argument(
+        "--cpu-bf16",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="also time the batched path with bf16 weights on the CPU (auto: when it has AMX)",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     gpu = device.type == "cuda"
@@ -156,9 +174,12 @@ def main() -> None:
     if bf16:
         cpu_bf16 = Device(device, torch.bfloat16)
         paths["batched bf16"] = ClipEmbedder(copy.deepcopy(reference).to(torch.bfloat16), processor, cpu_bf16, "bf16")
-    print(f"built ViT-L/14 CLIP in {time.perf_counter() - started:.0f} s; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device {device}"
-          + (f" ({torch.cuda.get_device_name(device)})" if gpu else ""), flush=True)
+    print(
+        f"built ViT-L/14 CLIP in {time.perf_counter() - started:.0f} s; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, device {device}"
+        + (f" ({torch.cuda.get_device_name(device)})" if gpu else ""),
+        flush=True,
+    )
 
     # The batched paths get twice the photos per round on a CPU, so each round's batches are full.
     ours_count = max(batch, count if gpu else count * 2)
@@ -181,39 +202,56 @@ def main() -> None:
             batched(embedder, images[:ours_count], batch, device)
             times[name] += time.perf_counter() - t
             done[name] += ours_count
-        print(f"round {round_ + 1}/{args.rounds}: "
-              + ", ".join(f"{name} {done[name] / times[name]:.2f} photos/s" for name in times), flush=True)
+        print(
+            f"round {round_ + 1}/{args.rounds}: "
+            + ", ".join(f"{name} {done[name] / times[name]:.2f} photos/s" for name in times),
+            flush=True,
+        )
 
     flops = flops_per_image(reference, processor, images[0], device, torch.float32)
     peaks.append(gemm_peak(device, ours.dtype))
     peak = max(peaks)
     rate = {k: done[k] / times[k] for k in times}
-    precision = {"tutorial": "fp32, autograd on", "one at a time": "fp32, inference mode",
-                 "batched": str(ours.dtype).removeprefix("torch.") + ", inference mode",
-                 "batched bf16": "bf16 weights (AMX), inference mode"}
+    precision = {
+        "tutorial": "fp32, autograd on",
+        "one at a time": "fp32, inference mode",
+        "batched": str(ours.dtype).removeprefix("torch.") + ", inference mode",
+        "batched bf16": "bf16 weights (AMX), inference mode",
+    }
     print()
     dtype_name = str(ours.dtype).removeprefix("torch.")
-    print(f"| path | precision | photos per forward pass | photos/s | vs tutorial | achieved GFLOP/s | of {dtype_name} GEMM peak |")
+    print(
+        "| path | precision | photos per forward pass | photos/s | vs tutorial | achieved GFLOP/s "
+        f"| of {dtype_name} GEMM peak |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name in times:
         achieved = rate[name] * flops
         label = "tutorial loop" if name == "tutorial" else f"{name} (this bot)" if name == "batched" else name
-        print(f"| {label} | {precision[name]} | {batch if name.startswith('batched') else 1} | {rate[name]:.2f} | "
-              f"{rate[name] / rate['tutorial']:.2f}x | {achieved / 1e9:.0f} | {achieved / peak:.0%} |")
+        print(
+            f"| {label} | {precision[name]} | {batch if name.startswith('batched') else 1} | {rate[name]:.2f} | "
+            f"{rate[name] / rate['tutorial']:.2f}x | {achieved / 1e9:.0f} | {achieved / peak:.0%} |"
+        )
     print()
     print(f"ViT-L/14 image tower: {flops / 1e9:.1f} GFLOP per photo (torch FlopCounterMode, 224x224).")
-    print(f"GEMM peak measured here ({dtype_name} matmul, best of before and after): "
-          f"{peak / 1e9:.0f} GFLOP/s (before {peaks[0] / 1e9:.0f}, after {peaks[1] / 1e9:.0f}; lower than the "
-          "nominal peak when other processes share the CPU).")
+    print(
+        f"GEMM peak measured here ({dtype_name} matmul, best of before and after): "
+        f"{peak / 1e9:.0f} GFLOP/s (before {peaks[0] / 1e9:.0f}, after {peaks[1] / 1e9:.0f}; lower than the "
+        "nominal peak when other processes share the CPU)."
+    )
     if not gpu:
         nominal, how = nominal_cpu_peak()
         if nominal:
-            print(f"Nominal fp32 CPU peak: {nominal / 1e9:.0f} GFLOP/s ({how}); the batched path runs at "
-                  f"{rate['batched'] * flops / nominal:.0%} of it, the tutorial loop at "
-                  f"{rate['tutorial'] * flops / nominal:.0%}.")
-    print(f"Ratio batched / tutorial: {rate['batched'] / rate['tutorial']:.2f}x; batching alone (batched / one at "
-          f"a time): {rate['batched'] / rate['one at a time']:.2f}x (wall {sum(times.values()):.0f} s, "
-          f"{os.cpu_count()} CPUs visible).")
+            print(
+                f"Nominal fp32 CPU peak: {nominal / 1e9:.0f} GFLOP/s ({how}); the batched path runs at "
+                f"{rate['batched'] * flops / nominal:.0%} of it, the tutorial loop at "
+                f"{rate['tutorial'] * flops / nominal:.0%}."
+            )
+    print(
+        f"Ratio batched / tutorial: {rate['batched'] / rate['tutorial']:.2f}x; batching alone (batched / one at "
+        f"a time): {rate['batched'] / rate['one at a time']:.2f}x (wall {sum(times.values()):.0f} s, "
+        f"{os.cpu_count()} CPUs visible)."
+    )
 
 
 if __name__ == "__main__":

@@ -49,9 +49,16 @@ def unit_vectors(rng: np.random.Generator, count: int, dim: int) -> np.ndarray:
 def records(chat_id: int, start: int, count: int) -> list[PhotoRecord]:
     """Realistic metadata: Telegram-sized ids, a sender, a date, a short caption."""
     return [
-        PhotoRecord(key=f"AQAD{chat_id}x{i:09d}", chat_id=chat_id, file_id=f"AgACAgIAAxkBAAI{i:060d}",
-                    message_id=i + 1, sender_id=i % SHARED_GROUPS, sender="Ann", date=1_700_000_000 + i,
-                    caption="holiday" if i % 7 == 0 else "")
+        PhotoRecord(
+            key=f"AQAD{chat_id}x{i:09d}",
+            chat_id=chat_id,
+            file_id=f"AgACAgIAAxkBAAI{i:060d}",
+            message_id=i + 1,
+            sender_id=i % SHARED_GROUPS,
+            sender="Ann",
+            date=1_700_000_000 + i,
+            caption="holiday" if i % 7 == 0 else "",
+        )
         for i in range(start, start + count)
     ]
 
@@ -118,11 +125,21 @@ def main() -> None:
     p = percentiles(timed(lambda q: collection.query(query_embeddings=[q], n_results=args.k), queries))
     rows.append(("one chat, chromadb query alone", f"{args.single:,}", f"{args.single:,}", *p))
     groups = [picker.randrange(SHARED_GROUPS) for _ in queries]
-    filtered = list(zip(queries, groups))
-    p = percentiles(timed(lambda qg: collection.query(query_embeddings=[qg[0]], n_results=args.k,
-                                                      where={"sender_id": qg[1]}), filtered))
-    rows.append((f"shared collection + where filter ({SHARED_GROUPS} chats)", f"{args.single:,}",
-                 f"{args.single // SHARED_GROUPS:,}", *p))
+    filtered = list(zip(queries, groups, strict=False))
+    p = percentiles(
+        timed(
+            lambda qg: collection.query(query_embeddings=[qg[0]], n_results=args.k, where={"sender_id": qg[1]}),
+            filtered,
+        )
+    )
+    rows.append(
+        (
+            f"shared collection + where filter ({SHARED_GROUPS} chats)",
+            f"{args.single:,}",
+            f"{args.single // SHARED_GROUPS:,}",
+            *p,
+        )
+    )
     single.close()
 
     many = PhotoIndex(data / "many")
@@ -131,9 +148,8 @@ def main() -> None:
     many.close()
     many = PhotoIndex(data / "many")  # a fresh process's view: no collection open yet
     cold_chats = picker.sample(chats, min(len(chats), args.queries))
-    cold = timed(lambda cq: many.query(cq[0], SPEC, cq[1], args.k), list(zip(cold_chats, queries)))
-    warm = timed(lambda cq: many.query(cq[0], SPEC, cq[1], args.k),
-                 [(picker.choice(cold_chats), q) for q in queries])
+    cold = timed(lambda cq: many.query(cq[0], SPEC, cq[1], args.k), list(zip(cold_chats, queries, strict=False)))
+    warm = timed(lambda cq: many.query(cq[0], SPEC, cq[1], args.k), [(picker.choice(cold_chats), q) for q in queries])
     total = f"{args.chats * args.per_chat:,}"
     rows.append((f"{args.chats} chats, first query of a chat", total, f"{args.per_chat:,}", *percentiles(cold)))
     rows.append((f"{args.chats} chats, later queries", total, f"{args.per_chat:,}", *percentiles(warm)))
@@ -145,12 +161,12 @@ def main() -> None:
         build(big, "big chats", big_chats, args.big_per_chat, rng)
         big.close()
         big = PhotoIndex(data / "big")
-        cold = timed(lambda cq: big.query(cq[0], SPEC, cq[1], args.k), list(zip(big_chats, queries)))
-        warm = timed(lambda cq: big.query(cq[0], SPEC, cq[1], args.k),
-                     [(picker.choice(big_chats), q) for q in queries])
+        cold = timed(lambda cq: big.query(cq[0], SPEC, cq[1], args.k), list(zip(big_chats, queries, strict=False)))
+        warm = timed(lambda cq: big.query(cq[0], SPEC, cq[1], args.k), [(picker.choice(big_chats), q) for q in queries])
         total = f"{args.big_chats * args.big_per_chat:,}"
-        rows.append((f"{args.big_chats} chats, first query of a chat", total, f"{args.big_per_chat:,}",
-                     *percentiles(cold)))
+        rows.append(
+            (f"{args.big_chats} chats, first query of a chat", total, f"{args.big_per_chat:,}", *percentiles(cold))
+        )
         rows.append((f"{args.big_chats} chats, later queries", total, f"{args.big_per_chat:,}", *percentiles(warm)))
         big.close()
 

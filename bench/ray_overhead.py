@@ -56,7 +56,10 @@ def main() -> None:
     print(f"{args.jobs} sequential caption jobs, tiny BLIP, CPU")
     print(f"  local backend: {summary(local_times)}")
     print(f"  ray backend  : {summary(ray_times)}")
-    print(f"  Ray overhead per job: {overhead * 1000:.1f} ms (mean), ratio {statistics.mean(ray_times) / statistics.mean(local_times):.2f}x")
+    print(
+        f"  Ray overhead per job: {overhead * 1000:.1f} ms (mean), "
+        f"ratio {statistics.mean(ray_times) / statistics.mean(local_times):.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,15 @@ async def measure(blip: Path, inline: bool, helps: int) -> list[float]:
 
     tg = FakeTelegram(TOKEN).start()
     settings = Settings(
-        telegram_bot_token=TOKEN, telegram_base_url=tg.base_url, telegram_base_file_url=tg.base_file_url,
-        data_dir=Path(tempfile.mkdtemp()), caption_model=str(blip), device="cpu", max_batch_size=1,
-        queue_max_per_user=100, queue_max_pending=1000,
+        telegram_bot_token=TOKEN,
+        telegram_base_url=tg.base_url,
+        telegram_base_file_url=tg.base_file_url,
+        data_dir=Path(tempfile.mkdtemp()),
+        caption_model=str(blip),
+        device="cpu",
+        max_batch_size=1,
+        queue_max_per_user=100,
+        queue_max_pending=1000,
     )
     application = build_application(settings)
     backend = application.bot_data["services"].backend
@@ -65,8 +71,12 @@ async def measure(blip: Path, inline: bool, helps: int) -> list[float]:
             sent = time.time()
             request = tg.send_message(asker_chat, asker, text="/help")
             while True:
-                answers = [c for c in tg.calls("sendMessage") if c.params.get("chat_id") in (2, "2")
-                           and (c.params.get("reply_parameters") or {}).get("message_id") == request["message_id"]]
+                answers = [
+                    c
+                    for c in tg.calls("sendMessage")
+                    if c.params.get("chat_id") in (2, "2")
+                    and (c.params.get("reply_parameters") or {}).get("message_id") == request["message_id"]
+                ]
                 if answers:
                     latencies.append(answers[0].time - sent)
                     break

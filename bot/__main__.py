@@ -8,8 +8,8 @@ import logging
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 from pydantic import SecretStr, ValidationError
@@ -21,8 +21,18 @@ log = logging.getLogger("bot")
 MODEL_SETTINGS = ("caption_model", "clip_model", "classify_model", "vlm_model", "gen_model", "safety_checker_model")
 
 # Weights in formats this bot never loads: skip them when downloading.
-IGNORED_FILES = ["*.msgpack", "*.h5", "*.ot", "*.onnx", "*.onnx_data", "*.tflite", "flax_model*", "tf_model*",
-                 "rust_model*", "openvino*"]
+IGNORED_FILES = [
+    "*.msgpack",
+    "*.h5",
+    "*.ot",
+    "*.onnx",
+    "*.onnx_data",
+    "*.tflite",
+    "flax_model*",
+    "tf_model*",
+    "rust_model*",
+    "openvino*",
+]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -40,7 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sub.add_parser("run", help="run the bot (default)")
     download = sub.add_parser("download", help="pre-fetch the configured models")
     download.add_argument(
-        "--only", default="", help="comma-separated subset of: " + ", ".join(s.removesuffix("_model") for s in MODEL_SETTINGS)
+        "--only",
+        default="",
+        help="comma-separated subset of: " + ", ".join(s.removesuffix("_model") for s in MODEL_SETTINGS),
     )
     importer = sub.add_parser(
         "import", help="index a folder of photos for /find in one chat (stop the bot first, unless CHROMA_URL)"
@@ -86,8 +98,11 @@ def check_telegram(settings: Settings, *, sleep: Callable[[float], None] = time.
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
     async def get_me() -> None:
-        bot = Bot(settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_base_url,
-                  base_file_url=settings.telegram_base_file_url)
+        bot = Bot(
+            settings.telegram_bot_token.get_secret_value(),
+            base_url=settings.telegram_base_url,
+            base_file_url=settings.telegram_base_file_url,
+        )
         async with bot:  # initialize() calls getMe
             pass
 
@@ -100,15 +115,25 @@ def check_telegram(settings: Settings, *, sleep: Callable[[float], None] = time.
             return
         except InvalidToken:
             # PTB's own message holds the token: never show it.
-            sys.exit(f"Telegram rejected the bot token (getMe answered Unauthorized/Not Found at {endpoint}).\n"
-                     "Check TELEGRAM_BOT_TOKEN: the whole token from @BotFather, e.g. 123456789:AA..., and "
-                     "TELEGRAM_BASE_URL if you use your own Bot API server.")
+            sys.exit(
+                f"Telegram rejected the bot token (getMe answered Unauthorized/Not Found at {endpoint}).\n"
+                "Check TELEGRAM_BOT_TOKEN: the whole token from @BotFather, e.g. 123456789:AA..., and "
+                "TELEGRAM_BASE_URL if you use your own Bot API server."
+            )
         except NetworkError as exc:  # TimedOut too: no answer, or a 5xx of a proxy in between
-            log.warning("Telegram's Bot API at %s can't be reached (%s); try %d, next in %.0f s. Check the network, "
-                        "a proxy, or TELEGRAM_BASE_URL.", endpoint, _reason(exc, token), attempt, delay)
+            log.warning(
+                "Telegram's Bot API at %s can't be reached (%s); try %d, next in %.0f s. Check the network, "
+                "a proxy, or TELEGRAM_BASE_URL.",
+                endpoint,
+                _reason(exc, token),
+                attempt,
+                delay,
+            )
         except TelegramError as exc:
-            sys.exit(f"Telegram refused getMe at {endpoint}: {_reason(exc, token)}.\nCheck TELEGRAM_BOT_TOKEN and "
-                     "TELEGRAM_BASE_URL.")
+            sys.exit(
+                f"Telegram refused getMe at {endpoint}: {_reason(exc, token)}.\nCheck TELEGRAM_BOT_TOKEN and "
+                "TELEGRAM_BASE_URL."
+            )
         sleep(delay)
         delay, attempt = min(delay * 2, LAST_RETRY_S), attempt + 1
 
@@ -192,8 +217,12 @@ def main(argv: list[str] | None = None) -> None:
     from bot.logs import configure_logging
 
     webhook_secret = settings.webhook_secret.get_secret_value() or secrets.token_urlsafe(32)
-    configure_logging(settings.log_level, settings.telegram_bot_token.get_secret_value(), webhook_secret,
-                      settings.vlm_api_key.get_secret_value())
+    configure_logging(
+        settings.log_level,
+        settings.telegram_bot_token.get_secret_value(),
+        webhook_secret,
+        settings.vlm_api_key.get_secret_value(),
+    )
     if args.command == "download":
         sys.exit(download(settings, args.only))
     if args.command in ("import", "reindex"):

@@ -59,8 +59,9 @@ CAPTIONED_MEDIA = filters.UpdateType.MESSAGE & filters.CAPTION
 INDEX_GROUP = 1
 
 
-def build_application(settings: Settings, commands: tuple[Command, ...] | None = None,
-                      backend: Backend | None = None) -> Application:
+def build_application(
+    settings: Settings, commands: tuple[Command, ...] | None = None, backend: Backend | None = None
+) -> Application:
     """The whole bot, ready for run_polling(): handlers, error handler, queue and backend.
 
     `commands` defaults to the registration list (handlers.COMMANDS), `backend` to the one QUEUE_BACKEND names;
@@ -91,9 +92,19 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
     decoder = ImageDecoder(settings.max_image_pixels)
     backlog = PendingPhotos(settings.sqlite_path)
     photos = ChatPhotos(PhotoIndex.from_settings(settings), queue, settings, decoder=decoder, pending=backlog)
-    services = Services(settings=settings, queue=queue, backend=backend, commands=commands, journal=journal,
-                        quotas=quotas, gen=gen, history=history, photos=photos, chat_stores=[photos, history],
-                        decoder=decoder)
+    services = Services(
+        settings=settings,
+        queue=queue,
+        backend=backend,
+        commands=commands,
+        journal=journal,
+        quotas=quotas,
+        gen=gen,
+        history=history,
+        photos=photos,
+        chat_stores=[photos, history],
+        decoder=decoder,
+    )
 
     async def post_init(application: Application) -> None:
         for store in (history, journal, quotas, backlog):
@@ -145,7 +156,9 @@ def build_application(settings: Settings, commands: tuple[Command, ...] | None =
         # New messages only: editing an old "/caption" must not run it again.
         application.add_handler(CommandHandler(command.name, callback, filters.UpdateType.MESSAGE, block=block))
         if command.on_photo:
-            application.add_handler(MessageHandler(CAPTIONED_MEDIA & CaptionCommand(command.name), callback, block=block))
+            application.add_handler(
+                MessageHandler(CAPTIONED_MEDIA & CaptionCommand(command.name), callback, block=block)
+            )
         if command.on_reply:
             reply_filter = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & ReplyToBot()
             application.add_handler(MessageHandler(reply_filter, callback, block=block))
@@ -235,8 +248,9 @@ async def apologise(update: Update, status_message_id: int | None) -> None:
     try:
         if status_message_id is not None:
             with contextlib.suppress(TelegramError):
-                await message.get_bot().edit_message_text(texts.JOB_SET_ASIDE.in_(lang), message.chat_id,
-                                                          status_message_id)
+                await message.get_bot().edit_message_text(
+                    texts.JOB_SET_ASIDE.in_(lang), message.chat_id, status_message_id
+                )
                 return
         await reply(message, texts.JOB_SET_ASIDE, lang)
     except TelegramError as exc:

@@ -73,8 +73,14 @@ class Services:
         conversations = await self.history.migrate(old_chat_id, new_chat_id)
         buttons = await self.gen.migrate(old_chat_id, new_chat_id)
         if photos or conversations or buttons:
-            log.info("chat %s became %s: moved %d photos, %d conversations, %d rerun prompts", old_chat_id,
-                     new_chat_id, photos, conversations, buttons)
+            log.info(
+                "chat %s became %s: moved %d photos, %d conversations, %d rerun prompts",
+                old_chat_id,
+                new_chat_id,
+                photos,
+                conversations,
+                buttons,
+            )
 
 
 class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):
@@ -83,4 +89,3 @@ class BotContext(CallbackContext[ExtBot[None], dict, dict, dict]):
     @property
     def services(self) -> Services:
         return self.application.bot_data["services"]
-

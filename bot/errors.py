@@ -26,7 +26,7 @@ gets a generic message with that id, never the exception text.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from bot import texts
 from bot.i18n import Say

@@ -8,7 +8,7 @@ it is put into words only when it is sent, in the language of the user it answer
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from telegram import Message, User
@@ -32,7 +32,7 @@ class Text:
         return self.en
 
 
-Say = Union[str, Text]  # what a reply may be given: a Text, or words already in one language (a model's answer)
+Say = str | Text  # what a reply may be given: a Text, or words already in one language (a model's answer)
 
 
 def language_of(user: User | None) -> Lang:

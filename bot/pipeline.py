@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import functools
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar, cast
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from telegram import Bot, Message, Update
 from telegram.error import TelegramError
@@ -275,8 +276,14 @@ async def _mark(note: Awaitable[None]) -> None:
         log.warning("journal note skipped: %s", exc)
 
 
-async def _follow(ticket: Ticket, queue: GpuQueue, status: StatusMessage, message: Message, action: str,
-                  on_start: Callable[[], Awaitable[None]]) -> Result:
+async def _follow(
+    ticket: Ticket,
+    queue: GpuQueue,
+    status: StatusMessage,
+    message: Message,
+    action: str,
+    on_start: Callable[[], Awaitable[None]],
+) -> Result:
     action_task: asyncio.Task[None] | None = None
     try:
         while not ticket.done():

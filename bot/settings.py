@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./data"), description="Where the photo index, chat history and job journal live.")
     device: str = Field("auto", description="auto, cpu, mps, cuda or cuda:N. auto picks CUDA (fp16) when present.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="Model precision: auto (fp16 on GPUs, bf16 on CPUs with AMX or AVX512-BF16, else fp32), "
+        "auto",
+        description="Model precision: auto (fp16 on GPUs, bf16 on CPUs with AMX or AVX512-BF16, else fp32), "
         "float32, bfloat16 or float16.",
     )
 
@@ -43,7 +44,8 @@ class Settings(BaseSettings):
     gen_model: str = Field("stabilityai/sdxl-turbo", description="/gen text-to-image pipeline.")
     caption_model: str = Field("Salesforce/blip-image-captioning-large", description="/caption model.")
     vlm_model: str = Field(
-        "Qwen/Qwen2.5-VL-7B-Instruct", description="/ask and /box vision-language model (with VLM_URL: its served name)."
+        "Qwen/Qwen2.5-VL-7B-Instruct",
+        description="/ask and /box vision-language model (with VLM_URL: its served name).",
     )
     clip_model: str = Field("openai/clip-vit-large-patch14", description="/find and photo indexing (CLIP).")
     classify_model: str = Field("google/vit-base-patch16-224", description="/classify (ImageNet classifier).")
@@ -78,8 +80,9 @@ class Settings(BaseSettings):
         "none", description="none, gptq (a GPTQ checkpoint) or bnb-4bit; both need a CUDA GPU and an extra."
     )
     vlm_url: str = Field(
-        "", description="An OpenAI-compatible server (http://host:8000/v1: vLLM, SGLang, Ollama, llama.cpp...) for "
-        "/ask and /box; VLM_MODEL is then its served model name. Empty = run VLM_MODEL in-process."
+        "",
+        description="An OpenAI-compatible server (http://host:8000/v1: vLLM, SGLang, Ollama, llama.cpp...) for "
+        "/ask and /box; VLM_MODEL is then its served model name. Empty = run VLM_MODEL in-process.",
     )
     vlm_api_key: SecretStr = Field(
         SecretStr(""), description="Sent as 'Authorization: Bearer ...' to VLM_URL (never logged); empty = none."
@@ -111,14 +114,17 @@ class Settings(BaseSettings):
 
     # Model residency
     model_memory_budget_gb: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
-        "auto", description="Memory the loaded models may use; least recently used ones are unloaded. "
+        "auto",
+        description="Memory the loaded models may use; least recently used ones are unloaded. "
         "auto = the device's free memory at start less a headroom; 0 = no limit.",
     )
     model_idle_unload_s: float = Field(0.0, ge=0, description="Unload a model unused this long. 0 = keep it.")
     preload_models: str = Field("", description="Comma-separated tasks to load at start (e.g. caption), or 'all'.")
 
     # Ray Serve (QUEUE_BACKEND=ray)
-    ray_address: str = Field("", description="A Ray cluster to join (ray://host:10001 or host:6379); empty = start one.")
+    ray_address: str = Field(
+        "", description="A Ray cluster to join (ray://host:10001 or host:6379); empty = start one."
+    )
     ray_replicas: int = Field(1, ge=1, description="Replicas per model deployment.")
     ray_num_gpus: float = Field(0.0, ge=0, description="GPU share per replica, e.g. 0.5; 0 = run on CPUs.")
     ray_num_cpus: float = Field(0.0, ge=0, description="CPUs reserved per replica.")
@@ -175,7 +181,9 @@ class Settings(BaseSettings):
     def _check_vlm_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
         if value and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"VLM_URL must be an http:// or https:// URL such as http://localhost:8000/v1, not {value!r}")
+            raise ValueError(
+                f"VLM_URL must be an http:// or https:// URL such as http://localhost:8000/v1, not {value!r}"
+            )
         return value
 
     @field_validator("model_memory_budget_gb", "dtype", mode="before")

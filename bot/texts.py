@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from typing import Iterable
+from collections.abc import Iterable
 
 from bot.i18n import Text
 
@@ -64,43 +64,61 @@ COMMANDS = {
         Text("/caption (on a photo), or /caption a picture of", "/caption（写在照片上），或 /caption a picture of"),
     ),
     "classify": CommandText(
-        Text("Name what is in a photo", "识别照片里是什么"), Text("/classify (on a photo)", "/classify（写在照片上）"),
+        Text("Name what is in a photo", "识别照片里是什么"),
+        Text("/classify (on a photo)", "/classify（写在照片上）"),
     ),
     "gen": CommandText(
         Text("Draw a picture from words", "根据文字画图"),
-        Text("/gen a red fox in the snow --seed 42 --size 768x512 --n 2",
-             "/gen a red fox in the snow --seed 42 --size 768x512 --n 2（提示词用英文效果最好）"),
-        Text("options after the prompt: --seed N · --steps N · --size WxH · --n 1–4 · --no words to avoid · "
-             "--file (PNG); /gen alone explains them",
-             "提示词后可加选项：--seed N · --steps N · --size 宽x高 · --n 1–4 · --no 要避免的内容 · "
-             "--file（PNG 文件）；单独发送 /gen 查看说明"),
+        Text(
+            "/gen a red fox in the snow --seed 42 --size 768x512 --n 2",
+            "/gen a red fox in the snow --seed 42 --size 768x512 --n 2（提示词用英文效果最好）",
+        ),
+        Text(
+            "options after the prompt: --seed N · --steps N · --size WxH · --n 1–4 · --no words to avoid · "
+            "--file (PNG); /gen alone explains them",
+            "提示词后可加选项：--seed N · --steps N · --size 宽x高 · --n 1–4 · --no 要避免的内容 · "
+            "--file（PNG 文件）；单独发送 /gen 查看说明",
+        ),
     ),
-    "safety": CommandText(Text("Switch the /gen safety filter", "开关 /gen 的安全过滤"), Text("/safety on", "/safety on")),
+    "safety": CommandText(
+        Text("Switch the /gen safety filter", "开关 /gen 的安全过滤"), Text("/safety on", "/safety on")
+    ),
     "ask": CommandText(
         Text("Chat about a photo", "就一张照片聊天"),
-        Text("/ask what is the dog doing? (on a photo; then follow up, or reply to my answer)",
-             "/ask 这只狗在做什么？（写在照片上；之后可继续追问，或回复我的回答）"),
+        Text(
+            "/ask what is the dog doing? (on a photo; then follow up, or reply to my answer)",
+            "/ask 这只狗在做什么？（写在照片上；之后可继续追问，或回复我的回答）",
+        ),
     ),
     "box": CommandText(
         Text("Draw boxes around objects in a photo", "在照片中框出物体"),
-        Text("/box dog (on a photo, or about the last photo we talked about)",
-             "/box 狗（写在照片上，或针对我们最后谈到的照片）"),
+        Text(
+            "/box dog (on a photo, or about the last photo we talked about)",
+            "/box 狗（写在照片上，或针对我们最后谈到的照片）",
+        ),
     ),
     "reset": CommandText(Text("Start the photo chat over", "重新开始照片对话"), Text("/reset", "/reset")),
     "find": CommandText(
         Text("Find earlier photos of this chat", "查找本聊天里以前的照片"),
-        Text("/find a dog on the beach, or reply /find to a photo (k=10 for more)",
-             "/find a dog on the beach，或用 /find 回复一张照片（加 k=10 显示更多）"),
-        Text("I remember every photo I see in a chat, and /find searches only that chat's photos. In groups with "
-             "privacy mode on (the default), I only see photos captioned with a command or replied to with one; "
-             "see below to let me see them all.",
-             "我会记住在每个聊天里看到的照片，/find 只搜索当前聊天的照片。在开启隐私模式（默认）的群组中，"
-             "我只能看到说明里带命令或被命令回复的照片；要让我看到全部照片，请看下文。"),
+        Text(
+            "/find a dog on the beach, or reply /find to a photo (k=10 for more)",
+            "/find a dog on the beach，或用 /find 回复一张照片（加 k=10 显示更多）",
+        ),
+        Text(
+            "I remember every photo I see in a chat, and /find searches only that chat's photos. In groups with "
+            "privacy mode on (the default), I only see photos captioned with a command or replied to with one; "
+            "see below to let me see them all.",
+            "我会记住在每个聊天里看到的照片，/find 只搜索当前聊天的照片。在开启隐私模式（默认）的群组中，"
+            "我只能看到说明里带命令或被命令回复的照片；要让我看到全部照片，请看下文。",
+        ),
     ),
     "forget": CommandText(
-        Text("Delete this chat's photo index and history", "删除本聊天的照片索引和对话记录"), Text("/forget", "/forget"),
-        Text("In groups, only admins can; when I leave or am removed from a chat, I forget it too.",
-             "在群组中只有管理员可以使用；我离开或被移出聊天时，也会忘掉它的一切。"),
+        Text("Delete this chat's photo index and history", "删除本聊天的照片索引和对话记录"),
+        Text("/forget", "/forget"),
+        Text(
+            "In groups, only admins can; when I leave or am removed from a chat, I forget it too.",
+            "在群组中只有管理员可以使用；我离开或被移出聊天时，也会忘掉它的一切。",
+        ),
     ),
     "cancel": CommandText(
         Text("Cancel your waiting request", "撤回你等待中的请求"),
@@ -109,16 +127,20 @@ COMMANDS = {
     "stats": CommandText(Text("Queue, models and memory", "队列、模型和内存"), Text("/stats", "/stats")),
 }
 
-UNKNOWN_COMMAND = Text("I don't know that command. Send /help to see what I can do.",
-                       "我不认识这个命令。发送 /help 查看我能做什么。")
+UNKNOWN_COMMAND = Text(
+    "I don't know that command. Send /help to see what I can do.", "我不认识这个命令。发送 /help 查看我能做什么。"
+)
 
 # --- access, queue, progress -------------------------------------------------------------------------
 
-NOT_ALLOWED = Text("Sorry, this bot is private. Ask its owner for access.",
-                   "抱歉，这是一个私人机器人。请向它的主人申请使用权限。")
+NOT_ALLOWED = Text(
+    "Sorry, this bot is private. Ask its owner for access.", "抱歉，这是一个私人机器人。请向它的主人申请使用权限。"
+)
 
-LEAVING_UNLISTED_CHAT = Text("This bot is private and isn't enabled for this chat, so I'm leaving. Bye!",
-                             "这是一个私人机器人，未对本聊天开放，所以我先离开了。再见！")
+LEAVING_UNLISTED_CHAT = Text(
+    "This bot is private and isn't enabled for this chat, so I'm leaving. Bye!",
+    "这是一个私人机器人，未对本聊天开放，所以我先离开了。再见！",
+)
 
 ADMINS_ONLY = Text("That command is for the bot's admins.", "这个命令仅限机器人管理员使用。")
 
@@ -126,8 +148,10 @@ NOTHING_TO_CANCEL = Text("You have no request waiting or running here.", "你在
 
 
 def queued(position: int) -> Text:
-    return Text(f"⏳ Queued: #{position} in line. /cancel to withdraw it.",
-                f"⏳ 排队中：第 {position} 位。发送 /cancel 可撤回。")
+    return Text(
+        f"⏳ Queued: #{position} in line. /cancel to withdraw it.",
+        f"⏳ 排队中：第 {position} 位。发送 /cancel 可撤回。",
+    )
 
 
 WORKING = Text("⚙️ Working on it…", "⚙️ 正在处理…")
@@ -140,8 +164,7 @@ JOB_SET_ASIDE = Text(
     "抱歉：处理这个请求时我两次中断，所以先把它搁置了。请再试一次，也许换一张小一点的照片或简单一些的选项。",
 )
 
-STORAGE_BUSY = Text("My storage is busy right now; please try again in a minute.",
-                    "我的存储暂时繁忙，请一分钟后再试。")
+STORAGE_BUSY = Text("My storage is busy right now; please try again in a minute.", "我的存储暂时繁忙，请一分钟后再试。")
 
 
 def cancelled(command: str) -> Text:
@@ -149,24 +172,32 @@ def cancelled(command: str) -> Text:
 
 
 def internal_error(error_id: str) -> Text:
-    return Text(f"Sorry, something went wrong on my side (error {error_id}). Please try again.",
-                f"抱歉，我这边出了点问题（错误 {error_id}）。请再试一次。")
+    return Text(
+        f"Sorry, something went wrong on my side (error {error_id}). Please try again.",
+        f"抱歉，我这边出了点问题（错误 {error_id}）。请再试一次。",
+    )
 
 
 # --- errors (bot.errors) -------------------------------------------------------------------------
 
 ERROR = Text("Sorry, that didn't work.", "抱歉，没有成功。")
 BUSY = Text("I'm very busy right now. Please try again in a minute.", "我现在非常忙，请过一分钟再试。")
-TOO_MANY_PENDING = Text("You already have several requests waiting. Wait for them, or /cancel one.",
-                        "你已经有好几个请求在等待了。请等它们完成，或用 /cancel 撤回一个。")
+TOO_MANY_PENDING = Text(
+    "You already have several requests waiting. Wait for them, or /cancel one.",
+    "你已经有好几个请求在等待了。请等它们完成，或用 /cancel 撤回一个。",
+)
 
 
 def too_many_pending(count: int) -> Text:
-    return Text(f"You already have {count} requests waiting. Wait for them to finish, or /cancel one.",
-                f"你已经有 {count} 个请求在等待。请等它们完成，或用 /cancel 撤回一个。")
+    return Text(
+        f"You already have {count} requests waiting. Wait for them to finish, or /cancel one.",
+        f"你已经有 {count} 个请求在等待。请等它们完成，或用 /cancel 撤回一个。",
+    )
 
 
-QUOTA_EXCEEDED = Text("You've reached your limit for now. Please try again later.", "你暂时已达到使用上限，请稍后再试。")
+QUOTA_EXCEEDED = Text(
+    "You've reached your limit for now. Please try again later.", "你暂时已达到使用上限，请稍后再试。"
+)
 
 
 def _duration(seconds: float) -> Text:
@@ -182,26 +213,41 @@ def quota_exceeded(limit: int, task: str, window: str, wait_s: float) -> Text:
     """`window` is "minute" or "day"."""
     wait = _duration(wait_s)
     zh_window = {"minute": "每分钟", "day": "每天"}.get(window, window)
-    return Text(f"You've reached your limit of {limit} /{task} requests per {window}. Try again in {wait.en}.",
-                f"你已达到 /{task} {zh_window} {limit} 次的上限。请在 {wait.zh}后再试。")
+    return Text(
+        f"You've reached your limit of {limit} /{task} requests per {window}. Try again in {wait.en}.",
+        f"你已达到 /{task} {zh_window} {limit} 次的上限。请在 {wait.zh}后再试。",
+    )
 
 
 CANCELLED = Text("Cancelled.", "已撤回。")
-TIMED_OUT = Text("That took too long and was stopped. Please try again, perhaps with a smaller request.",
-                 "处理时间太长，已被停止。请再试一次，或者把请求改小一些。")
-MODEL_UNAVAILABLE = Text("That model isn't available on this bot right now. The admin can see why in the logs.",
-                         "这个模型目前在本机器人上不可用。管理员可以在日志里查看原因。")
-MODEL_FAILED = Text("The model failed on this request. Please try again or use another photo.",
-                    "模型处理这个请求时出错了。请再试一次，或换一张照片。")
-MODEL_TOO_BIG = Text("That model is too big for this machine's memory, so the bot doesn't load it. "
-                     "The admin can choose a smaller model or another memory setting (see the logs).",
-                     "这个模型太大，本机内存装不下，所以机器人没有加载它。管理员可以换一个更小的模型或调整内存设置（见日志）。")
-OUT_OF_MEMORY = Text("The bot ran out of memory on this request. Please try again in a minute, or with a smaller photo.",
-                     "机器人处理这个请求时内存不足。请过一分钟再试，或换一张小一点的照片。")
-SHUTTING_DOWN = Text("The bot is restarting; your request will be answered when it is back.",
-                     "机器人正在重启，恢复后会回复你的请求。")
-INDEX_UNAVAILABLE = Text("Photo search isn't available right now. The admin can see why in the logs.",
-                         "照片搜索目前不可用。管理员可以在日志里查看原因。")
+TIMED_OUT = Text(
+    "That took too long and was stopped. Please try again, perhaps with a smaller request.",
+    "处理时间太长，已被停止。请再试一次，或者把请求改小一些。",
+)
+MODEL_UNAVAILABLE = Text(
+    "That model isn't available on this bot right now. The admin can see why in the logs.",
+    "这个模型目前在本机器人上不可用。管理员可以在日志里查看原因。",
+)
+MODEL_FAILED = Text(
+    "The model failed on this request. Please try again or use another photo.",
+    "模型处理这个请求时出错了。请再试一次，或换一张照片。",
+)
+MODEL_TOO_BIG = Text(
+    "That model is too big for this machine's memory, so the bot doesn't load it. "
+    "The admin can choose a smaller model or another memory setting (see the logs).",
+    "这个模型太大，本机内存装不下，所以机器人没有加载它。管理员可以换一个更小的模型或调整内存设置（见日志）。",
+)
+OUT_OF_MEMORY = Text(
+    "The bot ran out of memory on this request. Please try again in a minute, or with a smaller photo.",
+    "机器人处理这个请求时内存不足。请过一分钟再试，或换一张小一点的照片。",
+)
+SHUTTING_DOWN = Text(
+    "The bot is restarting; your request will be answered when it is back.", "机器人正在重启，恢复后会回复你的请求。"
+)
+INDEX_UNAVAILABLE = Text(
+    "Photo search isn't available right now. The admin can see why in the logs.",
+    "照片搜索目前不可用。管理员可以在日志里查看原因。",
+)
 REINDEX_NEEDED = Text(
     "This chat's photos were indexed with a different CLIP model than the one I use now, so I can't "
     "search them until the bot's owner runs `python -m bot reindex` (once, for all chats). "
@@ -213,74 +259,106 @@ REINDEX_NEEDED = Text(
 
 def model_cannot(task: str, model_type: str) -> Text:
     """The configured model's family can't do `task` (e.g. a captioning model set for /box)."""
-    return Text(f"The model this bot uses for /{task} ({model_type}) can't do that. "
-                "The admin can configure one that can (see the README).",
-                f"本机器人用于 /{task} 的模型（{model_type}）做不到这一点。管理员可以换一个能做到的模型（见 README）。")
+    return Text(
+        f"The model this bot uses for /{task} ({model_type}) can't do that. "
+        "The admin can configure one that can (see the README).",
+        f"本机器人用于 /{task} 的模型（{model_type}）做不到这一点。管理员可以换一个能做到的模型（见 README）。",
+    )
 
 
 # /ask and /box on a serving engine (VLM_URL)
-VLM_SERVER_UNREACHABLE = Text("The /ask and /box model server can't be reached right now. Please try again later; "
-                              "the admin can check VLM_URL.",
-                              "现在连接不上 /ask 和 /box 的模型服务器。请稍后再试；管理员可以检查 VLM_URL。")
-VLM_SERVER_KEY_REFUSED = Text("The /ask and /box model server refused this bot's key. The admin can check VLM_API_KEY.",
-                              "/ask 和 /box 的模型服务器拒绝了本机器人的密钥。管理员可以检查 VLM_API_KEY。")
-VLM_SERVER_NO_MODEL = Text("The /ask and /box model server doesn't serve the configured model. "
-                           "The admin can check VLM_MODEL and VLM_URL.",
-                           "/ask 和 /box 的模型服务器没有提供所配置的模型。管理员可以检查 VLM_MODEL 和 VLM_URL。")
-VLM_SERVER_REFUSED = Text("The model server refused this request. Please try a shorter question or another photo.",
-                          "模型服务器拒绝了这个请求。请换一个更短的问题或另一张照片。")
-VLM_SERVER_FAILED = Text("The model server failed on this request. Please try again in a minute.",
-                         "模型服务器处理这个请求时出错了。请过一分钟再试。")
-VLM_FAMILY_UNKNOWN = Text("I don't know how the served model writes boxes, so /box can't draw them. "
-                          "The admin can set VLM_FAMILY (see the README).",
-                          "我不知道所用模型如何给出方框坐标，所以 /box 画不出来。管理员可以设置 VLM_FAMILY（见 README）。")
-WIDE_PHOTO = Text("That photo is too long and thin for this model. Please crop it.",
-                  "这张照片太细长了，这个模型处理不了。请裁剪一下。")
+VLM_SERVER_UNREACHABLE = Text(
+    "The /ask and /box model server can't be reached right now. Please try again later; the admin can check VLM_URL.",
+    "现在连接不上 /ask 和 /box 的模型服务器。请稍后再试；管理员可以检查 VLM_URL。",
+)
+VLM_SERVER_KEY_REFUSED = Text(
+    "The /ask and /box model server refused this bot's key. The admin can check VLM_API_KEY.",
+    "/ask 和 /box 的模型服务器拒绝了本机器人的密钥。管理员可以检查 VLM_API_KEY。",
+)
+VLM_SERVER_NO_MODEL = Text(
+    "The /ask and /box model server doesn't serve the configured model. The admin can check VLM_MODEL and VLM_URL.",
+    "/ask 和 /box 的模型服务器没有提供所配置的模型。管理员可以检查 VLM_MODEL 和 VLM_URL。",
+)
+VLM_SERVER_REFUSED = Text(
+    "The model server refused this request. Please try a shorter question or another photo.",
+    "模型服务器拒绝了这个请求。请换一个更短的问题或另一张照片。",
+)
+VLM_SERVER_FAILED = Text(
+    "The model server failed on this request. Please try again in a minute.",
+    "模型服务器处理这个请求时出错了。请过一分钟再试。",
+)
+VLM_FAMILY_UNKNOWN = Text(
+    "I don't know how the served model writes boxes, so /box can't draw them. "
+    "The admin can set VLM_FAMILY (see the README).",
+    "我不知道所用模型如何给出方框坐标，所以 /box 画不出来。管理员可以设置 VLM_FAMILY（见 README）。",
+)
+WIDE_PHOTO = Text(
+    "That photo is too long and thin for this model. Please crop it.",
+    "这张照片太细长了，这个模型处理不了。请裁剪一下。",
+)
 
 
-QUESTION_TOO_LONG_FOR_MODEL = Text("That question is too long for this model. Please ask something shorter.",
-                                   "这个问题对这个模型来说太长了。请问得简短一些。")
+QUESTION_TOO_LONG_FOR_MODEL = Text(
+    "That question is too long for this model. Please ask something shorter.",
+    "这个问题对这个模型来说太长了。请问得简短一些。",
+)
 
 # --- images and files ----------------------------------------------------------------------------
 
-BAD_IMAGE = Text("I couldn't read that image. Please send a JPEG, PNG or WebP photo.",
-                 "我无法读取这张图片。请发送 JPEG、PNG 或 WebP 格式的照片。")
+BAD_IMAGE = Text(
+    "I couldn't read that image. Please send a JPEG, PNG or WebP photo.",
+    "我无法读取这张图片。请发送 JPEG、PNG 或 WebP 格式的照片。",
+)
 EMPTY_FILE = Text("That file is empty.", "这个文件是空的。")
-NOT_AN_IMAGE = Text("That isn't an image I can read. Please send a JPEG, PNG or WebP photo.",
-                    "这不是我能读取的图片。请发送 JPEG、PNG 或 WebP 格式的照片。")
-CORRUPT_IMAGE = Text("That image looks corrupt or truncated. Please send it again.",
-                     "这张图片似乎已损坏或不完整。请重新发送。")
+NOT_AN_IMAGE = Text(
+    "That isn't an image I can read. Please send a JPEG, PNG or WebP photo.",
+    "这不是我能读取的图片。请发送 JPEG、PNG 或 WebP 格式的照片。",
+)
+CORRUPT_IMAGE = Text(
+    "That image looks corrupt or truncated. Please send it again.", "这张图片似乎已损坏或不完整。请重新发送。"
+)
 
 
 def image_too_thin(width: int, height: int, limit: int) -> Text:
-    return Text(f"That image is too long and thin ({width}×{height}); it may be at most {limit} times longer "
-                "than it is wide.",
-                f"这张图片太细长了（{width}×{height}），长边最多只能是短边的 {limit} 倍。")
+    return Text(
+        f"That image is too long and thin ({width}×{height}); it may be at most {limit} times longer than it is wide.",
+        f"这张图片太细长了（{width}×{height}），长边最多只能是短边的 {limit} 倍。",
+    )
 
 
 def too_many_scans(limit: int) -> Text:
-    return Text(f"That JPEG is built of too many passes (scans) to decode safely; the limit is {limit}. "
-                "Please save it again as an ordinary JPEG or PNG.",
-                f"这张 JPEG 由过多的扫描（scan）组成，无法安全解码；上限是 {limit}。请重新保存为普通的 JPEG 或 PNG。")
+    return Text(
+        f"That JPEG is built of too many passes (scans) to decode safely; the limit is {limit}. "
+        "Please save it again as an ordinary JPEG or PNG.",
+        f"这张 JPEG 由过多的扫描（scan）组成，无法安全解码；上限是 {limit}。请重新保存为普通的 JPEG 或 PNG。",
+    )
 
 
-IMAGE_TOO_SLOW = Text("That image takes too long to decode. Please send a smaller or simpler file.",
-                      "这张图片解码耗时太久。请发送更小或更简单的文件。")
+IMAGE_TOO_SLOW = Text(
+    "That image takes too long to decode. Please send a smaller or simpler file.",
+    "这张图片解码耗时太久。请发送更小或更简单的文件。",
+)
 
 
 def image_too_large(max_pixels: int, width: int | None = None, height: int | None = None) -> Text:
     limit = f"{max_pixels / 1e6:.0f}"
     if width is None or height is None:
-        return Text(f"That image is too large; the limit is {limit} megapixels.",
-                    f"这张图片太大了，上限是 {limit} 百万像素。")
-    return Text(f"That image is too large ({width}×{height}); the limit is {limit} megapixels.",
-                f"这张图片太大了（{width}×{height}），上限是 {limit} 百万像素。")
+        return Text(
+            f"That image is too large; the limit is {limit} megapixels.", f"这张图片太大了，上限是 {limit} 百万像素。"
+        )
+    return Text(
+        f"That image is too large ({width}×{height}); the limit is {limit} megapixels.",
+        f"这张图片太大了（{width}×{height}），上限是 {limit} 百万像素。",
+    )
 
 
-FILE_TOO_BIG = Text("That file is over 20 MB, the most a bot can download from Telegram. Please send a smaller one.",
-                    "这个文件超过 20 MB，这是机器人能从 Telegram 下载的上限。请发送小一些的文件。")
-DOWNLOAD_FAILED = Text("I couldn't download that file from Telegram. Please send it again.",
-                       "我无法从 Telegram 下载这个文件。请重新发送。")
+FILE_TOO_BIG = Text(
+    "That file is over 20 MB, the most a bot can download from Telegram. Please send a smaller one.",
+    "这个文件超过 20 MB，这是机器人能从 Telegram 下载的上限。请发送小一些的文件。",
+)
+DOWNLOAD_FAILED = Text(
+    "I couldn't download that file from Telegram. Please send it again.", "我无法从 Telegram 下载这个文件。请重新发送。"
+)
 
 _WHAT = {
     "prompt": Text("The prompt", "提示词"),
@@ -295,8 +373,10 @@ _WHAT = {
 def too_long(what: str, length: int, limit: int) -> Text:
     """`what`: prompt, negative, question, description, prefix or query."""
     name = _WHAT[what]
-    return Text(f"{name.en} is too long ({length} characters; the limit is {limit}).",
-                f"{name.zh}太长了（{length} 个字符，上限是 {limit}）。")
+    return Text(
+        f"{name.en} is too long ({length} characters; the limit is {limit}).",
+        f"{name.zh}太长了（{length} 个字符，上限是 {limit}）。",
+    )
 
 
 # --- /caption and /classify ------------------------------------------------------------------------
@@ -361,8 +441,10 @@ def gen_usage(max_steps: int, min_side: int, max_side: int, max_count: int, nega
     return Text("\n".join(en), "\n".join(zh))
 
 
-GEN_PROMPT_FIRST = Text("Write what to draw first, then the options, e.g. /gen a red fox --seed 42",
-                        "请先写要画的内容，再写选项，例如 /gen a red fox --seed 42")
+GEN_PROMPT_FIRST = Text(
+    "Write what to draw first, then the options, e.g. /gen a red fox --seed 42",
+    "请先写要画的内容，再写选项，例如 /gen a red fox --seed 42",
+)
 NEGATIVE_UNSUPPORTED = Text(
     "--no can't be used with this model: it draws without guidance (a turbo model), "
     "so a negative prompt would have no effect.",
@@ -386,8 +468,9 @@ _OPTION_VALUES = {
 
 
 def option_range(name: str, low: int, high: int) -> Text:
-    return Text(f"--{name} must be a whole number from {low} to {high}.",
-                f"--{name} 必须是 {low} 到 {high} 之间的整数。")
+    return Text(
+        f"--{name} must be a whole number from {low} to {high}.", f"--{name} 必须是 {low} 到 {high} 之间的整数。"
+    )
 
 
 def size_range(min_side: int, max_side: int) -> Text:
@@ -412,7 +495,9 @@ def option_twice(name: str) -> Text:
 
 
 def option_needs_value(name: str) -> Text:
-    return Text(f"--{name} needs a value, e.g. {_OPTION_VALUES[name]}", f"--{name} 需要一个值，例如 {_OPTION_VALUES[name]}")
+    return Text(
+        f"--{name} needs a value, e.g. {_OPTION_VALUES[name]}", f"--{name} 需要一个值，例如 {_OPTION_VALUES[name]}"
+    )
 
 
 def stray_words(words: str) -> Text:
@@ -430,8 +515,10 @@ def images_withheld(blocked: int, total: int) -> Text:
         return Text("🚫 The safety filter withheld this picture.", "🚫 安全过滤拦下了这张图。")
     if blocked == total:
         return Text(f"🚫 The safety filter withheld all {total} pictures.", f"🚫 安全过滤拦下了全部 {total} 张图。")
-    return Text(f"🚫 {blocked} of {total} pictures withheld by the safety filter",
-                f"🚫 {total} 张图中有 {blocked} 张被安全过滤拦下")
+    return Text(
+        f"🚫 {blocked} of {total} pictures withheld by the safety filter",
+        f"🚫 {total} 张图中有 {blocked} 张被安全过滤拦下",
+    )
 
 
 NAME_LIMIT = 64  # a user's name in a caption or credit is shortened to this many characters
@@ -440,8 +527,9 @@ NAME_LIMIT = 64  # a user's name in a caption or credit is shortened to this man
 def user_name(name: str, limit: int = NAME_LIMIT) -> str:
     """A user-controlled name made safe to show: control and direction-override characters removed,
     shortened (…) to `limit` characters."""
-    clean = "".join(c for c in name if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn")
-                    or c in "\u200d")  # keep the zero-width joiner (emoji sequences)
+    clean = "".join(
+        c for c in name if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn") or c in "\u200d"
+    )  # keep the zero-width joiner (emoji sequences)
     clean = " ".join(clean.split()) or "?"
     return clean if len(clean) <= limit else clean[: limit - 1].rstrip() + "…"
 
@@ -489,8 +577,10 @@ def gen_caption(prompt: str, details: list[str]) -> str:
 
 # --- /safety -----------------------------------------------------------------------------------
 
-SAFETY_USAGE = Text("Use /safety on or /safety off; /safety alone shows the state.",
-                    "用 /safety on 或 /safety off 开关；单独发送 /safety 查看当前状态。")
+SAFETY_USAGE = Text(
+    "Use /safety on or /safety off; /safety alone shows the state.",
+    "用 /safety on 或 /safety off 开关；单独发送 /safety 查看当前状态。",
+)
 SAFETY_CHECKER_UNAVAILABLE = Text(
     "The safety checker isn't available, so I'm not drawing pictures right now. The admin can see why in the logs.",
     "安全检查器不可用，所以我现在不画图。管理员可以在日志里查看原因。",
@@ -517,8 +607,10 @@ def safety_status(on: bool, checker: str, blocked_terms: int) -> Text:
 def safety_switched(on: bool) -> Text:
     if on:
         return Text("✅ /gen safety is now ON.", "✅ /gen 安全过滤已开启。")
-    return Text("⚠️ /gen safety is now OFF: prompts and pictures are not checked.",
-                "⚠️ /gen 安全过滤已关闭：提示词和图片都不再检查。")
+    return Text(
+        "⚠️ /gen safety is now OFF: prompts and pictures are not checked.",
+        "⚠️ /gen 安全过滤已关闭：提示词和图片都不再检查。",
+    )
 
 
 # -- /ask, /box, /reset -------------------------------------------------------------------------
@@ -549,8 +641,9 @@ BOX_USAGE = Text(
     "不带照片时，我会看我们在这里最后谈到的照片。",
 )
 
-RESET_DONE = Text("Starting over: I've forgotten our conversations about photos here.",
-                  "重新开始：我已忘掉我们在这里关于照片的对话。")
+RESET_DONE = Text(
+    "Starting over: I've forgotten our conversations about photos here.", "重新开始：我已忘掉我们在这里关于照片的对话。"
+)
 
 RESET_NOTHING = Text("There was nothing to forget here.", "这里没有需要忘掉的内容。")
 
@@ -576,7 +669,7 @@ def boxes_found(target: str, boxes, size: tuple[int, int], limit: int = 1024) ->
         lines = [header]
         for index, box in enumerate(boxes, start=1):
             line = f"{index}. {box.label}: {box.x1},{box.y1} – {box.x2},{box.y2}"
-            if len("\n".join(lines + [line])) > limit - 20:
+            if len("\n".join([*lines, line])) > limit - 20:
                 lines.append(more.format(len(boxes) - index + 1))
                 break
             lines.append(line)
@@ -596,8 +689,10 @@ FIND_USAGE = Text(
 
 
 def bad_k(value: str, max_k: int) -> Text:
-    return Text(f"k must be a whole number from 1 to {max_k}, not {value!r}.",
-                f"k 必须是 1 到 {max_k} 之间的整数，不能是 {value!r}。")
+    return Text(
+        f"k must be a whole number from 1 to {max_k}, not {value!r}.",
+        f"k 必须是 1 到 {max_k} 之间的整数，不能是 {value!r}。",
+    )
 
 
 def no_photos_yet(private: bool) -> Text:
@@ -619,8 +714,10 @@ def no_photos_yet(private: bool) -> Text:
     )
 
 
-NO_OTHER_MATCHES = Text("That's the only photo of this chat I know; send me more and try again.",
-                        "这是我在本聊天里知道的唯一一张照片；再发几张给我后重试吧。")
+NO_OTHER_MATCHES = Text(
+    "That's the only photo of this chat I know; send me more and try again.",
+    "这是我在本聊天里知道的唯一一张照片；再发几张给我后重试吧。",
+)
 MATCHES_UNSENDABLE = Text(
     "I found matches, but Telegram wouldn't let me send them again (they may have been deleted).",
     "我找到了匹配的照片，但 Telegram 不允许我再次发送它们（它们可能已被删除）。",
@@ -628,8 +725,10 @@ MATCHES_UNSENDABLE = Text(
 
 
 def matches_missing(missing: int) -> Text:
-    return Text(f"({missing} more {'match' if missing == 1 else 'matches'} could not be sent: the file is gone.)",
-                f"（另有 {missing} 张匹配的照片无法发送：文件已不存在。）")
+    return Text(
+        f"({missing} more {'match' if missing == 1 else 'matches'} could not be sent: the file is gone.)",
+        f"（另有 {missing} 张匹配的照片无法发送：文件已不存在。）",
+    )
 
 
 def match_date(timestamp: int) -> Text:
@@ -638,8 +737,10 @@ def match_date(timestamp: int) -> Text:
     return Text(day.strftime("%-d %b %Y"), f"{day.year}年{day.month}月{day.day}日")
 
 
-FORGET_ADMINS_ONLY = Text("Only this group's admins can make me forget its photos and history.",
-                          "只有本群管理员才能让我忘掉群里的照片和对话记录。")
+FORGET_ADMINS_ONLY = Text(
+    "Only this group's admins can make me forget its photos and history.",
+    "只有本群管理员才能让我忘掉群里的照片和对话记录。",
+)
 
 # What each ChatStore keeps (its `what`), after a number: "3 indexed photos".
 INDEXED_PHOTOS = Text("indexed photos", "张已索引的照片")
@@ -650,12 +751,15 @@ def forgotten(counts: dict[Text, int]) -> Text:
     """The /forget answer, from {what: how many} of each store."""
     kept = [(what, n) for what, n in counts.items() if n]
     if not kept:
-        return Text("Done. There was nothing to forget: I had kept nothing from this chat.",
-                    "完成。没有需要忘掉的：我没有保存这个聊天的任何内容。")
+        return Text(
+            "Done. There was nothing to forget: I had kept nothing from this chat.",
+            "完成。没有需要忘掉的：我没有保存这个聊天的任何内容。",
+        )
     en = ", ".join(f"{n} {what.en}" for what, n in kept)
     zh = "、".join(f"{n} {what.zh}" for what, n in kept)
-    return Text(f"Done. I deleted everything I kept from this chat: {en}.",
-                f"完成。我已删除为这个聊天保存的一切：{zh}。")
+    return Text(
+        f"Done. I deleted everything I kept from this chat: {en}.", f"完成。我已删除为这个聊天保存的一切：{zh}。"
+    )
 
 
 # --- /stats (admins) ------------------------------------------------------------------------------
@@ -680,8 +784,9 @@ def stats_report(queue, backend: dict) -> Text:
         where = device or words["not_started"]
         if loaded:
             lines.append(words["models"].format(device=where))
-            lines += [f"  {task}: {m['source']} ({m['mb']} MB, {words['idle']} {m['idle_s']} s)"
-                      for task, m in loaded.items()]
+            lines += [
+                f"  {task}: {m['source']} ({m['mb']} MB, {words['idle']} {m['idle_s']} s)" for task, m in loaded.items()
+            ]
         else:
             lines.append(words["no_models"].format(device=where))
         if memory:
@@ -694,26 +799,39 @@ def stats_report(queue, backend: dict) -> Text:
         return "\n".join(lines)
 
     return Text(
-        report({
-            "title": "📊 Bot status", "queue": "Queue: {total} waiting{tasks}, {running} running",
-            "jobs": "Jobs: {served} served, {failed} failed",
-            "indexing": "Photo indexing: {waiting} waiting, {done} done, {failed} failed",
-            "not_started": "not started", "models": "Models on {device}:", "idle": "idle",
-            "no_models": "Models on {device}: none loaded", "memory": "Memory: ",
-            "loads": "Model loads: {loads}, unloads: {unloads}",
-            "vlm_server": "/ask and /box: {model} at {url}, {in_flight} in flight (at most {most_in_flight} so far), "
-                          "{requests} sent",
-        }),
-        report({
-            "title": "📊 机器人状态", "queue": "队列：{total} 个等待{tasks}，{running} 个运行中",
-            "jobs": "任务：已完成 {served} 个，失败 {failed} 个",
-            "indexing": "照片索引：{waiting} 张等待，{done} 张完成，{failed} 张失败",
-            "not_started": "尚未启动", "models": "{device} 上的模型：", "idle": "空闲",
-            "no_models": "{device} 上的模型：未加载", "memory": "内存：",
-            "loads": "模型加载 {loads} 次，卸载 {unloads} 次",
-            "vlm_server": "/ask 和 /box：{url} 上的 {model}，{in_flight} 个进行中（最多时 {most_in_flight} 个），"
-                          "已发送 {requests} 个",
-        }),
+        report(
+            {
+                "title": "📊 Bot status",
+                "queue": "Queue: {total} waiting{tasks}, {running} running",
+                "jobs": "Jobs: {served} served, {failed} failed",
+                "indexing": "Photo indexing: {waiting} waiting, {done} done, {failed} failed",
+                "not_started": "not started",
+                "models": "Models on {device}:",
+                "idle": "idle",
+                "no_models": "Models on {device}: none loaded",
+                "memory": "Memory: ",
+                "loads": "Model loads: {loads}, unloads: {unloads}",
+                "vlm_server": "/ask and /box: {model} at {url}, {in_flight} in flight "
+                "(at most {most_in_flight} so far), "
+                "{requests} sent",
+            }
+        ),
+        report(
+            {
+                "title": "📊 机器人状态",
+                "queue": "队列：{total} 个等待{tasks}，{running} 个运行中",
+                "jobs": "任务：已完成 {served} 个，失败 {failed} 个",
+                "indexing": "照片索引：{waiting} 张等待，{done} 张完成，{failed} 张失败",
+                "not_started": "尚未启动",
+                "models": "{device} 上的模型：",
+                "idle": "空闲",
+                "no_models": "{device} 上的模型：未加载",
+                "memory": "内存：",
+                "loads": "模型加载 {loads} 次，卸载 {unloads} 次",
+                "vlm_server": "/ask 和 /box：{url} 上的 {model}，{in_flight} 个进行中（最多时 {most_in_flight} 个），"
+                "已发送 {requests} 个",
+            }
+        ),
     )
 
 

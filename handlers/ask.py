@@ -65,9 +65,14 @@ async def ask(request: UserRequest) -> None:
         # The turn is stored before the answer goes out (keyed by the request, so a replay stores it once):
         # an answer the user saw always has its turn.
         shown_so_far = request.status.parts if request.status is not None else []
-        await history.add_turn(conversation.scope, conversation.id, Turn(question, result.text),
-                               [m.message_id for m in shown_so_far], keep_earlier=result.history_used,
-                               update_id=update_id)
+        await history.add_turn(
+            conversation.scope,
+            conversation.id,
+            Turn(question, result.text),
+            [m.message_id for m in shown_so_far],
+            keep_earlier=result.history_used,
+            update_id=update_id,
+        )
         sent = await request.answer(shown)
         await _link(request, conversation, sent)
 
@@ -80,8 +85,10 @@ async def _link(request: UserRequest, conversation: Conversation, sent: Message)
 
 def _check_length(question: str) -> None:
     if len(question) > MAX_QUESTION_CHARS:
-        raise BadInput(f"question of {len(question)} chars",
-                       user_message=texts.too_long("question", len(question), MAX_QUESTION_CHARS))
+        raise BadInput(
+            f"question of {len(question)} chars",
+            user_message=texts.too_long("question", len(question), MAX_QUESTION_CHARS),
+        )
 
 
 COMMAND = command("ask", ask, on_photo=True, long_running=True, on_reply=True, on_mention=True)

@@ -27,10 +27,12 @@ async def box(request: UserRequest) -> None:
         await request.reply(texts.BOX_USAGE)
         return
     if len(target) > MAX_TARGET_CHARS:
-        raise BadInput(f"target of {len(target)} chars",
-                       user_message=texts.too_long("description", len(target), MAX_TARGET_CHARS))
-    subject = await subject_of_command(message, request.bot, history, request.services.decoder,
-                                       request.update.update_id)  # a replay: the same conversation
+        raise BadInput(
+            f"target of {len(target)} chars", user_message=texts.too_long("description", len(target), MAX_TARGET_CHARS)
+        )
+    subject = await subject_of_command(
+        message, request.bot, history, request.services.decoder, request.update.update_id
+    )  # a replay: the same conversation
     if subject is None:
         await request.reply(texts.BOX_USAGE)
         return

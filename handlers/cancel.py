@@ -20,9 +20,11 @@ async def cancel(request: UserRequest) -> None:
         request_update = await services.journal.update_of_status_message(chat_id, target.message_id)
         anyone = is_admin(request.update, services.settings)
         job = services.queue.cancel_matching(
-            lambda j: j.chat_id == chat_id
-            and (j.message_id == target.message_id or (request_update is not None and j.seq == request_update))
-            and (anyone or j.user_id == user_id)
+            lambda j: (
+                j.chat_id == chat_id
+                and (j.message_id == target.message_id or (request_update is not None and j.seq == request_update))
+                and (anyone or j.user_id == user_id)
+            )
         )
     await request.reply(texts.cancelled(f"/{job.command or job.task}") if job else texts.NOTHING_TO_CANCEL)
 

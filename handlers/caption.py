@@ -22,8 +22,9 @@ async def caption(request: UserRequest) -> None:
         return
     prefix = command_args(request.text)
     if len(prefix) > MAX_PREFIX_CHARS:
-        raise BadInput(f"prefix of {len(prefix)} chars",
-                       user_message=texts.too_long("prefix", len(prefix), MAX_PREFIX_CHARS))
+        raise BadInput(
+            f"prefix of {len(prefix)} chars", user_message=texts.too_long("prefix", len(prefix), MAX_PREFIX_CHARS)
+        )
     image = await request.fetch_image(photo)
     result = await request.run(CaptionRequest(image, prefix or None), ChatAction.TYPING)
     await request.answer(result.text.strip() or texts.NO_CAPTION)

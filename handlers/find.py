@@ -48,7 +48,9 @@ def parse_find_args(args: str) -> tuple[str, int]:
         k = int(value)
     query = " ".join(words)
     if len(query) > MAX_QUERY_CHARS:
-        raise BadInput(f"query of {len(query)} chars", user_message=texts.too_long("query", len(query), MAX_QUERY_CHARS))
+        raise BadInput(
+            f"query of {len(query)} chars", user_message=texts.too_long("query", len(query), MAX_QUERY_CHARS)
+        )
     return query, k
 
 

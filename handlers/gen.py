@@ -39,8 +39,11 @@ async def gen(request: UserRequest) -> None:
     profile = await request.services.gen.profile()
     text = command_args(request.message.text)
     if not text:
-        await request.reply(texts.gen_usage(profile.max_steps, profile.min_side, profile.max_side,
-                                             profile.max_count, profile.negative_prompt))
+        await request.reply(
+            texts.gen_usage(
+                profile.max_steps, profile.min_side, profile.max_side, profile.max_count, profile.negative_prompt
+            )
+        )
         return
     await draw(request, parse_gen_args(text, profile).seeded(), profile)
 
@@ -85,7 +88,9 @@ async def draw(request: UserRequest, params: GenParams, profile: GenProfile, rer
     safety = await services.gen.safety_on()
     if safety:
         services.gen.check_prompt(params.prompt)
-    work = params.request(guidance=profile.guidance, check_safety=safety and bool(services.settings.safety_checker_model))
+    work = params.request(
+        guidance=profile.guidance, check_safety=safety and bool(services.settings.safety_checker_model)
+    )
     action = ChatAction.UPLOAD_DOCUMENT if params.as_file else ChatAction.UPLOAD_PHOTO
     result = await request.run(work, action)
     key = await services.gen.remember(params, message.chat_id, request.user_id)
@@ -108,16 +113,24 @@ def buttons(key: str, lang: Lang, *, same_seed: bool = True) -> InlineKeyboardMa
     return InlineKeyboardMarkup([row])
 
 
-async def send_result(message: Message, params: GenParams, result: GeneratedImages,
-                      key: str, rerun_by: str | None, lang: Lang) -> list[Message]:
+async def send_result(
+    message: Message, params: GenParams, result: GeneratedImages, key: str, rerun_by: str | None, lang: Lang
+) -> list[Message]:
     """A photo, an album, or PNG documents, with the buttons; withheld images become a notice."""
     images = result.images
     if not images:  # everything was withheld: a notice, and only a new seed can change that
-        await reply(message, texts.images_withheld(len(result.blocked), params.count), lang,
-                    markup=buttons(key, lang, same_seed=False))
+        await reply(
+            message,
+            texts.images_withheld(len(result.blocked), params.count),
+            lang,
+            markup=buttons(key, lang, same_seed=False),
+        )
         return []
-    details = [texts.gen_settings_line(tuple(i.seed for i in images), params.steps, params.width, params.height,
-                                       params.negative_prompt).in_(lang)]
+    details = [
+        texts.gen_settings_line(
+            tuple(i.seed for i in images), params.steps, params.width, params.height, params.negative_prompt
+        ).in_(lang)
+    ]
     if result.blocked:
         details.append(texts.images_withheld(len(result.blocked), params.count).in_(lang))
     if rerun_by:
@@ -125,7 +138,8 @@ async def send_result(message: Message, params: GenParams, result: GeneratedImag
     caption = texts.gen_caption(params.prompt, details)
     media = [
         InputMediaDocument(i.png, filename=f"gen-{i.seed}.png", caption=caption if n == 0 else None)
-        if params.as_file else InputMediaPhoto(i.png, caption=caption if n == 0 else None)
+        if params.as_file
+        else InputMediaPhoto(i.png, caption=caption if n == 0 else None)
         for n, i in enumerate(images)
     ]
     if len(media) == 1:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, ClassVar, Protocol, Self, Sequence
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self
 
 import torch
 from transformers import StoppingCriteria
@@ -166,7 +167,7 @@ class PartialTexts(BaseStreamer):
         if not self._prompt_seen:
             self._prompt_seen = True
             return
-        for row, tokens in zip(self.rows, value.reshape(len(self.rows), -1)):
+        for row, tokens in zip(self.rows, value.reshape(len(self.rows), -1), strict=False):
             if row is not None:
                 row.put(tokens)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Self, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from transformers import (
     BlipForConditionalGeneration,
@@ -23,8 +24,9 @@ class BlipCaptioner:
 
     task: ClassVar[Task] = Task.CAPTION
 
-    def __init__(self, model: BlipForConditionalGeneration, processor: BlipProcessor, device: Device,
-                 max_new_tokens: int) -> None:
+    def __init__(
+        self, model: BlipForConditionalGeneration, processor: BlipProcessor, device: Device, max_new_tokens: int
+    ) -> None:
         self.model = model
         self.processor = processor
         self.device = device
@@ -44,7 +46,7 @@ class BlipCaptioner:
             by_prefix.setdefault(request.prefix, []).append(index)
         for prefix, indices in by_prefix.items():
             texts = self._caption([requests[i].image for i in indices], prefix, interrupt)
-            captions.update({i: Caption(text) for i, text in zip(indices, texts)})
+            captions.update({i: Caption(text) for i, text in zip(indices, texts, strict=False)})
         return [captions[i] for i in range(len(requests))]
 
     def _caption(self, images: list, prefix: str | None, interrupt: Interrupt) -> list[str]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Self, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from transformers import (
     Blip2ForConditionalGeneration,
@@ -47,8 +48,9 @@ class Blip2Answerer:
         """BLIP-2 was trained on this form; a bare question gets worse answers."""
         return f"Question: {question} Answer:"
 
-    def run(self, requests: Sequence[AskRequest], interrupt: Interrupt,
-            on_partial: OnPartial | None = None) -> list[Answer]:
+    def run(
+        self, requests: Sequence[AskRequest], interrupt: Interrupt, on_partial: OnPartial | None = None
+    ) -> list[Answer]:
         answers = []
         for index, request in enumerate(requests):
             emit = (lambda text, i=index: on_partial(i, text)) if on_partial is not None else None
@@ -66,7 +68,7 @@ class Blip2Answerer:
             stopping_criteria=StoppingCriteriaList([StopOnInterrupt(interrupt)]),
             streamer=PartialText(decode, emit) if emit is not None else None,
         )
-        return decode(output[0, inputs["input_ids"].shape[1]:].tolist())
+        return decode(output[0, inputs["input_ids"].shape[1] :].tolist())
 
     def _decode(self, ids: list[int]) -> str:
         return self.processor.tokenizer.decode(ids, skip_special_tokens=True).strip()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Self, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from transformers import AutoModelForImageTextToText, StoppingCriteriaList
 
@@ -28,10 +29,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Markup a model may wrap its answer in; kept while decoding (grounding needs the box tags), hidden from users.
-_KEEP_TOKENS = ("<think>", "</think>", "<|begin_of_box|>", "<|end_of_box|>", "<|object_ref_start|>",
-                "<|object_ref_end|>", "<|box_start|>", "<|box_end|>")
+_KEEP_TOKENS = (
+    "<think>",
+    "</think>",
+    "<|begin_of_box|>",
+    "<|end_of_box|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+)
 # Turns tokenized at a time while estimating how many fit the context.
 _COUNT_BATCH = 16
+
+
 class BatchMateFailed(RuntimeError):
     """One question of a batch can't be asked (e.g. too long for the context): not a WorkerError, so the
     queue runs the batch's jobs one by one and only that job gets its reply."""
@@ -79,8 +90,12 @@ class ChatVlm:
         self.context_tokens = min(settings.vlm_context_tokens, model_limit)
         if self.max_new_tokens > self.context_tokens // 2:
             # Otherwise the answer's reserved room would leave (almost) none for the photo and the question.
-            log.warning("VLM_MAX_NEW_TOKENS=%d is more than half of the %d-token context; using %d",
-                        self.max_new_tokens, self.context_tokens, self.context_tokens // 2)
+            log.warning(
+                "VLM_MAX_NEW_TOKENS=%d is more than half of the %d-token context; using %d",
+                self.max_new_tokens,
+                self.context_tokens,
+                self.context_tokens // 2,
+            )
             self.max_new_tokens = self.context_tokens // 2
         self._limit_image_pixels(settings.vlm_image_pixels)
         self._hidden_tokens = [t for t in self.tokenizer.all_special_tokens if t not in _KEEP_TOKENS]
@@ -105,8 +120,9 @@ class ChatVlm:
 
     # -- the worker's entry point ----------------------------------------------------------------
 
-    def run(self, requests: Sequence[AskRequest | BoxRequest], interrupt: Interrupt,
-            on_partial: OnPartial | None = None) -> list[Answer | Boxes]:
+    def run(
+        self, requests: Sequence[AskRequest | BoxRequest], interrupt: Interrupt, on_partial: OnPartial | None = None
+    ) -> list[Answer | Boxes]:
         """Answer the /ask requests together (one batched generation; each answer streams on its own
         through `on_partial`), then ground each /box request."""
         for request in requests:
@@ -116,7 +132,7 @@ class ChatVlm:
         asks = [index for index, request in enumerate(requests) if isinstance(request, AskRequest)]
         if asks:
             answers = self.ask_together([requests[i] for i in asks], interrupt, on_partial, asks)
-            for index, answer in zip(asks, answers):
+            for index, answer in zip(asks, answers, strict=False):
                 results[index] = answer
         for index, request in enumerate(requests):
             if isinstance(request, BoxRequest):
@@ -154,7 +170,7 @@ class ChatVlm:
         image_tokens = self.image_tokens(image)
 
         def measured(kept: int) -> tuple[int, str]:
-            prompt = self.prompt(history[len(history) - kept:], question)
+            prompt = self.prompt(history[len(history) - kept :], question)
             return self.count_tokens(prompt, image_tokens), prompt
 
         base, prompt = measured(0)
@@ -186,7 +202,7 @@ class ChatVlm:
         used = kept = 0
         end = len(history)
         while end > 0:
-            batch = history[max(0, end - _COUNT_BATCH):end]
+            batch = history[max(0, end - _COUNT_BATCH) : end]
             texts = [t.question for t in batch] + [t.answer for t in batch]
             lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
             for index in range(len(batch) - 1, -1, -1):
@@ -216,8 +232,14 @@ class ChatVlm:
             text = text.replace(token, "")
         return text
 
-    def _generate(self, prompts: Sequence[str], images: Sequence[Image], interrupt: Interrupt,
-                  emits: Sequence[Callable[[str], None] | None] | None = None, rows: Sequence[int] | None = None):
+    def _generate(
+        self,
+        prompts: Sequence[str],
+        images: Sequence[Image],
+        interrupt: Interrupt,
+        emits: Sequence[Callable[[str], None] | None] | None = None,
+        rows: Sequence[int] | None = None,
+    ):
         """One generate() for several prompts (left-padded; one photo each): the raw answers, and the inputs.
 
         `rows` are the batch's request indices of the prompts: a dropped request's row stops alone and
@@ -229,11 +251,14 @@ class ChatVlm:
         inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
         streamer = None
         if emits is not None and any(emit is not None for emit in emits):
+
             def guarded(emit, row):  # a cancelled answer stops showing, even before its row ends
                 return lambda text: None if interrupt.is_set(row) else emit(text)
 
-            streamer = PartialTexts(lambda ids: visible_answer(self.decode(ids)),
-                                    [guarded(emit, row) if emit is not None else None for emit, row in zip(emits, rows)])
+            streamer = PartialTexts(
+                lambda ids: visible_answer(self.decode(ids)),
+                [guarded(emit, row) if emit is not None else None for emit, row in zip(emits, rows, strict=False)],
+            )
         output = self.model.generate(
             **inputs,
             max_new_tokens=self.max_new_tokens,
@@ -248,8 +273,9 @@ class ChatVlm:
         on_partial = (lambda _index, text: emit(text)) if emit is not None else None
         return self.ask_together([request], interrupt, on_partial, [0])[0]
 
-    def ask_together(self, requests: Sequence[AskRequest], interrupt: Interrupt, on_partial: OnPartial | None,
-                     rows: Sequence[int]) -> list[Answer]:
+    def ask_together(
+        self, requests: Sequence[AskRequest], interrupt: Interrupt, on_partial: OnPartial | None, rows: Sequence[int]
+    ) -> list[Answer]:
         """Answer several questions in one batched generation, each seeing as much of its conversation as fits;
         answer i streams through on_partial(rows[i], text). A question that can't be asked fails the batch
         with BatchMateFailed (so the queue asks them one by one), or with its own error when alone."""
@@ -261,9 +287,13 @@ class ChatVlm:
                 if len(requests) == 1:
                     raise
                 raise BatchMateFailed(f"one of {len(requests)} questions can't be asked: {exc}") from exc
-        for request, (prompt, kept) in zip(requests, fitted):
-            log.debug("ask prompt (%d of %d earlier turns): %s", kept, len(request.history),
-                      json.dumps(prompt, ensure_ascii=False))
+        for request, (prompt, kept) in zip(requests, fitted, strict=False):
+            log.debug(
+                "ask prompt (%d of %d earlier turns): %s",
+                kept,
+                len(request.history),
+                json.dumps(prompt, ensure_ascii=False),
+            )
         emits = None
         if on_partial is not None:
             emits = [lambda text, row=row: on_partial(row, text) for row in rows]
@@ -271,7 +301,7 @@ class ChatVlm:
         raws, _ = self._generate([prompt for prompt, _ in fitted], [r.image for r in requests], interrupt, emits, rows)
         if len(requests) > 1:
             log.info("answered %d questions together in %.1f s", len(requests), time.monotonic() - started)
-        return [Answer(visible_answer(raw), history_used=kept) for raw, (_, kept) in zip(raws, fitted)]
+        return [Answer(visible_answer(raw), history_used=kept) for raw, (_, kept) in zip(raws, fitted, strict=False)]
 
     # -- grounding ---------------------------------------------------------------------------------
 
@@ -291,7 +321,12 @@ class ChatVlm:
         # The size of the image the model saw: its patch grid (t, h, w) times the patch size.
         _, grid_h, grid_w = (int(v) for v in inputs["image_grid_thw"][0])
         patch = self.processor.image_processor.patch_size
-        boxes = parse_boxes(raw, self.grounding_format(), request.image.size,
-                            model_size=(grid_w * patch, grid_h * patch), default_label=request.target)
+        boxes = parse_boxes(
+            raw,
+            self.grounding_format(),
+            request.image.size,
+            model_size=(grid_w * patch, grid_h * patch),
+            default_label=request.target,
+        )
         log.debug("box answer %s -> %d boxes", json.dumps(raw, ensure_ascii=False), len(boxes))
         return Boxes(tuple(boxes), visible_answer(raw))

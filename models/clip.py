@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, ClassVar, Self, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import torch
 from transformers import CLIPModel, CLIPProcessor
@@ -64,9 +65,9 @@ class ClipEmbedder:
         texts = [i for i, r in enumerate(requests) if isinstance(r, EmbedTextRequest)]
         vectors: dict[int, torch.Tensor] = {}
         if images:
-            vectors.update(zip(images, self.embed_images([requests[i].image for i in images])))
+            vectors.update(zip(images, self.embed_images([requests[i].image for i in images]), strict=False))
         if texts and not interrupt.is_set():
-            vectors.update(zip(texts, self.embed_texts([requests[i].text for i in texts])))
+            vectors.update(zip(texts, self.embed_texts([requests[i].text for i in texts]), strict=False))
         return [Embedding(tuple(vectors[i].tolist()), self.source) for i in range(len(requests))]
 
     def embed_images(self, images: Sequence[Image]) -> torch.Tensor:

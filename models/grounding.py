@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from enum import StrEnum
-from typing import Any, Iterator
+from typing import Any
 
 from contract.requests import Box
 

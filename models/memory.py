@@ -20,8 +20,18 @@ HEADROOM_MIN = 1 * GIB
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _FLOAT_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}  # stored as these, loaded in the run dtype
-_INT_BYTES = {"I64": 8, "I32": 4, "U32": 4, "I16": 2, "U16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-              "F8_E4M3": 1, "F8_E5M2": 1}  # kept as they are (quantized weights, fp8 checkpoints)
+_INT_BYTES = {
+    "I64": 8,
+    "I32": 4,
+    "U32": 4,
+    "I16": 2,
+    "U16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+}  # kept as they are (quantized weights, fp8 checkpoints)
 # A diffusers variant file ("model.fp16.safetensors") holds the same tensors as the plain one.
 _VARIANT = re.compile(r"\.(fp16|fp32|bf16|non_ema|ema)(?=\.)")
 
@@ -78,8 +88,12 @@ def resolve_budget(setting: float | str, device: torch.device) -> int:
         return 0
     headroom = max(HEADROOM_MIN, int(free * HEADROOM_SHARE))
     budget = max(0, free - headroom)
-    log.info("MODEL_MEMORY_BUDGET_GB=auto: %.1f GB for models (%s, less %.1f GB headroom)",
-             budget / GIB, where, headroom / GIB)
+    log.info(
+        "MODEL_MEMORY_BUDGET_GB=auto: %.1f GB for models (%s, less %.1f GB headroom)",
+        budget / GIB,
+        where,
+        headroom / GIB,
+    )
     if budget == 0:  # 0 would mean "no limit": keep a limit that refuses every model instead
         return 1
     return budget

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 import transformers
@@ -43,7 +45,9 @@ def module_bytes(obj: Any) -> int:
     if isinstance(components, dict):
         return sum(module_bytes(c) for c in components.values())
     if hasattr(obj, "__dict__") and not isinstance(obj, type):
-        return sum(module_bytes(v) for v in vars(obj).values() if isinstance(v, torch.nn.Module) or hasattr(v, "components"))
+        return sum(
+            module_bytes(v) for v in vars(obj).values() if isinstance(v, torch.nn.Module) or hasattr(v, "components")
+        )
     return 0
 
 
@@ -92,7 +96,8 @@ class ModelPool:
         self._loading: dict[tuple[type, str], int] = {}  # loads under way outside the lock: their estimated bytes
         # Why a task's model failed to load (log reason, kind): remembered a while, so each request doesn't retry.
         self._failures: TTLCache[Task, tuple[str, tuple[ErrorKind, tuple[str, ...]]]] = TTLCache(
-            maxsize=len(Task), ttl=RETRY_LOAD_AFTER_S, timer=time.monotonic)
+            maxsize=len(Task), ttl=RETRY_LOAD_AFTER_S, timer=time.monotonic
+        )
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)  # a model was released, loaded or unloaded
         # One load at a time: from_pretrained() switches process-wide state (weight init, meta-device
@@ -112,10 +117,8 @@ class ModelPool:
     def preload(self, tasks: Sequence[Task]) -> None:
         """Load these models now instead of on first use; a failure is logged, not raised."""
         for task in tasks:
-            try:
+            with contextlib.suppress(ModelUnavailable):
                 self.get(task)
-            except ModelUnavailable:
-                pass
 
     def get(self, task: Task) -> Adapter:
         """The adapter for `task`, loading it on first use; raises ModelUnavailable with the reason logged."""
@@ -167,8 +170,14 @@ class ModelPool:
             self._failures.pop(task, None)
             loaded = self._loaded[key] = Loaded(adapter, source, size, time.monotonic(), {task}, users=1)
             self.loads += 1
-            log.info("loaded %s model %r (%s, %.0f MB) in %.1f s", task, source, type(adapter).__name__,
-                     size / 2**20, time.monotonic() - started)
+            log.info(
+                "loaded %s model %r (%s, %.0f MB) in %.1f s",
+                task,
+                source,
+                type(adapter).__name__,
+                size / 2**20,
+                time.monotonic() - started,
+            )
             if self._budget and self.resident_bytes() > self._budget:
                 self._make_room(0)
             self._changed.notify_all()
@@ -212,8 +221,9 @@ class ModelPool:
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
-            log.warning("out of memory loading the %s model %r: unloading the other models and trying again",
-                        task, source)
+            log.warning(
+                "out of memory loading the %s model %r: unloading the other models and trying again", task, source
+            )
         self._free_memory()
         adapter = adapter_cls.load(source, self.device, self._settings)
         self.recoveries += 1
@@ -227,7 +237,8 @@ class ModelPool:
         reason = str(exc) if isinstance(exc, WorkerError) else f"{type(exc).__name__}: {exc}"
         # A specific reason for users (e.g. "this model can't draw boxes") survives; others get the generic one.
         why: tuple[ErrorKind, tuple[str, ...]] = (
-            (exc.kind, exc.details) if isinstance(exc, ModelUnavailable) else (ErrorKind.MODEL_UNAVAILABLE, ()))
+            (exc.kind, exc.details) if isinstance(exc, ModelUnavailable) else (ErrorKind.MODEL_UNAVAILABLE, ())
+        )
         if is_out_of_memory(exc):
             why = (ErrorKind.OUT_OF_MEMORY, ())
         if remember:
@@ -250,8 +261,9 @@ class ModelPool:
                 return
             busy = self._loading or any(loaded.users for loaded in self._loaded.values())
             if not busy:
-                log.warning("the models in use need more than MODEL_MEMORY_BUDGET_GB=%s",
-                            self._settings.model_memory_budget_gb)
+                log.warning(
+                    "the models in use need more than MODEL_MEMORY_BUDGET_GB=%s", self._settings.model_memory_budget_gb
+                )
                 return
             if interrupt is not None and interrupt.is_set():
                 raise Interrupted("stopped while waiting for another lane's model to make room")
@@ -304,7 +316,8 @@ class ModelPool:
         self, task: Task, requests: Sequence[Request], interrupt: Interrupt, on_partial: OnPartial | None = None
     ) -> list[Result]:
         """Run one batch on `task`'s model. Out of memory: free what other models hold, try once more,
-        then fail: one request with an OUT_OF_MEMORY WorkerError, a batch with the error (the queue then runs its jobs alone)."""
+        then fail: one request with an OUT_OF_MEMORY WorkerError, a batch with the error (the queue then runs its
+        jobs alone)."""
         loaded = self._checkout(task, interrupt)
         try:
             try:
@@ -312,8 +325,11 @@ class ModelPool:
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
-                log.warning("out of memory running %d %s request(s): unloading the other models and retrying",
-                            len(requests), task)
+                log.warning(
+                    "out of memory running %d %s request(s): unloading the other models and retrying",
+                    len(requests),
+                    task,
+                )
             self._free_memory()
             try:
                 results = self._call(loaded.adapter, requests, interrupt, on_partial)
@@ -331,8 +347,9 @@ class ModelPool:
         finally:
             self._checkin(loaded)
 
-    def _call(self, adapter: Adapter, requests: Sequence[Request], interrupt: Interrupt,
-              on_partial: OnPartial | None) -> list[Result]:
+    def _call(
+        self, adapter: Adapter, requests: Sequence[Request], interrupt: Interrupt, on_partial: OnPartial | None
+    ) -> list[Result]:
         with torch.inference_mode():
             if on_partial is not None and getattr(adapter, "streams", False):
                 return adapter.run(requests, interrupt, on_partial)
@@ -348,7 +365,9 @@ class ModelPool:
         now = time.monotonic()
         loaded = {
             "+".join(sorted(str(t) for t in m.tasks)): {
-                "source": m.source, "mb": round(m.bytes / 2**20, 1), "idle_s": round(now - m.last_used)
+                "source": m.source,
+                "mb": round(m.bytes / 2**20, 1),
+                "idle_s": round(now - m.last_used),
             }
             for m in list(self._loaded.values())
         }
@@ -358,5 +377,10 @@ class ModelPool:
         if self.device.torch_device.type == "cuda":
             memory["cuda_allocated_mb"] = round(torch.cuda.memory_allocated(self.device.torch_device) / 2**20)
             memory["cuda_reserved_mb"] = round(torch.cuda.memory_reserved(self.device.torch_device) / 2**20)
-        return {"device": str(self.device), "loaded": loaded, "memory": memory, "loads": self.loads,
-                "unloads": self.unloads}
+        return {
+            "device": str(self.device),
+            "loaded": loaded,
+            "memory": memory,
+            "loads": self.loads,
+            "unloads": self.unloads,
+        }

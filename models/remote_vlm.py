@@ -35,8 +35,9 @@ import logging
 import math
 import re
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from contract.errors import ErrorKind, InputRejected, ModelUnavailable, WorkerError
 from contract.requests import Answer, AskRequest, Boxes, BoxRequest, Turn
@@ -91,8 +92,9 @@ def family_of(model: str, hint: str = "auto") -> str | None:
     return None
 
 
-def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = MIN_PIXELS,
-                 max_pixels: int = 1280 * 28 * 28) -> tuple[int, int]:
+def smart_resize(
+    height: int, width: int, factor: int = 28, min_pixels: int = MIN_PIXELS, max_pixels: int = 1280 * 28 * 28
+) -> tuple[int, int]:
     """(height, width) that a Qwen-VL processor resizes an image to: both multiples of `factor`, the
     pixel count within [min_pixels, max_pixels], the aspect ratio as close as it gets.
 
@@ -182,8 +184,7 @@ class RemoteVlm:
 
         # The client refuses to start without a key; servers without auth ignore the header.
         key = self._api_key.get_secret_value() or "none"
-        self._client = AsyncOpenAI(base_url=self.url, api_key=key, max_retries=1,
-                                   timeout=_timeout(self._timeout))
+        self._client = AsyncOpenAI(base_url=self.url, api_key=key, max_retries=1, timeout=_timeout(self._timeout))
         log.info("/ask and /box go to %s, model %r (family %s)", self.url, self.model, self.family or "unknown")
 
     async def close(self) -> None:
@@ -192,12 +193,20 @@ class RemoteVlm:
             self._client = None
 
     def stats(self) -> dict[str, object]:
-        return {"url": self.url, "model": self.model, "family": self.family, "requests": self.requests,
-                "in_flight": self.in_flight, "most_in_flight": self.most_in_flight}
+        return {
+            "url": self.url,
+            "model": self.model,
+            "family": self.family,
+            "requests": self.requests,
+            "in_flight": self.in_flight,
+            "most_in_flight": self.most_in_flight,
+        }
 
-    async def run(self, requests: Sequence[AskRequest | BoxRequest], interrupt: Interrupt,
-                  on_partial: OnPartial | None = None) -> list[Answer | Boxes]:
+    async def run(
+        self, requests: Sequence[AskRequest | BoxRequest], interrupt: Interrupt, on_partial: OnPartial | None = None
+    ) -> list[Answer | Boxes]:
         """One result per request, in order; all of them in flight at once."""
+
         async def one(index: int, request: AskRequest | BoxRequest) -> Answer | Boxes:
             if isinstance(request, AskRequest):
                 emit = (lambda text: on_partial(index, text)) if on_partial is not None else None
@@ -208,15 +217,20 @@ class RemoteVlm:
 
         return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
 
-    async def ask(self, request: AskRequest, interrupt: Interrupt,
-                  emit: Callable[[str], None] | None = None) -> Answer:
+    async def ask(self, request: AskRequest, interrupt: Interrupt, emit: Callable[[str], None] | None = None) -> Answer:
         """Answer one question, with as many of the conversation's newest turns as fit the context."""
         jpeg, size = await asyncio.to_thread(prepared_photo, request.image, self.family, self.image_pixels)
         kept = self.turns_that_fit(request.history, request.question, size)
-        history = request.history[len(request.history) - kept:]
+        history = request.history[len(request.history) - kept :]
         messages = chat_messages(history, request.question, _data_url(jpeg))
-        log.debug("ask via %s (%d of %d earlier turns, photo %dx%d): %s", self.url, kept, len(request.history),
-                  *size, json.dumps(_without_images(messages), ensure_ascii=False))
+        log.debug(
+            "ask via %s (%d of %d earlier turns, photo %dx%d): %s",
+            self.url,
+            kept,
+            len(request.history),
+            *size,
+            json.dumps(_without_images(messages), ensure_ascii=False),
+        )
         raw = await self._complete(messages, interrupt, emit)
         return Answer(visible_answer(raw), history_used=kept)
 
@@ -224,12 +238,15 @@ class RemoteVlm:
         """Ask for every `target` in the photo; parse the boxes back into the photo's own pixels."""
         fmt = self.grounding_format
         if fmt is None:
-            raise ModelUnavailable(f"VLM_MODEL {self.model!r} is of no known grounding family; set VLM_FAMILY",
-                                   ErrorKind.VLM_FAMILY_UNKNOWN)
+            raise ModelUnavailable(
+                f"VLM_MODEL {self.model!r} is of no known grounding family; set VLM_FAMILY",
+                ErrorKind.VLM_FAMILY_UNKNOWN,
+            )
         jpeg, size = await asyncio.to_thread(prepared_photo, request.image, self.family, self.image_pixels)
         messages = chat_messages((), grounding_prompt(fmt, request.target), _data_url(jpeg))
-        log.debug("box via %s (photo %dx%d): %s", self.url, *size,
-                  json.dumps(_without_images(messages), ensure_ascii=False))
+        log.debug(
+            "box via %s (photo %dx%d): %s", self.url, *size, json.dumps(_without_images(messages), ensure_ascii=False)
+        )
         raw = await self._complete(messages, interrupt)
         boxes = parse_boxes(raw, fmt, request.image.size, model_size=size, default_label=request.target)
         log.debug("box answer %s -> %d boxes", json.dumps(raw, ensure_ascii=False), len(boxes))
@@ -255,8 +272,9 @@ class RemoteVlm:
 
     # -- the server ---------------------------------------------------------------------------------
 
-    async def _complete(self, messages: list[dict[str, Any]], interrupt: Interrupt,
-                        emit: Callable[[str], None] | None = None) -> str:
+    async def _complete(
+        self, messages: list[dict[str, Any]], interrupt: Interrupt, emit: Callable[[str], None] | None = None
+    ) -> str:
         """The model's whole answer, streamed; partial answers go to `emit`. Stops early, with what has
         come so far, once `interrupt` is set (the request is then dropped, which stops the server too)."""
         if self._client is None:
@@ -275,8 +293,9 @@ class RemoteVlm:
         log.debug("answer from %s in %.2f s: %d chars", self.url, time.monotonic() - started, len("".join(parts)))
         return "".join(parts)
 
-    async def _stream(self, messages: list[dict[str, Any]], parts: list[str],
-                      emit: Callable[[str], None] | None) -> None:
+    async def _stream(
+        self, messages: list[dict[str, Any]], parts: list[str], emit: Callable[[str], None] | None
+    ) -> None:
         stream = await self._client.chat.completions.create(
             model=self.model, messages=messages, max_tokens=self.max_new_tokens, stream=True
         )
@@ -308,8 +327,13 @@ class RemoteVlm:
             log.error("%s refused the key (HTTP %s): set VLM_API_KEY to a key it accepts", where, exc.status_code)
             return ModelUnavailable(f"{where} refused the key", ErrorKind.SERVER_KEY_REFUSED)
         if isinstance(exc, openai.NotFoundError):
-            log.error("%s answers 404 for model %r: check VLM_MODEL against its /models list, and that VLM_URL "
-                      "ends in /v1 (%s)", where, self.model, _short(exc))
+            log.error(
+                "%s answers 404 for model %r: check VLM_MODEL against its /models list, and that VLM_URL "
+                "ends in /v1 (%s)",
+                where,
+                self.model,
+                _short(exc),
+            )
             return ModelUnavailable(f"{where} has no model {self.model!r}", ErrorKind.SERVER_NO_MODEL)
         if isinstance(exc, openai.RateLimitError):
             log.warning("%s is rate limiting (HTTP 429)", where)
@@ -357,13 +381,16 @@ def _data_url(jpeg: bytes) -> str:
 
 def _without_images(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """`messages` for the log: the photo's data URL shortened."""
+
     def part(p: Any) -> Any:
         if isinstance(p, dict) and p.get("type") == "image_url":
             return {"type": "image_url", "image_url": {"url": p["image_url"]["url"][:32] + "..."}}
         return p
 
-    return [{**m, "content": [part(p) for p in m["content"]] if isinstance(m["content"], list) else m["content"]}
-            for m in messages]
+    return [
+        {**m, "content": [part(p) for p in m["content"]] if isinstance(m["content"], list) else m["content"]}
+        for m in messages
+    ]
 
 
 def _cause(exc: BaseException) -> str:

@@ -7,8 +7,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, ClassVar, Self, Sequence
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import torch
 from cachetools import TTLCache
@@ -91,8 +92,15 @@ class SdxlGenerator:
 
     task: ClassVar[Task] = Task.GENERATE
 
-    def __init__(self, pipe: StableDiffusionXLPipeline, device: Device, *, max_images: int, model_name: str,
-                 checker_source: str = "") -> None:
+    def __init__(
+        self,
+        pipe: StableDiffusionXLPipeline,
+        device: Device,
+        *,
+        max_images: int,
+        model_name: str,
+        checker_source: str = "",
+    ) -> None:
         self.pipe = pipe
         self.device = device
         self.max_images = max(1, max_images)
@@ -128,10 +136,19 @@ class SdxlGenerator:
         checker = self.checker() if any(r.check_safety for r in requests) else None  # before drawing anything
         drawn = self._draw_all(requests, interrupt)
         withheld = self._withheld(checker, requests, drawn)
-        keep = [(i, seed, picture) for i, pictures in enumerate(drawn) for seed, picture in pictures
-                if (i, seed) not in withheld]
-        pngs = dict(zip(((i, seed) for i, seed, _ in keep),
-                        self._encoder.map(lambda item: self._png(item[2], requests[item[0]], item[1]), keep)))
+        keep = [
+            (i, seed, picture)
+            for i, pictures in enumerate(drawn)
+            for seed, picture in pictures
+            if (i, seed) not in withheld
+        ]
+        pngs = dict(
+            zip(
+                ((i, seed) for i, seed, _ in keep),
+                self._encoder.map(lambda item: self._png(item[2], requests[item[0]], item[1]), keep),
+                strict=False,
+            )
+        )
         results = []
         for i, request in enumerate(requests):
             blocked = tuple(seed for seed, _ in drawn[i] if (i, seed) in withheld)
@@ -153,19 +170,20 @@ class SdxlGenerator:
             for start in range(0, len(images), self.max_images):
                 chunk = images[start : start + self.max_images]
                 pictures = self._draw([requests[i] for i, _ in chunk], [seed for _, seed in chunk], interrupt)
-                for (i, seed), picture in zip(chunk, pictures):
+                for (i, seed), picture in zip(chunk, pictures, strict=False):
                     drawn[i].append((seed, picture))
         return drawn
 
     @staticmethod
-    def _withheld(checker: SafetyChecker | None, requests: Sequence[GenerateRequest],
-                  drawn: list[list[tuple[int, Image]]]) -> set[tuple[int, int]]:
+    def _withheld(
+        checker: SafetyChecker | None, requests: Sequence[GenerateRequest], drawn: list[list[tuple[int, Image]]]
+    ) -> set[tuple[int, int]]:
         """(request index, seed) of every image the checker flags, among the requests that asked for it."""
         if checker is None:
             return set()
         spots = [(i, seed, picture) for i, r in enumerate(requests) if r.check_safety for seed, picture in drawn[i]]
         flags = checker.flags([picture for _, _, picture in spots])
-        return {(i, seed) for (i, seed, _), flagged in zip(spots, flags) if flagged}
+        return {(i, seed) for (i, seed, _), flagged in zip(spots, flags, strict=False) if flagged}
 
     def checker(self) -> SafetyChecker:
         """The safety checker, loaded on first use; raises ModelUnavailable (so nothing is drawn) without one."""
@@ -217,8 +235,10 @@ class SdxlGenerator:
         parameters = request.prompt
         if request.negative_prompt:
             parameters += f"\nNegative prompt: {request.negative_prompt}"
-        parameters += (f"\nSteps: {request.steps}, CFG scale: {request.guidance:g}, Seed: {seed}, "
-                       f"Size: {request.width}x{request.height}, Model: {self.model_name}")
+        parameters += (
+            f"\nSteps: {request.steps}, CFG scale: {request.guidance:g}, Seed: {seed}, "
+            f"Size: {request.width}x{request.height}, Model: {self.model_name}"
+        )
         info.add_text("parameters", parameters)
         out = io.BytesIO()
         picture.save(out, "PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)

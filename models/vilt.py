@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Self, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import torch
 from transformers import ViltForQuestionAnswering, ViltProcessor

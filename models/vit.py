@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Self, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import torch
 from transformers import AutoImageProcessor, AutoModelForImageClassification
@@ -43,10 +44,10 @@ class VitClassifier:
         logits = self.model(pixel_values=pixels.to(self.device.torch_device, self.device.dtype)).logits.float()
         probabilities = logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)
         results = []
-        for request, row in zip(requests, probabilities):
+        for request, row in zip(requests, probabilities, strict=False):
             top = torch.topk(row, k=min(request.top_k, row.numel()))
             labels = tuple(
-                (self.labels.get(i, str(i)), p) for p, i in zip(top.values.tolist(), top.indices.tolist())
+                (self.labels.get(i, str(i)), p) for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=False)
             )
             results.append(Classification(labels))
         return results

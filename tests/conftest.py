@@ -109,9 +109,13 @@ async def start_app(fake_api, tmp_path):
         backend = FakeBackend()
         settings = {"quota_per_minute": {"*": 0}, "quota_per_day": {"*": 0}, **settings}
         application = build_application(
-            Settings(telegram_bot_token=TOKEN, telegram_base_url=fake_api.base_url,
-                     telegram_base_file_url=fake_api.base_file_url, data_dir=tmp_path / f"data{len(started)}",
-                     **settings),
+            Settings(
+                telegram_bot_token=TOKEN,
+                telegram_base_url=fake_api.base_url,
+                telegram_base_file_url=fake_api.base_file_url,
+                data_dir=tmp_path / f"data{len(started)}",
+                **settings,
+            ),
             backend=backend,
         )
         await application.initialize()
@@ -148,8 +152,14 @@ def full_bot(tmp_path_factory, tiny_blip, tiny_clip, tiny_vit, tiny_sdxl, tiny_q
     telegram = FakeTelegram(TOKEN).start()
     telegram.private_chat(telegram.user(ADMIN, "Root"))  # the admin has talked to the bot (menu scopes)
     bot = BotProcess(
-        telegram, tmp_path_factory.mktemp("full-bot"), caption_model=tiny_blip, clip_model=tiny_clip,
-        classify_model=tiny_vit, gen_model=tiny_sdxl, vlm_model=tiny_qwen2_5_vl, vlm_max_new_tokens="4",
+        telegram,
+        tmp_path_factory.mktemp("full-bot"),
+        caption_model=tiny_blip,
+        clip_model=tiny_clip,
+        classify_model=tiny_vit,
+        gen_model=tiny_sdxl,
+        vlm_model=tiny_qwen2_5_vl,
+        vlm_max_new_tokens="4",
         admin_user_ids=str(ADMIN),
     ).start()
     yield telegram, bot

@@ -71,7 +71,9 @@ def test_token_is_scrubbed_from_messages_arguments_and_tracebacks():
     try:
         raise ValueError(f"https://api.telegram.org/bot{secret}/getMe failed")
     except ValueError as exc:
-        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "url %s", (f"/bot{secret}/x",), (type(exc), exc, exc.__traceback__))
+        record = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "url %s", (f"/bot{secret}/x",), (type(exc), exc, exc.__traceback__)
+        )
     record_filter.filter(record)
     formatted = logging.Formatter().format(record)
     assert secret not in formatted

@@ -24,15 +24,16 @@ SCRIPT = {
     "How many?": "Three, all of them round.",
     "Is there anything else in this picture that I should know about?": "Only a small cat, asleep.",
 }
-PHOTOS = [Image.new("RGB", size, colour) for size, colour in
-          (((150, 100), "red"), ((100, 150), "blue"), ((120, 120), "green"), ((90, 60), "white"))]
+PHOTOS = [
+    Image.new("RGB", size, colour)
+    for size, colour in (((150, 100), "red"), ((100, 150), "blue"), ((120, 120), "green"), ((90, 60), "white"))
+]
 
 
 @pytest.fixture(scope="module")
 def pool(tiny_qwen2_5_vl, tmp_path_factory) -> ModelPool:
     checkpoint = tiny_models.force_answers(tiny_qwen2_5_vl, tmp_path_factory.mktemp("batched") / "qwen", SCRIPT)
-    return ModelPool(Settings(telegram_bot_token="t", vlm_model=str(checkpoint), device="cpu",
-                              vlm_max_new_tokens=48))
+    return ModelPool(Settings(telegram_bot_token="t", vlm_model=str(checkpoint), device="cpu", vlm_max_new_tokens=48))
 
 
 def count_generate_calls(adapter, monkeypatch) -> list[int]:
@@ -51,7 +52,7 @@ def count_generate_calls(adapter, monkeypatch) -> list[int]:
 def test_four_questions_decode_together_and_each_streams_its_own_answer(pool, monkeypatch):
     monkeypatch.setattr(PartialText, "interval", 0.0)
     sizes = count_generate_calls(pool.get(Task.ASK), monkeypatch)
-    requests = [AskRequest(photo, question) for photo, question in zip(PHOTOS, SCRIPT)]
+    requests = [AskRequest(photo, question) for photo, question in zip(PHOTOS, SCRIPT, strict=False)]
     partials: dict[int, list[str]] = {}
     answers = pool.run(Task.ASK, requests, Interrupt(), lambda i, text: partials.setdefault(i, []).append(text))
     assert sizes == [4]  # one generate() for the four
@@ -63,8 +64,11 @@ def test_four_questions_decode_together_and_each_streams_its_own_answer(pool, mo
 
 def test_batched_free_text_equals_one_at_a_time(pool):
     # Unscripted questions get the random model's own text: left padding must not change a token of it.
-    requests = [AskRequest(PHOTOS[0], "Say something."), AskRequest(PHOTOS[1], "Say something much longer, please."),
-                AskRequest(PHOTOS[2], "Hm?", (Turn("Earlier question", "Earlier answer"),))]
+    requests = [
+        AskRequest(PHOTOS[0], "Say something."),
+        AskRequest(PHOTOS[1], "Say something much longer, please."),
+        AskRequest(PHOTOS[2], "Hm?", (Turn("Earlier question", "Earlier answer"),)),
+    ]
     together = pool.run(Task.ASK, requests, Interrupt())
     alone = [pool.run(Task.ASK, [request], Interrupt())[0] for request in requests]
     assert together == alone and all(a.text for a in alone)
@@ -72,7 +76,7 @@ def test_batched_free_text_equals_one_at_a_time(pool):
 
 def test_a_dropped_request_stops_alone(pool):
     interrupt = Interrupt()
-    requests = [AskRequest(photo, question) for photo, question in zip(PHOTOS, SCRIPT)]
+    requests = [AskRequest(photo, question) for photo, question in zip(PHOTOS, SCRIPT, strict=False)]
     seen: dict[int, list[str]] = {}
 
     def on_partial(index: int, text: str) -> None:
@@ -84,7 +88,8 @@ def test_a_dropped_request_stops_alone(pool):
     assert len(answers[1].text) < len(SCRIPT["What colour is the square in the corner?"])
     assert len(seen[1]) == 1  # no more partials once dropped
     assert [a.text for i, a in enumerate(answers) if i != 1] == [
-        answer for i, answer in enumerate(SCRIPT.values()) if i != 1]
+        answer for i, answer in enumerate(SCRIPT.values()) if i != 1
+    ]
 
 
 def test_a_question_that_cannot_be_asked_splits_the_batch(pool):
@@ -99,7 +104,9 @@ def test_a_question_that_cannot_be_asked_splits_the_batch(pool):
 def test_other_chat_families_batch_with_the_same_answers(family, request, tmp_path):
     checkpoint = tiny_models.force_answers(request.getfixturevalue(family), tmp_path / "vlm", {})  # visible text
     pool = ModelPool(Settings(telegram_bot_token="t", vlm_model=str(checkpoint), device="cpu", vlm_max_new_tokens=12))
-    requests = [AskRequest(PHOTOS[0], "Say something."),
-                AskRequest(PHOTOS[1], "Say something much longer, please.", (Turn("Earlier", "Answer"),))]
+    requests = [
+        AskRequest(PHOTOS[0], "Say something."),
+        AskRequest(PHOTOS[1], "Say something much longer, please.", (Turn("Earlier", "Answer"),)),
+    ]
     together = pool.run(Task.ASK, requests, Interrupt())
     assert together == [pool.run(Task.ASK, [r], Interrupt())[0] for r in requests]

@@ -27,8 +27,10 @@ def test_qwen_vl_v1_ref_box_on_the_1000_grid():
 
 
 def test_qwen2_vl_special_token_spelling_and_several_boxes_per_ref():
-    text = ("<|object_ref_start|>cat<|object_ref_end|><|box_start|>(10,20),(110,220)<|box_end|>"
-            "<|box_start|>(500, 500), (600, 700)<|box_end|><|im_end|>")
+    text = (
+        "<|object_ref_start|>cat<|object_ref_end|><|box_start|>(10,20),(110,220)<|box_end|>"
+        "<|box_start|>(500, 500), (600, 700)<|box_end|><|im_end|>"
+    )
     assert parse_boxes(text, F.REF_BOX_1000, (1000, 1000)) == [
         Box("cat", 10, 20, 110, 220),
         Box("cat", 500, 500, 600, 700),
@@ -59,8 +61,10 @@ def test_qwen3_vl_json_is_relative_to_1000():
 
 
 def test_glm_boxes_between_its_markers():
-    text = ("<think>Two boxes.</think><answer>The cats are at <|begin_of_box|>[[100,100,200,300],"
-            "[600,500,900,1000]]<|end_of_box|></answer>")
+    text = (
+        "<think>Two boxes.</think><answer>The cats are at <|begin_of_box|>[[100,100,200,300],"
+        "[600,500,900,1000]]<|end_of_box|></answer>"
+    )
     assert parse_boxes(text, F.GLM_1000, (1000, 500), default_label="cat") == [
         Box("cat", 100, 50, 200, 150),
         Box("cat", 600, 250, 900, 499),
@@ -78,9 +82,22 @@ def test_glm_single_box_and_no_markers():
 
 
 @pytest.mark.parametrize("fmt", list(F))
-@pytest.mark.parametrize("text", ["", "   ", "I don't see any cat.", "[]", "{}", "null", "<box>(1,2)</box>",
-                                  '{"bbox_2d": [1, 2, 3]}', '[{"bbox_2d": "near the top"}]',
-                                  "<|begin_of_box|><|end_of_box|>", '[{"bbox_2d": [1, 2, "x", 4]}]'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "I don't see any cat.",
+        "[]",
+        "{}",
+        "null",
+        "<box>(1,2)</box>",
+        '{"bbox_2d": [1, 2, 3]}',
+        '[{"bbox_2d": "near the top"}]',
+        "<|begin_of_box|><|end_of_box|>",
+        '[{"bbox_2d": [1, 2, "x", 4]}]',
+    ],
+)
 def test_no_box_in_the_answer_gives_none(fmt, text):
     assert parse_boxes(text, fmt, SIZE) == []
 
@@ -97,9 +114,11 @@ def test_swapped_corners_are_ordered():
 
 
 def test_out_of_range_boxes_are_clamped_or_dropped():
-    text = ('[{"bbox_2d": [-50, -10, 300, 2000], "label": "partly out"},'
-            ' {"bbox_2d": [1200, 1200, 1500, 1500], "label": "all out"},'
-            ' {"bbox_2d": [100, 100, 100, 400], "label": "no width"}]')
+    text = (
+        '[{"bbox_2d": [-50, -10, 300, 2000], "label": "partly out"},'
+        ' {"bbox_2d": [1200, 1200, 1500, 1500], "label": "all out"},'
+        ' {"bbox_2d": [100, 100, 100, 400], "label": "no width"}]'
+    )
     assert parse_boxes(text, F.JSON_1000, (1000, 1000)) == [Box("partly out", 0, 0, 300, 999)]
 
 
@@ -168,7 +187,7 @@ def test_annotate_scales_small_photos_up_and_huge_ones_down():
     image = Image.open(io.BytesIO(data))
     assert image.format == "JPEG" and image.size == (640, 480)
     edge = image.convert("RGB").getpixel((21, 220))  # x1=10 scaled by 2, plus a pixel into the line
-    assert all(abs(a - b) < 40 for a, b in zip(edge, colour(0))), edge
+    assert all(abs(a - b) < 40 for a, b in zip(edge, colour(0), strict=False)), edge
 
 
 def test_no_boxes_draws_nothing():

@@ -70,21 +70,35 @@ def test_two_thousand_chats_under_a_1024_file_limit(workdir, tiny_clip):
         end_to_end[chat_id] = telegram.message(telegram.private_chat(user), user, photo=photo_bytes(900 + number))
     photos = {str(c): [m["photo"][-1]["file_id"], unique_id(m), m["message_id"]] for c, m in end_to_end.items()}
     dim = json.loads((tiny_clip / "config.json").read_text())["projection_dim"]
-    spec = {"data_dir": str(workdir / "bot" / "data"), "chats": chat_ids, "photos": photos,
-            "model": canonical_model_id(str(tiny_clip)), "dim": dim, "passes": 1}
+    spec = {
+        "data_dir": str(workdir / "bot" / "data"),
+        "chats": chat_ids,
+        "photos": photos,
+        "model": canonical_model_id(str(tiny_clip)),
+        "dim": dim,
+        "passes": 1,
+    }
     (workdir / "spec.json").write_text(json.dumps(spec))
     try:
-        filled = subprocess.run([sys.executable, "-m", "tests.support.many_chats", str(workdir / "spec.json")],
-                                cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=limit_files,
-                                capture_output=True, text=True, timeout=500)
+        filled = subprocess.run(
+            [sys.executable, "-m", "tests.support.many_chats", str(workdir / "spec.json")],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            preexec_fn=limit_files,
+            capture_output=True,
+            text=True,
+            timeout=500,
+        )
         assert filled.returncode == 0, filled.stderr[-3000:]
         report = json.loads(filled.stdout.strip().splitlines()[-1])
         growth = report["rss_mb"]["2000"] - report["rss_mb"]["1000"]
-        print(f"\n{CHATS} chats under a file limit of {report['file_limit']}: at most {report['most_files']} files "
-              f"open ({report['files_at_start']} at start, {report['max_open']} collections loaded at most); "
-              f"RSS {report['rss_mb']['1000']:.0f} MB at 1000 chats, {report['rss_mb']['2000']:.0f} MB at 2000 "
-              f"({growth:+.0f} MB per 1000 chats); {report['queries']} searches in {report['query_s']:.1f} s, "
-              f"adds in {report['add_s']:.1f} s")
+        print(
+            f"\n{CHATS} chats under a file limit of {report['file_limit']}: at most {report['most_files']} files "
+            f"open ({report['files_at_start']} at start, {report['max_open']} collections loaded at most); "
+            f"RSS {report['rss_mb']['1000']:.0f} MB at 1000 chats, {report['rss_mb']['2000']:.0f} MB at 2000 "
+            f"({growth:+.0f} MB per 1000 chats); {report['queries']} searches in {report['query_s']:.1f} s, "
+            f"adds in {report['add_s']:.1f} s"
+        )
         assert report["file_limit"] == FILE_LIMIT and report["max_open"] == MAX_OPEN
         # Every chat's search found its photo; before, 1,808 of the 2,000 failed ("Nothing found on disk").
         assert report["errors"] == [] and report["wrong"] == []
@@ -104,8 +118,10 @@ def test_two_thousand_chats_under_a_1024_file_limit(workdir, tiny_clip):
                 wait_for_log(bot, f"indexed photo {unique_id(sent)} of chat {sent['chat']['id']}")
                 fresh.append(sent)
             # All at once, as users would: each chat's /find answers with its own photo.
-            requests = [(photo, telegram.send_message(photo["chat"], photo["from"], text="/find a dog on the beach"))
-                        for photo in [*end_to_end.values(), *fresh]]
+            requests = [
+                (photo, telegram.send_message(photo["chat"], photo["from"], text="/find a dog on the beach"))
+                for photo in [*end_to_end.values(), *fresh]
+            ]
             most = 0
             for photo, request in requests:
                 answer = find_answer(telegram, request)

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_bot(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
     clean.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", **env)
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=clean, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=cwd, env=clean, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_help_explains_subcommands_and_every_setting(tmp_path):
@@ -40,16 +41,21 @@ def test_bad_setting_names_the_variable(tmp_path):
 
 
 def test_download_skips_local_directories(tmp_path, tiny_blip):
-    out = run_bot("download", "--only", "caption", cwd=tmp_path, TELEGRAM_BOT_TOKEN="1:x",
-                  CAPTION_MODEL=str(tiny_blip))
+    out = run_bot("download", "--only", "caption", cwd=tmp_path, TELEGRAM_BOT_TOKEN="1:x", CAPTION_MODEL=str(tiny_blip))
     assert out.returncode == 0, out.stderr
     assert "is a local directory; nothing to download" in out.stderr
 
 
 def test_download_failure_is_reported_per_model(tmp_path):
     # HF_HUB_OFFLINE=1: a hub id can't be fetched, which must be a clear line and a non-zero exit.
-    out = run_bot("download", "--only", "caption", cwd=tmp_path, TELEGRAM_BOT_TOKEN="1:x",
-                  CAPTION_MODEL="Salesforce/blip-image-captioning-large")
+    out = run_bot(
+        "download",
+        "--only",
+        "caption",
+        cwd=tmp_path,
+        TELEGRAM_BOT_TOKEN="1:x",
+        CAPTION_MODEL="Salesforce/blip-image-captioning-large",
+    )
     assert out.returncode == 1
     assert "could not download Salesforce/blip-image-captioning-large" in out.stderr
     assert "1:x" not in out.stderr

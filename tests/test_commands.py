@@ -92,8 +92,12 @@ def test_help_in_chinese_lists_every_command_in_chinese():
 
 @pytest.mark.parametrize(
     ("text", "question"),
-    [("@tiny_test_bot what is this?", "what is this?"), ("what is this @Tiny_Test_Bot", "what is this"),
-     ("@tiny_test_bot", ""), ("ask @tiny_test_botx too", "ask @tiny_test_botx too")],
+    [
+        ("@tiny_test_bot what is this?", "what is this?"),
+        ("what is this @Tiny_Test_Bot", "what is this"),
+        ("@tiny_test_bot", ""),
+        ("ask @tiny_test_botx too", "ask @tiny_test_botx too"),
+    ],
 )
 def test_without_mention_leaves_the_question(text, question):
     assert without_mention(text, "tiny_test_bot") == question

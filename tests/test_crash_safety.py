@@ -75,11 +75,15 @@ async def test_an_answer_recorded_as_sent_is_known_on_replay(tmp_path):
 async def test_an_old_journal_gets_the_new_columns(tmp_path):
     path = tmp_path / "bot.sqlite3"
     with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE job_journal (update_id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL,"
-                   " update_json TEXT NOT NULL, status_message_id INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
-                   " created REAL NOT NULL, done_at REAL)")
-        db.execute("INSERT INTO job_journal (update_id, chat_id, update_json, created) VALUES (7, 1, ?, 0)",
-                   ('{"update_id": 7}',))
+        db.execute(
+            "CREATE TABLE job_journal (update_id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL,"
+            " update_json TEXT NOT NULL, status_message_id INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
+            " created REAL NOT NULL, done_at REAL)"
+        )
+        db.execute(
+            "INSERT INTO job_journal (update_id, chat_id, update_json, created) VALUES (7, 1, ?, 0)",
+            ('{"update_id": 7}',),
+        )
     journal = JobJournal(path)
     await journal.set_running(7, True)
     assert await restart(journal) == ([7], [])
@@ -102,8 +106,10 @@ async def test_a_turn_is_stored_once_and_a_replayed_photo_continues_its_conversa
 
 async def test_the_photo_backlog_survives_a_restart_until_indexed_or_forgotten(tmp_path):
     backlog = PendingPhotos(tmp_path / "bot.sqlite3")
-    records = [PhotoRecord(key=f"k{i}", chat_id=chat, file_id=f"f{i}", message_id=i, caption="hi")
-               for i, chat in ((1, 10), (2, 10), (3, 20))]
+    records = [
+        PhotoRecord(key=f"k{i}", chat_id=chat, file_id=f"f{i}", message_id=i, caption="hi")
+        for i, chat in ((1, 10), (2, 10), (3, 20))
+    ]
     for record in records:
         await backlog.add(record, 123)
         await backlog.add(record, 123)  # noted twice: kept once

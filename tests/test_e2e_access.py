@@ -25,9 +25,14 @@ def private_bot(tmp_path_factory, tiny_blip):
     from tests.support.fake_telegram import FakeTelegram
 
     telegram = FakeTelegram(TOKEN).start()
-    bot = BotProcess(telegram, tmp_path_factory.mktemp("private-bot"), caption_model=tiny_blip,
-                     allowed_user_ids=str(ALLOWED), allowed_chat_ids=str(LISTED_GROUP),
-                     admin_user_ids=str(ADMIN_ID)).start()
+    bot = BotProcess(
+        telegram,
+        tmp_path_factory.mktemp("private-bot"),
+        caption_model=tiny_blip,
+        allowed_user_ids=str(ALLOWED),
+        allowed_chat_ids=str(LISTED_GROUP),
+        admin_user_ids=str(ADMIN_ID),
+    ).start()
     yield telegram, bot
     bot.stop()
     telegram.stop()
@@ -74,11 +79,16 @@ def test_in_an_unlisted_group_only_commands_and_mentions_get_the_refusal(private
 
 def added_to_group(tg, group: dict, adder: dict) -> None:
     """`adder` adds the bot to `group`; returns once the bot has left it again."""
-    tg.inject({
-        "chat": group, "from": adder, "date": int(time.time()),
-        "old_chat_member": {"status": "left", "user": tg.bot_user},
-        "new_chat_member": {"status": "member", "user": tg.bot_user},
-    }, kind="my_chat_member")
+    tg.inject(
+        {
+            "chat": group,
+            "from": adder,
+            "date": int(time.time()),
+            "old_chat_member": {"status": "left", "user": tg.bot_user},
+            "new_chat_member": {"status": "member", "user": tg.bot_user},
+        },
+        kind="my_chat_member",
+    )
     tg.wait_for_call("leaveChat", lambda c: str(c.params.get("chat_id")) == str(group["id"]), timeout=20)
 
 
@@ -124,8 +134,15 @@ def test_webhook_mode_requires_the_secret(tmp_path, tiny_blip):
     public = "https://bot.example.test/telegram-hook"  # what Telegram calls; a proxy forwards it here:
     url = f"http://127.0.0.1:{port}/telegram-hook"
     tg = FakeTelegram(TOKEN).start()
-    bot = BotProcess(tg, tmp_path / "webhook-bot", caption_model=tiny_blip, webhook_url=public,
-                     webhook_secret="s3cret-value_1", webhook_listen="127.0.0.1", webhook_port=str(port))
+    bot = BotProcess(
+        tg,
+        tmp_path / "webhook-bot",
+        caption_model=tiny_blip,
+        webhook_url=public,
+        webhook_secret="s3cret-value_1",
+        webhook_listen="127.0.0.1",
+        webhook_port=str(port),
+    )
     try:
         bot.start(ready_call="setWebhook")
         registered = tg.webhook()
@@ -153,7 +170,7 @@ def test_webhook_mode_requires_the_secret(tmp_path, tiny_blip):
 
 
 def test_quota_refuses_with_the_wait_and_admins_are_exempt(new_bot, tiny_blip, user_ids):
-    tg, bot = new_bot(caption_model=tiny_blip, quota_per_minute='{"caption": 2}', admin_user_ids="4242")
+    tg, _bot = new_bot(caption_model=tiny_blip, quota_per_minute='{"caption": 2}', admin_user_ids="4242")
     from tests.support.chat import photo_bytes
 
     user = tg.user(next(user_ids), "Ann")

@@ -8,6 +8,7 @@ DEBUG log, what it stores from its SQLite file.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 import sqlite3
@@ -50,8 +51,9 @@ def _model_input_size(checkpoint) -> tuple[int, int]:
 
     processor = tiny_models.load_qwen_image_processor(checkpoint).image_processor
     factor = processor.patch_size * processor.merge_size
-    height, width = smart_resize(PHOTO_SIZE[1], PHOTO_SIZE[0], factor, processor.size["shortest_edge"],
-                                 processor.size["longest_edge"])
+    height, width = smart_resize(
+        PHOTO_SIZE[1], PHOTO_SIZE[0], factor, processor.size["shortest_edge"], processor.size["longest_edge"]
+    )
     return width, height
 
 
@@ -70,12 +72,22 @@ def family(request, tiny_qwen2_5_vl, tiny_qwen3_vl, tmp_path_factory):
     if canned is None:  # Qwen2.5-VL: the same box in pixels of the model's resized input
         mw, mh = _model_input_size(source)
         x1, y1, x2, y2 = BOX_1000
-        canned = json.dumps([{"bbox_2d": [x1 * mw / 1000, y1 * mh / 1000, x2 * mw / 1000, y2 * mh / 1000],
-                              "label": "cat"}])
+        canned = json.dumps(
+            [{"bbox_2d": [x1 * mw / 1000, y1 * mh / 1000, x2 * mw / 1000, y2 * mh / 1000], "label": "cat"}]
+        )
         canned = "```json\n" + canned + "\n```"  # as Qwen2.5-VL writes it
-    script = {Q1: A1, Q2: A2, Q3: A3, QG: AG, QR: AR, QB: AB, QM: AM, QM2: AM2,
-              grounding_prompt(GROUNDING[name], BOX_TARGET): canned,
-              grounding_prompt(GROUNDING[name], "unicorn"): "[]"}
+    script = {
+        Q1: A1,
+        Q2: A2,
+        Q3: A3,
+        QG: AG,
+        QR: AR,
+        QB: AB,
+        QM: AM,
+        QM2: AM2,
+        grounding_prompt(GROUNDING[name], BOX_TARGET): canned,
+        grounding_prompt(GROUNDING[name], "unicorn"): "[]",
+    }
     workdir = tmp_path_factory.mktemp(f"ask-{name}")
     checkpoint = tiny_models.force_answers(source, workdir / "checkpoint", script)
     telegram = FakeTelegram(TOKEN).start()
@@ -122,11 +134,13 @@ def stored_turns(bot: BotProcess, chat_id: int, expected: list | None = None, ti
     deadline = time.monotonic() + timeout
     while True:
         with sqlite3.connect(f"file:{bot.workdir / 'data' / 'bot.sqlite3'}?mode=ro", uri=True) as db:
-            ids = [r[0] for r in db.execute("SELECT id FROM chat_conversations WHERE chat_id = ? ORDER BY id",
-                                            (chat_id,))]
+            ids = [
+                r[0] for r in db.execute("SELECT id FROM chat_conversations WHERE chat_id = ? ORDER BY id", (chat_id,))
+            ]
             turns = [
-                db.execute("SELECT question, answer FROM chat_turns WHERE conversation_id = ? ORDER BY id",
-                           (cid,)).fetchall()
+                db.execute(
+                    "SELECT question, answer FROM chat_turns WHERE conversation_id = ? ORDER BY id", (cid,)
+                ).fetchall()
                 for cid in ids
             ]
         if expected is None or turns == expected or time.monotonic() > deadline:
@@ -135,7 +149,7 @@ def stored_turns(bot: BotProcess, chat_id: int, expected: list | None = None, ti
 
 
 def test_a_conversation_survives_a_restart_and_reset_starts_over(family, user_ids):
-    name, tg, bot = family
+    _name, tg, bot = family
     user = tg.user(next(user_ids), "Ann")
     chat = tg.private_chat(user)
 
@@ -164,7 +178,7 @@ def test_a_conversation_survives_a_restart_and_reset_starts_over(family, user_id
 
 
 def test_reply_to_an_answer_continues_its_conversation_in_a_group(family, user_ids):
-    name, tg, bot = family
+    _name, tg, bot = family
     ann, bob = tg.user(next(user_ids), "Ann"), tg.user(next(user_ids), "Bob")
     group = tg.group_chat(-next(user_ids), "Friends")
     request = tg.send_message(group, ann, photo=photo_bytes(2, PHOTO_SIZE), caption=f"/ask@tiny_test_bot {QG}")
@@ -183,7 +197,7 @@ def test_reply_to_an_answer_continues_its_conversation_in_a_group(family, user_i
 
 
 def test_a_mention_of_the_bot_asks_like_ask_and_other_mentions_are_ignored(family, user_ids):
-    name, tg, bot = family
+    _name, tg, bot = family
     ann = tg.user(next(user_ids), "Ann")
     group = tg.group_chat(-next(user_ids), "Mentions")
     on_photo = tg.send_message(group, ann, photo=photo_bytes(3, PHOTO_SIZE), caption=f"@tiny_test_bot {QM}")
@@ -202,11 +216,10 @@ def test_a_mention_of_the_bot_asks_like_ask_and_other_mentions_are_ignored(famil
 
 
 def test_forum_topics_keep_their_own_conversations(family, user_ids):
-    name, tg, bot = family
+    _name, tg, _bot = family
     ann = tg.user(next(user_ids), "Ann")
-    forum = tg.group_chat(-10**12 - next(user_ids), "Forum", is_forum=True)
-    in_topic = tg.send_message(forum, ann, photo=photo_bytes(7, PHOTO_SIZE), caption=f"/ask {Q1}",
-                               message_thread_id=11)
+    forum = tg.group_chat(-(10**12) - next(user_ids), "Forum", is_forum=True)
+    in_topic = tg.send_message(forum, ann, photo=photo_bytes(7, PHOTO_SIZE), caption=f"/ask {Q1}", message_thread_id=11)
     (answer,) = final_answer(tg, in_topic)
     assert answer["text"] == A1 and answer.get("message_thread_id") == 11  # answered in the topic
     other_topic = tg.send_message(forum, ann, text=f"/ask {Q2}", message_thread_id=12)
@@ -216,7 +229,7 @@ def test_forum_topics_keep_their_own_conversations(family, user_ids):
 
 
 def test_two_chats_never_see_each_others_history(family, user_ids):
-    name, tg, bot = family
+    _name, tg, bot = family
     ann, bob = tg.user(next(user_ids), "Ann"), tg.user(next(user_ids), "Bob")
     chat_a, chat_b = tg.private_chat(ann), tg.private_chat(bob)
     in_a = tg.send_message(chat_a, ann, photo=photo_bytes(3, PHOTO_SIZE), caption=f"/ask {Q1}")
@@ -235,7 +248,7 @@ def test_two_chats_never_see_each_others_history(family, user_ids):
 
 
 def test_answers_stream_with_throttled_edits(family, user_ids):
-    name, tg, bot = family
+    name, tg, _bot = family
     if name != "qwen2_5_vl":
         pytest.skip("streaming does not depend on the family; checked once, with Qwen2.5-VL")
     user = tg.user(next(user_ids), "Cy")
@@ -246,17 +259,25 @@ def test_answers_stream_with_throttled_edits(family, user_ids):
     assert len(history) >= 2, history  # shown while being written, then finished
     assert all(h.endswith("▌") for h in history[:-1]) and not history[-1].endswith("▌")
     assert history[-1].startswith(history[-2].removesuffix(" ▌"))  # the final text extends the partial one
-    calls = [c for c in tg.calls() if c.params.get("message_id") == answer["message_id"]
-             and str(c.params.get("chat_id")) == str(chat["id"]) and c.method == "editMessageText"]
+    calls = [
+        c
+        for c in tg.calls()
+        if c.params.get("message_id") == answer["message_id"]
+        and str(c.params.get("chat_id")) == str(chat["id"])
+        and c.method == "editMessageText"
+    ]
     assert all(c.ok for c in calls), [c.result for c in calls if not c.ok]  # never an unchanged edit
-    sent = next(c.time for c in tg.calls("sendMessage") if c.ok and c.result["message_id"] == answer["message_id"]
-                and c.result["chat"]["id"] == chat["id"])
+    sent = next(
+        c.time
+        for c in tg.calls("sendMessage")
+        if c.ok and c.result["message_id"] == answer["message_id"] and c.result["chat"]["id"] == chat["id"]
+    )
     times = [sent] + [c.time for c in calls]
-    assert all(b - a >= 0.8 for a, b in zip(times, times[1:])), times  # about one per second in private
+    assert all(b - a >= 0.8 for a, b in itertools.pairwise(times)), times  # about one per second in private
 
 
 def test_box_draws_the_canned_boxes_in_original_pixels(family, user_ids):
-    name, tg, bot = family
+    _name, tg, _bot = family
     user = tg.user(next(user_ids), "Dee")
     chat = tg.private_chat(user)
     request = tg.send_message(chat, user, photo=photo_bytes(6, PHOTO_SIZE), caption=f"/box {BOX_TARGET}")
@@ -269,7 +290,7 @@ def test_box_draws_the_canned_boxes_in_original_pixels(family, user_ids):
     scale = display_scale(PHOTO_SIZE)
     assert drawn.size == (round(PHOTO_SIZE[0] * scale), round(PHOTO_SIZE[1] * scale))
     edge = drawn.getpixel((round(x1 * scale) + 1, round((y1 + y2) / 2 * scale)))
-    assert all(abs(a - b) < 40 for a, b in zip(edge, colour(0))), edge
+    assert all(abs(a - b) < 40 for a, b in zip(edge, colour(0), strict=False)), edge
     # A reply to the boxes asks about the same photo.
     follow_up = tg.send_message(chat, user, text=Q2, reply_to=answer)
     assert text_of(tg, follow_up) == A2
@@ -279,7 +300,7 @@ def test_box_draws_the_canned_boxes_in_original_pixels(family, user_ids):
 
 
 def test_bad_requests_get_clear_replies_and_store_nothing(family, user_ids):
-    name, tg, bot = family
+    _name, tg, bot = family
     user = tg.user(next(user_ids), "Eve")
     chat = tg.private_chat(user)
     too_long = tg.send_message(chat, user, photo=photo_bytes(8, PHOTO_SIZE), caption="/ask " + "why " * 600)

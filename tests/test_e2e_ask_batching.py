@@ -21,13 +21,15 @@ SCRIPT = {
 
 def test_four_asks_from_four_users_decode_together(new_bot, tiny_qwen2_5_vl, tmp_path, user_ids):
     scripted = tiny_models.force_answers(tiny_qwen2_5_vl, tmp_path / "qwen", SCRIPT)
-    tg, bot = new_bot(vlm_model=scripted, vlm_max_new_tokens="64", preload_models="ask",
-                      batch_window_ms="1000")  # the four requests below arrive within it
+    tg, bot = new_bot(
+        vlm_model=scripted, vlm_max_new_tokens="64", preload_models="ask", batch_window_ms="1000"
+    )  # the four requests below arrive within it
     requests = []
     for seed, question in enumerate(SCRIPT):
         user = tg.user(next(user_ids), f"User{seed}")
-        requests.append(tg.send_message(tg.private_chat(user), user, photo=photo_bytes(10 + seed),
-                                        caption=f"/ask {question}"))
+        requests.append(
+            tg.send_message(tg.private_chat(user), user, photo=photo_bytes(10 + seed), caption=f"/ask {question}")
+        )
     answers = [answer_to(tg, request, timeout=90)["text"] for request in requests]
     assert answers == list(SCRIPT.values())
     assert "answered 4 questions together" in bot.logs()

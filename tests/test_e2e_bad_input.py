@@ -55,7 +55,8 @@ def stored_turns(bot, chat_id: int, at_least: int = 0) -> int:
         with sqlite3.connect(bot.workdir / "data" / "bot.sqlite3") as db:
             turns = db.execute(
                 "SELECT COUNT(*) FROM chat_turns t JOIN chat_conversations c ON c.id = t.conversation_id "
-                "WHERE c.chat_id = ?", (chat_id,),
+                "WHERE c.chat_id = ?",
+                (chat_id,),
             ).fetchone()[0]
         if turns >= at_least or time.monotonic() > deadline:
             return turns
@@ -127,11 +128,16 @@ def test_bad_inputs_get_clear_replies_and_change_nothing(full_bot, user_ids):
     # The same cases from someone whose Telegram is in Chinese: every reply is in Chinese.
     li = tg.user(next(user_ids), "李", language_code="zh-hans")
     li_chat = tg.private_chat(li)
-    in_chinese = [(name, tg.send_message(li_chat, li, **kwargs)) for name, kwargs, expected in cases
-                  if expected not in (None, "%")]  # (not the ones answered by a model's own words)
+    in_chinese = [
+        (name, tg.send_message(li_chat, li, **kwargs))
+        for name, kwargs, expected in cases
+        if expected not in (None, "%")
+    ]  # (not the ones answered by a model's own words)
     for name, request in in_chinese:
         text = answer_to(tg, request, timeout=180)["text"]
-        assert re.search(r"[\u4e00-\u9fff]", text) and not re.search(r"\b(I|Please|That|You|must|isn't|couldn't)\b", text), (name, text)
+        assert re.search(r"[\u4e00-\u9fff]", text) and not re.search(
+            r"\b(I|Please|That|You|must|isn't|couldn't)\b", text
+        ), (name, text)
     # The emoji prompt draws; the other bot's command gets nothing.
     emoji = next(r for n, r, _ in sent if n.startswith("emoji"))
     assert answer_to(tg, emoji, timeout=180).get("photo"), "the emoji prompt was not drawn"
@@ -141,8 +147,15 @@ def test_bad_inputs_get_clear_replies_and_change_nothing(full_bot, user_ids):
     # A sticker, an edited message and a channel post: no reply, no crash.
     sticker = tg.message(chat, user, document=encode(Image.new("RGBA", (64, 64)), "WEBP"), document_mime="image/webp")
     file = sticker.pop("document")
-    sticker["sticker"] = {"file_id": file["file_id"], "file_unique_id": file["file_unique_id"], "type": "regular",
-                          "width": 64, "height": 64, "is_animated": False, "is_video": False}
+    sticker["sticker"] = {
+        "file_id": file["file_id"],
+        "file_unique_id": file["file_unique_id"],
+        "type": "regular",
+        "width": 64,
+        "height": 64,
+        "is_animated": False,
+        "is_video": False,
+    }
     tg.inject(sticker)
     on_sticker = tg.message(chat, user, text="/caption")
     on_sticker["reply_to_message"] = sticker

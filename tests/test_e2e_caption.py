@@ -105,8 +105,9 @@ def test_caption_as_a_reply_to_a_photo(tg, user, chat, reference_captioner):
 
 def test_image_sent_as_a_file_is_captioned(tg, user, chat, reference_captioner):
     data = photo_bytes(4, fmt="PNG")
-    request = tg.send_message(chat, user, document=data, document_mime="image/png", document_name="x.png",
-                              caption="/caption")
+    request = tg.send_message(
+        chat, user, document=data, document_mime="image/png", document_name="x.png", caption="/caption"
+    )
     assert answer_to(tg, request)["text"] == reference_captioner(data)
 
 
@@ -132,8 +133,14 @@ def test_caption_without_a_photo_says_how_to_use_it(tg, user, chat):
 
 def test_corrupt_image_gets_a_clear_reply_and_the_bot_keeps_answering(tg, user, chat, caption_bot):
     data = photo_bytes(6)
-    request = tg.send_message(chat, user, document=data[: len(data) // 3], document_mime="image/jpeg",
-                              document_name="broken.jpg", caption="/caption")
+    request = tg.send_message(
+        chat,
+        user,
+        document=data[: len(data) // 3],
+        document_mime="image/jpeg",
+        document_name="broken.jpg",
+        caption="/caption",
+    )
     assert answer_to(tg, request)["text"] == "That image looks corrupt or truncated. Please send it again."
     follow_up = tg.send_message(chat, user, photo=photo_bytes(7), caption="/caption")
     assert answer_to(tg, follow_up)["text"]
@@ -141,8 +148,9 @@ def test_corrupt_image_gets_a_clear_reply_and_the_bot_keeps_answering(tg, user, 
 
 
 def test_non_image_file_is_refused(tg, user, chat):
-    request = tg.send_message(chat, user, document=b"%PDF-1.4 hello", document_mime="image/jpeg",
-                              document_name="fake.jpg", caption="/caption")
+    request = tg.send_message(
+        chat, user, document=b"%PDF-1.4 hello", document_mime="image/jpeg", document_name="fake.jpg", caption="/caption"
+    )
     assert "isn't an image" in answer_to(tg, request)["text"]
 
 

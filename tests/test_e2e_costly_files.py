@@ -27,7 +27,11 @@ def test_costly_files_get_clear_replies(full_bot, user_ids):
     chat = tg.private_chat(user)
     colourful = Image.open(io.BytesIO(photo_bytes(7, size=(96, 64))))
     cases = [
-        ("scan-heavy JPEG", doc(many_scan_jpeg(2000, (512, 512)), "image/jpeg", "a.jpg", "/caption"), "too many passes"),
+        (
+            "scan-heavy JPEG",
+            doc(many_scan_jpeg(2000, (512, 512)), "image/jpeg", "a.jpg", "/caption"),
+            "too many passes",
+        ),
         ("1×10000 strip to /ask", doc(strip_png(1, 10_000), "image/png", "b.png", "/ask what is it?"), "long and thin"),
         # Over the VLM's own limit (Qwen's processor refuses ratios over 200): our refusal, not "the model failed".
         ("2×450 strip to /ask", doc(strip_png(2, 450), "image/png", "c.png", "/ask what is it?"), "long and thin"),
@@ -53,7 +57,7 @@ def test_costly_files_get_clear_replies(full_bot, user_ids):
 
 
 def test_a_photo_is_downloaded_once_for_its_command_and_its_indexing(full_bot, user_ids):
-    tg, bot = full_bot
+    tg, _bot = full_bot
     user = tg.user(next(user_ids), "Bo")
     chat = tg.private_chat(user)
     request = tg.send_message(chat, user, photo=photo_bytes(21, size=(320, 240)), caption="/caption")

@@ -83,8 +83,12 @@ class Crashes:
             left = [m for m in replies_to(self.tg, request) if m not in answers]
             counts["statuses_left"] += len(left)
             for status in left:
-                print("status left:", request.get("text") or request.get("caption"), status["message_id"],
-                      self.tg.edits_of(status["chat"]["id"], status["message_id"]))
+                print(
+                    "status left:",
+                    request.get("text") or request.get("caption"),
+                    status["message_id"],
+                    self.tg.edits_of(status["chat"]["id"], status["message_id"]),
+                )
             if len(answers) > 1:
                 print("doubled:", request.get("text") or request.get("caption"), [a["message_id"] for a in answers])
             if apology is not None and any(a.get("text") == apology for a in answers):
@@ -98,9 +102,11 @@ class Crashes:
         with sqlite3.connect(self.bot.workdir / "data" / "bot.sqlite3") as db:
             turns = db.execute(
                 "SELECT t.question, t.conversation_id, c.file_unique_id FROM chat_turns t"
-                " JOIN chat_conversations c ON c.id = t.conversation_id").fetchall()
-        counts.update(turns_expected=2 * len(self.asks), turns_once=0, turns_missing=0, turns_doubled=0,
-                      follow_ups_right=0)
+                " JOIN chat_conversations c ON c.id = t.conversation_id"
+            ).fetchall()
+        counts.update(
+            turns_expected=2 * len(self.asks), turns_once=0, turns_missing=0, turns_doubled=0, follow_ups_right=0
+        )
         for first, q1, _, q2 in self.asks:
             mine = {q: [row for row in turns if row[0] == q] for q in (q1, q2)}
             for rows in mine.values():
@@ -121,8 +127,15 @@ class Crashes:
 
 
 def crash_bot(new_bot, tiny_blip, tiny_sdxl, tiny_qwen2_5_vl, tiny_clip, user_ids, seed: int) -> Crashes:
-    tg, bot = new_bot(caption_model=tiny_blip, gen_model=tiny_sdxl, vlm_model=tiny_qwen2_5_vl, clip_model=tiny_clip,
-                      vlm_max_new_tokens="4", queue_max_per_user="20", max_batch_size="2")
+    tg, bot = new_bot(
+        caption_model=tiny_blip,
+        gen_model=tiny_sdxl,
+        vlm_model=tiny_qwen2_5_vl,
+        clip_model=tiny_clip,
+        vlm_max_new_tokens="4",
+        queue_max_per_user="20",
+        max_batch_size="2",
+    )
     crashes = Crashes(tg, bot, random.Random(seed))
     group = tg.group_chat(-(next(user_ids)), "Crash group")
     for name in ("Ann", "Bob", "Cy"):
@@ -137,8 +150,7 @@ def report(name: str, counts: dict) -> None:
     print(f"\n{name}: {json.dumps(counts)}")
 
 
-def test_sigkill_at_random_instants_loses_nothing(new_bot, tiny_blip, tiny_sdxl, tiny_qwen2_5_vl, tiny_clip,
-                                                  user_ids):
+def test_sigkill_at_random_instants_loses_nothing(new_bot, tiny_blip, tiny_sdxl, tiny_qwen2_5_vl, tiny_clip, user_ids):
     crashes = crash_bot(new_bot, tiny_blip, tiny_sdxl, tiny_qwen2_5_vl, tiny_clip, user_ids, seed=15)
     bot, kills = crashes.bot, 0
     for number in range(3):
@@ -167,8 +179,7 @@ def test_sigkill_at_random_instants_loses_nothing(new_bot, tiny_blip, tiny_sdxl,
     assert counts["photos_indexed"] == counts["photos"], counts
 
 
-def test_sigterm_loses_nothing_and_doubles_nothing(new_bot, tiny_blip, tiny_sdxl, tiny_qwen2_5_vl, tiny_clip,
-                                                   user_ids):
+def test_sigterm_loses_nothing_and_doubles_nothing(new_bot, tiny_blip, tiny_sdxl, tiny_qwen2_5_vl, tiny_clip, user_ids):
     crashes = crash_bot(new_bot, tiny_blip, tiny_sdxl, tiny_qwen2_5_vl, tiny_clip, user_ids, seed=16)
     bot = crashes.bot
     for number in range(2):

@@ -88,7 +88,7 @@ def test_find_replying_to_a_photo_finds_its_near_copy_first_and_leaves_it_out(tg
     assert answer.keys[0] == unique_id(near)
     assert unique_id(sent[2]) not in answer.keys
     assert float(answer.captions[0].split(" · ")[1]) > 0.9
-    assert sorted(answer.keys) == sorted(unique_id(m) for m in sent + [near] if m is not sent[2])
+    assert sorted(answer.keys) == sorted(unique_id(m) for m in [*sent, near] if m is not sent[2])
 
 
 def test_find_as_the_caption_of_a_new_photo_searches_by_it_and_remembers_it(tg, user, chat):
@@ -179,8 +179,9 @@ def test_an_album_arriving_part_by_part_is_embedded_in_one_forward_pass(tg, user
 
 def test_image_files_are_indexed_and_come_back_as_files(tg, user, chat):
     photo = tg.send_message(chat, user, photo=photo_bytes(180))
-    document = tg.send_message(chat, user, document=photo_bytes(181, fmt="PNG"), document_mime="image/png",
-                               document_name="scan.png")
+    document = tg.send_message(
+        chat, user, document=photo_bytes(181, fmt="PNG"), document_mime="image/png", document_name="scan.png"
+    )
     answer = find_answer(tg, tg.send_message(chat, user, text="/find k=10 scans"), parts=2)
     assert sorted(answer.keys) == sorted([unique_id(photo), unique_id(document)])
     kinds = sorted("photo" if "photo" in m else "document" for m in answer.matches)
@@ -193,7 +194,7 @@ def test_matches_in_a_supergroup_link_back_to_their_messages(tg, user, user_ids)
     answer = find_answer(tg, tg.send_message(group, user, text="/find@tiny_test_bot sunsets"))
     internal = str(group["id"])[4:]
     by_key = {unique_id(m): m["message_id"] for m in sent}
-    for key, caption in zip(answer.keys, answer.captions):
+    for key, caption in zip(answer.keys, answer.captions, strict=False):
         assert f"https://t.me/c/{internal}/{by_key[key]}" in caption
 
 
@@ -222,7 +223,9 @@ def test_forget_in_a_group_is_for_its_admins(tg, user, user_ids):
     assert len(find_answer(tg, tg.send_message(group, user, text="/find@tiny_test_bot x")).keys) == 2
     done = answer_to(tg, tg.send_message(group, admin, text="/forget@tiny_test_bot"), timeout=20)["text"]
     assert "2 indexed photos" in done
-    assert "haven't seen any photos" in find_answer(tg, tg.send_message(group, admin, text="/find@tiny_test_bot x")).text
+    assert (
+        "haven't seen any photos" in find_answer(tg, tg.send_message(group, admin, text="/find@tiny_test_bot x")).text
+    )
 
 
 def test_removing_the_bot_from_a_group_deletes_that_groups_photos(tg, user, user_ids, find_bot):
@@ -263,8 +266,10 @@ def test_chinese_clip_finds_photos_by_chinese_words(new_bot, tiny_chinese_clip, 
 
 def test_a_match_telegram_refuses_is_left_out_and_the_rest_still_sent(tg, user, chat):
     sent = send_photos(tg, chat, user, range(340, 343))
-    tg.fail_next("sendMediaGroup", 'Bad Request: failed to send message #2 with the error message '
-                                   '"Wrong file identifier/http url specified"')
+    tg.fail_next(
+        "sendMediaGroup",
+        'Bad Request: failed to send message #2 with the error message "Wrong file identifier/http url specified"',
+    )
     tg.fail_next("sendPhoto", "Bad Request: wrong file identifier/HTTP URL specified")
     request = tg.send_message(chat, user, text="/find k=3 x")
     answer = find_answer(tg, request, parts=3)  # two photos sent one by one, and the note
@@ -299,7 +304,8 @@ def test_an_unreachable_chroma_server_makes_find_say_so_and_the_bot_goes_on(new_
 
     tg, bot = new_bot(prepare, clip_model=tiny_clip, chroma_url=f"http://127.0.0.1:{closed}")
     assert answer_to(tg, requests[1], timeout=60)["text"] == (
-        "Photo search isn't available right now. The admin can see why in the logs.")
+        "Photo search isn't available right now. The admin can see why in the logs."
+    )
     assert "/find" in answer_to(tg, requests[2], timeout=30)["text"]
     logs = bot.logs()
     assert f"the photo index (Chroma server at http://127.0.0.1:{closed}) can't be opened" in logs

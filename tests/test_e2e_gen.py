@@ -73,8 +73,9 @@ def reference(tiny_sdxl, tiny_vit):
     """The same models in this process, to know what the bot must send."""
     from models.pool import ModelPool
 
-    pool = ModelPool(Settings(telegram_bot_token="t", gen_model=str(tiny_sdxl), classify_model=str(tiny_vit),
-                              device="cpu"))
+    pool = ModelPool(
+        Settings(telegram_bot_token="t", gen_model=str(tiny_sdxl), classify_model=str(tiny_vit), device="cpu")
+    )
 
     class Reference:
         @staticmethod
@@ -144,7 +145,10 @@ def test_two_images_are_an_album_with_the_buttons_under_it(tg, user, chat):
     assert len(album) == 2 and {m["media_group_id"] for m in album} == {first["media_group_id"]}
     assert album[0]["caption"] == "two cats\n🌱 seeds 5–6 · 1 step · 256×256" and "caption" not in album[1]
     more = new_reply(tg, album[0], timeout=20)
-    assert more["text"] == texts.GEN_MORE.en and set(keyboard(more)) == {texts.BUTTON_SAME_SEED.en, texts.BUTTON_NEW_SEED.en}
+    assert more["text"] == texts.GEN_MORE.en and set(keyboard(more)) == {
+        texts.BUTTON_SAME_SEED.en,
+        texts.BUTTON_NEW_SEED.en,
+    }
     assert photo_png(tg, album[0]) != photo_png(tg, album[1])
 
 
@@ -324,8 +328,9 @@ def test_classify_without_a_photo_says_how(tg, user, chat):
 # -- the safety checker, and the switch surviving a restart ------------------------------------------
 
 
-def test_checker_withholds_pictures_and_the_admins_switch_outlives_a_restart(new_bot, tiny_sdxl,
-                                                                           flagging_safety_checker):
+def test_checker_withholds_pictures_and_the_admins_switch_outlives_a_restart(
+    new_bot, tiny_sdxl, flagging_safety_checker
+):
     tg, bot = new_bot(gen_model=tiny_sdxl, safety_checker_model=flagging_safety_checker, admin_user_ids=str(ADMIN))
     user, admin = tg.user(ADMIN + 1, "Ann"), tg.user(ADMIN, "Root")
     chat, admin_chat = tg.private_chat(user), tg.private_chat(admin)
@@ -341,8 +346,10 @@ def test_checker_withholds_pictures_and_the_admins_switch_outlives_a_restart(new
 
     refused = new_reply(tg, tg.send_message(chat, user, text="/safety off"), timeout=20)
     assert refused["text"] == texts.ADMINS_ONLY.en
-    assert new_reply(tg, tg.send_message(admin_chat, admin, text="/safety off"), timeout=20)["text"] == \
-        texts.safety_switched(False).en
+    assert (
+        new_reply(tg, tg.send_message(admin_chat, admin, text="/safety off"), timeout=20)["text"]
+        == texts.safety_switched(False).en
+    )
     album = gen(2)
     assert album.get("media_group_id")
     buttons_message = new_reply(tg, album, timeout=20)
@@ -358,7 +365,9 @@ def test_checker_withholds_pictures_and_the_admins_switch_outlives_a_restart(new
     assert rerun.get("media_group_id") and rerun["caption"] == album["caption"]
     assert photo_png(tg, rerun) == photo_png(tg, album)
     assert gen(3).get("media_group_id")
-    assert new_reply(tg, tg.send_message(admin_chat, admin, text="/safety on"), timeout=20)["text"] == \
-        texts.safety_switched(True).en
+    assert (
+        new_reply(tg, tg.send_message(admin_chat, admin, text="/safety on"), timeout=20)["text"]
+        == texts.safety_switched(True).en
+    )
     assert gen(4)["text"] == texts.images_withheld(2, 2).en
     assert not any(is_status(m.get("text")) for m in tg.bot_messages(chat["id"]))

@@ -18,7 +18,7 @@ def queue_two_users(requests: list[dict], user_ids):
         for name in ("Ann", "Bob"):
             user = tg.user(next(user_ids), name)
             chat = tg.private_chat(user)
-            for i in range(3):
+            for _i in range(3):
                 requests.append(tg.send_message(chat, user, photo=photo_bytes(len(requests)), caption="/caption"))
 
     return prepare
@@ -39,9 +39,11 @@ def assert_each_answered_once_in_order(tg, requests: list[dict]) -> None:
     time.sleep(1.0)  # anything sent twice would show up by now
     for request in requests:
         replies = replies_to(tg, request)
-        assert len(replies) == 1 and not is_status(replies[0].get("text")), [(m["message_id"], m.get("text"), tg.edits_of(m["chat"]["id"], m["message_id"])) for m in replies]
+        assert len(replies) == 1 and not is_status(replies[0].get("text")), [
+            (m["message_id"], m.get("text"), tg.edits_of(m["chat"]["id"], m["message_id"])) for m in replies
+        ]
     for user_id in {r["from"]["id"] for r in requests}:
-        times = [answered_at(tg, a) for r, a in zip(requests, answers) if r["from"]["id"] == user_id]
+        times = [answered_at(tg, a) for r, a in zip(requests, answers, strict=False) if r["from"]["id"] == user_id]
         assert times == sorted(times), "a user's requests were answered out of order"
 
 
@@ -76,7 +78,9 @@ def test_stopped_bot_does_not_wait_for_the_queue_and_resumes_after_restart(new_b
     bot.start()
     assert_each_answered_once_in_order(tg, requests)
     # The replay carried on in the status message the user already had.
-    resumed = [r for r in unanswered if texts.RESUMED.en in tg.edits_of(r["chat"]["id"], replies_to(tg, r)[0]["message_id"])]
+    resumed = [
+        r for r in unanswered if texts.RESUMED.en in tg.edits_of(r["chat"]["id"], replies_to(tg, r)[0]["message_id"])
+    ]
     assert resumed
     assert journal_rows(bot) == 0
 

@@ -66,10 +66,14 @@ def test_a_chinese_user_gets_help_usage_and_errors_in_chinese(tg, zh_user):
         (dict(text="/stats"), texts.ADMINS_ONLY.zh),
         (dict(text="/cancel"), texts.NOTHING_TO_CANCEL.zh),
         (dict(text="/reset"), texts.RESET_NOTHING.zh),
-        (dict(document=corrupt, document_mime="image/jpeg", document_name="a.jpg", caption="/caption"),
-         texts.CORRUPT_IMAGE.zh),
-        (dict(document=b"", document_mime="image/jpeg", document_name="b.jpg", caption="/classify"),
-         texts.EMPTY_FILE.zh),
+        (
+            dict(document=corrupt, document_mime="image/jpeg", document_name="a.jpg", caption="/caption"),
+            texts.CORRUPT_IMAGE.zh,
+        ),
+        (
+            dict(document=b"", document_mime="image/jpeg", document_name="b.jpg", caption="/classify"),
+            texts.EMPTY_FILE.zh,
+        ),
     ]
     sent = [(tg.send_message(chat, zh_user, **kwargs), expected) for kwargs, expected in cases]
     for request, expected in sent:

@@ -20,7 +20,7 @@ def test_twenty_captions_from_four_users_are_served_round_robin(new_bot, tiny_bl
         for name in "ABCD":  # D's Telegram is in Chinese
             user = tg.user(next(user_ids), name, language_code="zh-hans" if name == "D" else "en")
             chat = tg.private_chat(user)
-            for i in range(5):
+            for _i in range(5):
                 requests.append(tg.send_message(chat, user, photo=photo_bytes(len(requests)), caption="/caption"))
 
     tg, bot = new_bot(prepare, caption_model=tiny_blip, max_batch_size=1)
@@ -36,13 +36,13 @@ def test_twenty_captions_from_four_users_are_served_round_robin(new_bot, tiny_bl
 
     answers = [answer_to(tg, r, timeout=120) for r in requests]
     times = [answered_at(tg, a) for a in answers]
-    users = [r["from"]["first_name"] for _, r in sorted(zip(times, requests), key=lambda p: p[0])]
+    users = [r["from"]["first_name"] for _, r in sorted(zip(times, requests, strict=False), key=lambda p: p[0])]
     # Round robin: every 4 consecutive answers come from 4 different users (arrival order was AAAAABBBBB...).
     assert all(len(set(users[i : i + 4])) == 4 for i in range(len(users) - 3)), users
     assert sum(t > help_time for t in times) >= 10, "/help waited behind the captions"
 
     first = min(range(len(requests)), key=lambda i: times[i])
-    for i, (request, answer) in enumerate(zip(requests, answers)):
+    for i, (request, answer) in enumerate(zip(requests, answers, strict=False)):
         chat_id = request["chat"]["id"]
         history = tg.edits_of(chat_id, answer["message_id"])
         if i == first:
@@ -70,12 +70,10 @@ def test_cancel_withdraws_the_newest_waiting_request(new_bot, tiny_blip, user_id
         user = tg.user(next(user_ids), "Ann")
         chat = tg.private_chat(user)
         user_box.append(user)
-        requests.extend(
-            tg.send_message(chat, user, photo=photo_bytes(100 + i), caption="/caption") for i in range(3)
-        )
+        requests.extend(tg.send_message(chat, user, photo=photo_bytes(100 + i), caption="/caption") for i in range(3))
 
     # Batches of one, so the second and third requests wait behind the first instead of joining it.
-    tg, bot = new_bot(prepare, caption_model=tiny_blip, max_batch_size=1)
+    tg, _bot = new_bot(prepare, caption_model=tiny_blip, max_batch_size=1)
     user = user_box[0]
     chat_id = user["id"]
     # Wait until two requests show their place in line (the first is loading the model).
@@ -118,14 +116,19 @@ def test_cancel_as_a_reply_only_for_ones_own_request_unless_admin(new_bot, tiny_
         for name, user_id in ids.items():
             people[name] = tg.user(user_id, name)
         people["group"] = group
-        requests.extend(tg.send_message(group, people["Ann"], photo=photo_bytes(200 + i), caption="/caption")
-                        for i in range(4))
+        requests.extend(
+            tg.send_message(group, people["Ann"], photo=photo_bytes(200 + i), caption="/caption") for i in range(4)
+        )
 
-    tg, bot = new_bot(prepare, caption_model=tiny_blip, max_batch_size=1, admin_user_ids=str(ids["Root"]))
+    tg, _bot = new_bot(prepare, caption_model=tiny_blip, max_batch_size=1, admin_user_ids=str(ids["Root"]))
     group = people["group"]
     status = tg.wait_for_bot_message(
-        group["id"], lambda m: m.get("reply_to_message", {}).get("message_id") == requests[2]["message_id"]
-        and is_status(m.get("text")), timeout=30)
+        group["id"],
+        lambda m: (
+            m.get("reply_to_message", {}).get("message_id") == requests[2]["message_id"] and is_status(m.get("text"))
+        ),
+        timeout=30,
+    )
     # Bob can't cancel Ann's request...
     bobs = tg.send_message(group, people["Bob"], text="/cancel", reply_to=requests[2])
     assert answer_to(tg, bobs, timeout=20)["text"] == "You have no request waiting or running here."

@@ -38,9 +38,22 @@ def ray_cluster():
     # Token auth off explicitly: a ~/.ray/auth_token left by another Ray session must not matter here.
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
     subprocess.run(
-        [RAY, "start", "--head", f"--port={port}", "--num-cpus=2", "--num-gpus=0", f"--temp-dir={temp}",
-         "--include-dashboard=false", "--object-store-memory=200000000", "--disable-usage-stats"],
-        check=True, env=env, capture_output=True, timeout=120,
+        [
+            RAY,
+            "start",
+            "--head",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--num-gpus=0",
+            f"--temp-dir={temp}",
+            "--include-dashboard=false",
+            "--object-store-memory=200000000",
+            "--disable-usage-stats",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=120,
     )
     yield f"127.0.0.1:{port}"
     subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
@@ -69,10 +82,12 @@ def test_caption_through_ray_serve_and_a_raising_replica_fails_only_its_job(
 
     others = [tg.user(next(user_ids), name) for name in ("Bob", "Cy")]
     poison = tg.send_message(chat, user, photo=photo_bytes(2), caption=POISON)
-    good = [tg.send_message(tg.private_chat(u), u, photo=photo_bytes(3 + i), caption="/caption")
-            for i, u in enumerate(others)]
+    good = [
+        tg.send_message(tg.private_chat(u), u, photo=photo_bytes(3 + i), caption="/caption")
+        for i, u in enumerate(others)
+    ]
     assert answer_to(tg, poison, timeout=120)["text"] == ModelFailed.user_message.en
-    for request, i in zip(good, range(3, 5)):
+    for request, i in zip(good, range(3, 5), strict=False):
         assert answer_to(tg, request, timeout=120)["text"] == reference_caption(photo_bytes(i))
     # The replica keeps serving after the failure.
     again = tg.send_message(chat, user, photo=photo_bytes(9), caption="/caption")

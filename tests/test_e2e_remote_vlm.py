@@ -52,8 +52,9 @@ def remote(tmp_path_factory):
     """A bot whose /ask and /box go to a fake OpenAI-compatible server (slow enough to stream visibly)."""
     server = FakeChatServer(_answer, api_key=KEY, chunk_chars=2, chunk_delay_s=0.05).start()
     telegram = FakeTelegram(TOKEN).start()
-    bot = BotProcess(telegram, tmp_path_factory.mktemp("remote-vlm"), vlm_url=server.url, vlm_model=MODEL,
-                     vlm_api_key=KEY).start()
+    bot = BotProcess(
+        telegram, tmp_path_factory.mktemp("remote-vlm"), vlm_url=server.url, vlm_model=MODEL, vlm_api_key=KEY
+    ).start()
     yield server, telegram, bot
     bot.stop()
     telegram.stop()
@@ -75,7 +76,7 @@ def final_answer(tg, request, timeout: float = 60.0) -> list[dict]:
 
 
 def test_ask_streams_a_follow_up_continues_and_box_maps_pixels_back(remote, user_ids):
-    server, tg, bot = remote
+    server, tg, _bot = remote
     user = tg.user(next(user_ids), "Ann")
     chat = tg.private_chat(user)
     before = len(server.requests)
@@ -107,15 +108,18 @@ def test_ask_streams_a_follow_up_continues_and_box_maps_pixels_back(remote, user
 
 
 def test_several_asks_are_in_flight_at_once(remote, user_ids):
-    server, tg, bot = remote
+    server, tg, _bot = remote
     server.most_open = server.open_now
     server.hold_until_concurrent = 4  # each stream waits (at most 20 s) until four are open together
     try:
         requests = []
         for i in range(4):
             user = tg.user(next(user_ids), f"U{i}")
-            requests.append(tg.send_message(tg.private_chat(user), user, photo=photo_bytes(10 + i, PHOTO_SIZE),
-                                            caption=f"/ask Question {i}?"))
+            requests.append(
+                tg.send_message(
+                    tg.private_chat(user), user, photo=photo_bytes(10 + i, PHOTO_SIZE), caption=f"/ask Question {i}?"
+                )
+            )
         answers = [final_answer(tg, r, timeout=90) for r in requests]
     finally:
         server.hold_until_concurrent = 0
@@ -127,13 +131,16 @@ def _answer_for(question: str) -> str:
     return f"About {question}: it is a photo of coloured blocks."
 
 
-@pytest.mark.parametrize(("change", "reply"), [
-    ({"api_key": "another-key"}, texts.VLM_SERVER_KEY_REFUSED),
-    ({"model": "someone/else"}, texts.VLM_SERVER_NO_MODEL),
-    ({"fail_with": 503}, texts.VLM_SERVER_FAILED),
-])
+@pytest.mark.parametrize(
+    ("change", "reply"),
+    [
+        ({"api_key": "another-key"}, texts.VLM_SERVER_KEY_REFUSED),
+        ({"model": "someone/else"}, texts.VLM_SERVER_NO_MODEL),
+        ({"fail_with": 503}, texts.VLM_SERVER_FAILED),
+    ],
+)
 def test_server_errors_get_a_clear_reply(remote, user_ids, change, reply):
-    server, tg, bot = remote
+    server, tg, _bot = remote
     saved = {name: getattr(server, name) for name in change}
     for name, value in change.items():
         setattr(server, name, value)
@@ -160,33 +167,62 @@ def _tiny_llava(target) -> str:
 
     torch.manual_seed(0)
     specials = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>")
-    tokenizer = tm._special_byte_bpe_tokenizer(Qwen2Tokenizer, specials, eos_token="<|im_end|>",
-                                               pad_token="<|endoftext|>", unk_token=None, model_max_length=4096)
+    tokenizer = tm._special_byte_bpe_tokenizer(
+        Qwen2Tokenizer,
+        specials,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        model_max_length=4096,
+    )
     template = (
         "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
         "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for c in message['content'] %}"
         "{% if c['type'] == 'image' %}<image>{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}"
         "{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
     )
-    image_processor = tm._image_processor("CLIPImageProcessor", size={"shortest_edge": 32},
-                                          crop_size={"height": 32, "width": 32})
-    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8,
-                               vision_feature_select_strategy="default", chat_template=template,
-                               num_additional_image_tokens=1)
+    image_processor = tm._image_processor(
+        "CLIPImageProcessor", size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        chat_template=template,
+        num_additional_image_tokens=1,
+    )
     ids = {s: tokenizer.convert_tokens_to_ids(s) for s in specials}
     config = LlavaConfig(
         vision_config=dict(model_type="clip_vision_model", **tm._tiny_clip_vision()),
-        text_config=dict(model_type="qwen2", vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=4096, eos_token_id=ids["<|im_end|>"],
-                         pad_token_id=ids["<|endoftext|>"], bos_token_id=ids["<|endoftext|>"]),
-        image_token_index=ids["<image>"], vision_feature_layer=-1, vision_feature_select_strategy="default",
+        text_config=dict(
+            model_type="qwen2",
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=4096,
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=ids["<|endoftext|>"],
+            bos_token_id=ids["<|endoftext|>"],
+        ),
+        image_token_index=ids["<image>"],
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
     )
     model = LlavaForConditionalGeneration(config).eval()
     model.save_pretrained(target)
     processor.save_pretrained(target)
-    tm._save_generation_config(model, target, eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
-                               do_sample=False, max_new_tokens=16)
+    tm._save_generation_config(
+        model,
+        target,
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        do_sample=False,
+        max_new_tokens=16,
+    )
     return str(target)
 
 
@@ -203,8 +239,9 @@ def transformers_serve(tmp_path_factory):
         port = sock.getsockname()[1]
     log = (workdir / "serve.log").open("wb")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([cli, "serve", model, "--host", "127.0.0.1", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(
+        [cli, "serve", model, "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 90
     try:
@@ -230,8 +267,9 @@ def transformers_serve(tmp_path_factory):
 def test_ask_through_transformers_serve(transformers_serve, tmp_path, user_ids):
     url, model, server_log = transformers_serve
     telegram = FakeTelegram(TOKEN).start()
-    bot = BotProcess(telegram, tmp_path / "bot", vlm_url=url, vlm_model=model, vlm_family="other",
-                     vlm_max_new_tokens=16).start()
+    bot = BotProcess(
+        telegram, tmp_path / "bot", vlm_url=url, vlm_model=model, vlm_family="other", vlm_max_new_tokens=16
+    ).start()
     try:
         user = telegram.user(next(user_ids), "Real")
         chat = telegram.private_chat(user)
@@ -243,8 +281,15 @@ def test_ask_through_transformers_serve(transformers_serve, tmp_path, user_ids):
         bot.stop()
         telegram.stop()
     # Random weights say nothing sensible, but the bot got a streamed answer from the real server.
-    failures = {texts.VLM_SERVER_UNREACHABLE, texts.VLM_SERVER_KEY_REFUSED, texts.VLM_SERVER_NO_MODEL,
-                texts.VLM_SERVER_REFUSED, texts.VLM_SERVER_FAILED, texts.MODEL_UNAVAILABLE, texts.MODEL_FAILED}
+    failures = {
+        texts.VLM_SERVER_UNREACHABLE,
+        texts.VLM_SERVER_KEY_REFUSED,
+        texts.VLM_SERVER_NO_MODEL,
+        texts.VLM_SERVER_REFUSED,
+        texts.VLM_SERVER_FAILED,
+        texts.MODEL_UNAVAILABLE,
+        texts.MODEL_FAILED,
+    }
     assert answer["text"] and answer["text"] not in {t.en for t in failures}, answer
     assert '"POST /v1/chat/completions HTTP/1.1" 200' in server_log.read_text()
     assert refused["text"] == texts.VLM_FAMILY_UNKNOWN.en  # a LLaVA can't ground: a clear reply

@@ -14,8 +14,12 @@ pytestmark = pytest.mark.timeout(180)
 def test_budget_for_one_model_swaps_models_as_tasks_alternate(new_bot, tiny_blip, tiny_vit, user_ids):
     admin_id = next(user_ids)
     # The tiny BLIP is ~0.2 MB and the tiny ViT ~0.1 MB: 0.25 MB holds either, not both.
-    tg, bot = new_bot(caption_model=tiny_blip, classify_model=tiny_vit, model_memory_budget_gb=str(0.25 / 1024),
-                      admin_user_ids=str(admin_id))
+    tg, bot = new_bot(
+        caption_model=tiny_blip,
+        classify_model=tiny_vit,
+        model_memory_budget_gb=str(0.25 / 1024),
+        admin_user_ids=str(admin_id),
+    )
     user = tg.user(next(user_ids), "Ann")
     chat = tg.private_chat(user)
     admin = tg.user(admin_id, "Root")
@@ -37,8 +41,9 @@ def test_budget_for_one_model_swaps_models_as_tasks_alternate(new_bot, tiny_blip
     assert logs.count("to stay within the memory budget") == 3
 
 
-def test_model_too_big_for_the_budget_gets_a_clear_reply_and_the_others_keep_working(new_bot, tiny_blip,
-                                                                                       tiny_qwen2_5_vl, user_ids):
+def test_model_too_big_for_the_budget_gets_a_clear_reply_and_the_others_keep_working(
+    new_bot, tiny_blip, tiny_qwen2_5_vl, user_ids
+):
     from bot import texts
 
     # 0.25 MB holds the tiny BLIP (0.2 MB); the tiny Qwen2.5-VL (0.43 MB) can never fit.

@@ -33,8 +33,10 @@ from telegram.warnings import PTBUserWarning
 from tests.support.fake_telegram import FakeTelegram
 
 TOKEN = "123456:TEST-token"
-NOT_MODIFIED = ("Message is not modified: specified new message content and reply markup of the "
-                "existing message are exactly the same")
+NOT_MODIFIED = (
+    "Message is not modified: specified new message content and reply markup of the "
+    "existing message are exactly the same"
+)
 
 
 def png(width: int = 640, height: int = 480, color: str = "red") -> bytes:
@@ -90,14 +92,14 @@ async def test_wrong_token_and_unknown_method(tg: FakeTelegram, bot: Bot) -> Non
 async def test_send_reply_edit_delete(tg: FakeTelegram, bot: Bot, alice: dict) -> None:
     question = tg.message(tg.private_chat(alice), alice, text="hi bot")
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Again", callback_data="again")]])
-    sent = await bot.send_message(alice["id"], "Thinking…", reply_markup=keyboard,
-                                  reply_parameters=ReplyParameters(question["message_id"]))
+    sent = await bot.send_message(
+        alice["id"], "Thinking…", reply_markup=keyboard, reply_parameters=ReplyParameters(question["message_id"])
+    )
     assert sent.message_id == question["message_id"] + 1  # one counter per chat
     assert sent.reply_to_message.text == "hi bot" and sent.from_user.id == tg.bot_id
     assert sent.reply_markup == keyboard
 
-    edited = await bot.edit_message_text("Answer", alice["id"], sent.message_id,
-                                         reply_markup=keyboard)
+    edited = await bot.edit_message_text("Answer", alice["id"], sent.message_id, reply_markup=keyboard)
     assert edited.text == "Answer" and edited.edit_date is not None
     with pytest.raises(BadRequest) as error:
         await bot.edit_message_text("Answer", alice["id"], sent.message_id, reply_markup=keyboard)
@@ -108,9 +110,9 @@ async def test_send_reply_edit_delete(tg: FakeTelegram, bot: Bot, alice: dict) -
     assert "reply_markup" not in state and state["text"] == "Answer"
 
     assert await bot.delete_message(alice["id"], sent.message_id)
-    with pytest.raises(BadRequest, match="^Message to delete not found$"):
+    with pytest.raises(BadRequest, match=r"^Message to delete not found$"):
         await bot.delete_message(alice["id"], sent.message_id)
-    with pytest.raises(BadRequest, match="^Message to edit not found$"):
+    with pytest.raises(BadRequest, match=r"^Message to edit not found$"):
         await bot.edit_message_text("x", alice["id"], sent.message_id)
     assert tg.bot_messages(alice["id"]) == []
     assert [m["message_id"] for m in tg.deleted_messages(alice["id"])] == [sent.message_id]
@@ -118,12 +120,16 @@ async def test_send_reply_edit_delete(tg: FakeTelegram, bot: Bot, alice: dict) -
 
 @pytest.mark.asyncio
 async def test_text_errors(tg: FakeTelegram, bot: Bot, alice: dict) -> None:
-    cases = [({"text": "   "}, "Message text is empty"),
-             ({"text": "x" * 4097}, "Message is too long"),
-             ({"text": "hi", "chat_id": 42}, "Chat not found"),
-             ({"text": "<b>hi", "parse_mode": ParseMode.HTML},
-              'Can\'t parse entities: can\'t find end tag corresponding to start tag "b"'),
-             ({"text": "1.5", "parse_mode": ParseMode.MARKDOWN_V2}, "reserved")]
+    cases = [
+        ({"text": "   "}, "Message text is empty"),
+        ({"text": "x" * 4097}, "Message is too long"),
+        ({"text": "hi", "chat_id": 42}, "Chat not found"),
+        (
+            {"text": "<b>hi", "parse_mode": ParseMode.HTML},
+            "Can't parse entities: can't find end tag corresponding to start tag \"b\"",
+        ),
+        ({"text": "1.5", "parse_mode": ParseMode.MARKDOWN_V2}, "reserved"),
+    ]
     for kwargs, description in cases:
         with pytest.raises(BadRequest) as error:
             await bot.send_message(**{"chat_id": alice["id"], **kwargs})
@@ -132,11 +138,11 @@ async def test_text_errors(tg: FakeTelegram, bot: Bot, alice: dict) -> None:
         await bot.send_photo(alice["id"], png(), caption="c" * 1025)
     with pytest.raises(BadRequest, match="Chat not found"), pytest.warns(PTBUserWarning):
         await bot.do_api_request("sendMessage", api_kwargs={"text": "no chat"})
-    sent = await bot.send_message(alice["id"], "  <b>bold</b> <a href='https://x.y'>link</a> ",
-                                  parse_mode=ParseMode.HTML)
+    sent = await bot.send_message(
+        alice["id"], "  <b>bold</b> <a href='https://x.y'>link</a> ", parse_mode=ParseMode.HTML
+    )
     assert sent.text == "bold link"
-    assert [(e.type, e.offset, e.length) for e in sent.entities] == [
-        ("bold", 0, 4), ("text_link", 5, 4)]
+    assert [(e.type, e.offset, e.length) for e in sent.entities] == [("bold", 0, 4), ("text_link", 5, 4)]
     assert tg.bot_messages(alice["id"])[0]["entities"][1]["url"] == "https://x.y"
 
 
@@ -183,17 +189,16 @@ async def test_user_files(tg: FakeTelegram, bot: Bot, alice: dict) -> None:
     assert buffer.getvalue() == image
 
     big = tg.add_file(b"x", file_size=25 * 1024 * 1024)
-    with pytest.raises(BadRequest, match="^File is too big$"):
+    with pytest.raises(BadRequest, match=r"^File is too big$"):
         await bot.get_file(big.file_id)
-    with pytest.raises(BadRequest, match="^Invalid file_id$"):
+    with pytest.raises(BadRequest, match=r"^Invalid file_id$"):
         await bot.get_file("nope")
     broken = await bot.get_file(tg.add_file(b"gone", fail_download=True).file_id)
     with pytest.raises(InvalidToken, match="Not Found"):  # PTB maps HTTP 404 to InvalidToken
         await broken.download_as_bytearray()
 
     document = await bot.send_document(alice["id"], b"%PDF-1.4", filename="report.pdf")
-    assert (document.document.file_name, document.document.mime_type) == (
-        "report.pdf", "application/pdf")
+    assert (document.document.file_name, document.document.mime_type) == ("report.pdf", "application/pdf")
     assert tg.file_bytes(document.document.file_id) == b"%PDF-1.4"
 
 
@@ -207,19 +212,16 @@ async def test_media_group(tg: FakeTelegram, bot: Bot, alice: dict) -> None:
     call = tg.wait_for_call("sendMediaGroup")
     assert len(call.files) == 2 and call.params["media"][0]["media"].startswith("attach://")
 
-    resent = await bot.send_media_group(
-        alice["id"], [InputMediaPhoto(m.photo[-1].file_id) for m in messages])
+    resent = await bot.send_media_group(alice["id"], [InputMediaPhoto(m.photo[-1].file_id) for m in messages])
     assert resent[0].photo[-1].file_unique_id == messages[0].photo[-1].file_unique_id
     with pytest.raises(BadRequest, match="Too many messages to send as an album"):
         await bot.send_media_group(alice["id"], [InputMediaPhoto(png())] * 11)
     with pytest.raises(BadRequest, match="Document can't be mixed with other media types"):
-        await bot.send_media_group(alice["id"], [InputMediaPhoto(png()),
-                                                 InputMediaDocument(b"doc", filename="a.txt")])
+        await bot.send_media_group(alice["id"], [InputMediaPhoto(png()), InputMediaDocument(b"doc", filename="a.txt")])
 
 
 @pytest.mark.asyncio
-async def test_get_updates_long_polling_and_offsets(tg: FakeTelegram, bot: Bot,
-                                                    alice: dict) -> None:
+async def test_get_updates_long_polling_and_offsets(tg: FakeTelegram, bot: Bot, alice: dict) -> None:
     started = time.monotonic()
     assert await bot.get_updates(timeout=1) == ()
     assert time.monotonic() - started >= 0.9
@@ -240,7 +242,7 @@ async def test_get_updates_long_polling_and_offsets(tg: FakeTelegram, bot: Bot,
     assert tg.updates_confirmed() == update.update_id
     assert await bot.get_updates(offset=second + 1, timeout=0) == ()
     tg.wait_for_confirmed(second, timeout=1)
-    with pytest.raises(AssertionError, match="timed out .* confirmed"):
+    with pytest.raises(AssertionError, match=r"timed out .* confirmed"):
         tg.wait_for_confirmed(second + 5, timeout=0.1)
 
 
@@ -326,18 +328,15 @@ def test_wait_timeout_lists_records(tg: FakeTelegram) -> None:
 @pytest.mark.asyncio
 async def test_real_application_round_trip(tg: FakeTelegram, alice: dict) -> None:
     async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await update.message.reply_text(f"Hello {update.effective_user.first_name}!",
-                                        do_quote=True)
+        await update.message.reply_text(f"Hello {update.effective_user.first_name}!", do_quote=True)
 
-    app = (ApplicationBuilder().token(TOKEN).base_url(tg.base_url)
-           .base_file_url(tg.base_file_url).build())
+    app = ApplicationBuilder().token(TOKEN).base_url(tg.base_url).base_file_url(tg.base_file_url).build()
     app.add_handler(CommandHandler("start", start))
     async with app:
         await app.start()
         await app.updater.start_polling(poll_interval=0, timeout=1)
         tg.send_message(tg.private_chat(alice), alice, text="/start@tiny_test_bot")
-        reply = await asyncio.to_thread(
-            tg.wait_for_bot_message, alice["id"], lambda m: m["text"] == "Hello Alice!", 10)
+        reply = await asyncio.to_thread(tg.wait_for_bot_message, alice["id"], lambda m: m["text"] == "Hello Alice!", 10)
         assert reply["reply_to_message"]["text"] == "/start@tiny_test_bot"
         await app.updater.stop()
         await app.stop()
@@ -349,9 +348,9 @@ async def test_bot_api_rules_for_webhook_secrets_menu_scopes_topics_and_migratio
     from telegram import BotCommandScopeChat
     from telegram.error import BadRequest, ChatMigrated
 
-    with pytest.raises(BadRequest, match="(?i)secret token"):  # 1-256 of A-Z a-z 0-9 _ -
+    with pytest.raises(BadRequest, match=r"(?i)secret token"):  # 1-256 of A-Z a-z 0-9 _ -
         await bot.set_webhook("https://example.org/hook", secret_token="not allowed!")
-    with pytest.raises(BadRequest, match="(?i)chat not found"):  # nobody with that id ever talked to the bot
+    with pytest.raises(BadRequest, match=r"(?i)chat not found"):  # nobody with that id ever talked to the bot
         await bot.set_my_commands([("start", "Start")], scope=BotCommandScopeChat(5555))
     tg.private_chat(tg.user(5555, "Admin"))
     assert await bot.set_my_commands([("start", "Start")], scope=BotCommandScopeChat(5555))

@@ -106,8 +106,9 @@ def assert_isolated(scenario: Scenario) -> None:
             assert set(answer.keys) == me.keys - {unique_id(example)}
         # A typed file_id of the other chat's photo is only words.
         foreign = next(m for m in other.photos if unique_id(m) in only_other)
-        typed = find_answer(tg, tg.send_message(me.chat, asker, text=me.command(
-            f"/find {foreign['photo'][-1]['file_id']} k=10")))
+        typed = find_answer(
+            tg, tg.send_message(me.chat, asker, text=me.command(f"/find {foreign['photo'][-1]['file_id']} k=10"))
+        )
         assert set(typed.keys) == me.keys
         # A reply that points into the other chat (Telegram never sends one; a forged update could).
         forged = tg.send_message(me.chat, asker, text=me.command("/find"), reply_to=foreign)
@@ -143,8 +144,14 @@ def checkpoint_copy(tiny_clip, tmp_path_factory) -> Path:
 
 
 def run_cli(bot: BotProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=bot.workdir, env=bot.environment(),
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=bot.workdir,
+        env=bot.environment(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def test_no_photo_crosses_chats_live_after_restart_and_after_reindex(tmp_path, tiny_clip, checkpoint_copy):
@@ -168,8 +175,9 @@ def test_no_photo_crosses_chats_live_after_restart_and_after_reindex(tmp_path, t
         scenario.send(scenario.b, photo_bytes(740), by=scenario.b.members[0])
         bot.start()
         for chat in (scenario.a, scenario.b):
-            text = find_answer(telegram, telegram.send_message(chat.chat, chat.members[-1],
-                                                               text=chat.command("/find cats"))).text
+            text = find_answer(
+                telegram, telegram.send_message(chat.chat, chat.members[-1], text=chat.command("/find cats"))
+            ).text
             assert "python -m bot reindex" in text
         bot.stop()
         # One photo can't be downloaded any more (deleted on Telegram's side): it is dropped, not retried forever.
@@ -189,7 +197,9 @@ def test_no_photo_crosses_chats_live_after_restart_and_after_reindex(tmp_path, t
         telegram.stop()
     index = PhotoIndex(bot.workdir / "data")
     assert {(g.chat_id, g.spec.model) for g in index.generations()} == {
-        (scenario.a.id, str(checkpoint_copy)), (scenario.b.id, str(checkpoint_copy))}
+        (scenario.a.id, str(checkpoint_copy)),
+        (scenario.b.id, str(checkpoint_copy)),
+    }
     index.close()
 
 
@@ -219,8 +229,11 @@ def chroma_server(tmp_path):
     command = [str(executable)] if executable.exists() else [shutil.which("chroma") or "chroma"]
     port = free_port()
     log = (tmp_path / "chroma.log").open("wb")
-    server = subprocess.Popen([*command, "run", "--path", str(tmp_path / "chroma"), "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [*command, "run", "--path", str(tmp_path / "chroma"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_server(url, timeout=60)

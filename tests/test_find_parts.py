@@ -57,8 +57,15 @@ def test_message_links_exist_only_where_telegram_has_them():
 
 
 def test_match_captions_carry_rank_score_sender_date_link_and_the_original_caption():
-    record = PhotoRecord("k", -1001234567890, file_id="f", message_id=42, sender="Ann",
-                         date=int(WHEN.timestamp()), caption="Sunset at the pier " + "x" * 300)
+    record = PhotoRecord(
+        "k",
+        -1001234567890,
+        file_id="f",
+        message_id=42,
+        sender="Ann",
+        date=int(WHEN.timestamp()),
+        caption="Sunset at the pier " + "x" * 300,
+    )
     caption = match_caption(2, Match(record, 0.8349), Chat(-1001234567890, "supergroup"))
     lines = caption.split("\n")
     assert lines[0] == "#2 · 0.83 · Ann · 2 Mar 2026"
@@ -74,8 +81,11 @@ def message(**fields) -> Message:
 
 
 def test_the_largest_photo_size_is_indexed_with_its_message():
-    sizes = (PhotoSize("big", "u-big", 1280, 960, file_size=90_000), PhotoSize("small", "u-small", 90, 67),
-             PhotoSize("mid", "u-mid", 320, 240))
+    sizes = (
+        PhotoSize("big", "u-big", 1280, 960, file_size=90_000),
+        PhotoSize("small", "u-small", 90, 67),
+        PhotoSize("mid", "u-mid", 320, 240),
+    )
     record, size = photo_record(message(photo=sizes, caption="our trip"))
     assert (record.key, record.file_id, size, record.kind) == ("u-big", "big", 90_000, "photo")
     assert (record.chat_id, record.message_id, record.sender_id, record.sender) == (-5, 11, 7, "Ann Lee")

@@ -29,8 +29,14 @@ def bot_env(tmp_path: Path, **settings: str) -> dict[str, str]:
 
 
 def run_bot(tmp_path: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=bot_env(tmp_path, **settings),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=tmp_path,
+        env=bot_env(tmp_path, **settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -41,8 +47,9 @@ def tg():
 
 @pytest.mark.parametrize("token", [WRONG_TOKEN, "not-a-token"], ids=["unauthorized", "malformed"])
 def test_a_token_telegram_rejects_ends_in_two_plain_lines(tmp_path, tg, token):
-    out = run_bot(tmp_path, TELEGRAM_BOT_TOKEN=token, TELEGRAM_BASE_URL=tg.base_url,
-                  TELEGRAM_BASE_FILE_URL=tg.base_file_url)
+    out = run_bot(
+        tmp_path, TELEGRAM_BOT_TOKEN=token, TELEGRAM_BASE_URL=tg.base_url, TELEGRAM_BASE_FILE_URL=tg.base_file_url
+    )
     assert out.returncode == 1
     lines = out.stderr.strip().splitlines()
     assert 1 <= len(lines) <= 2, out.stderr
@@ -57,7 +64,11 @@ def test_an_unreachable_bot_api_is_retried_with_one_line_per_try(tmp_path):
         port = probe.getsockname()[1]
     token = WRONG_TOKEN
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         env=bot_env(tmp_path, TELEGRAM_BOT_TOKEN=token, TELEGRAM_BASE_URL=f"http://127.0.0.1:{port}/bot"),
     )
     lines: list[str] = []
@@ -86,12 +97,15 @@ def test_download_needs_no_token(tmp_path):
     assert run_bot(tmp_path).returncode != 0  # running the bot still needs one
 
 
-@pytest.mark.parametrize(("setting", "value"), [
-    ("WEBHOOK_URL", "http://bot.example.org/hook"),
-    ("WEBHOOK_URL", "bot.example.org/hook"),
-    ("WEBHOOK_SECRET", "has spaces and $ signs"),
-    ("WEBHOOK_SECRET", "x" * 257),
-])
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("WEBHOOK_URL", "http://bot.example.org/hook"),
+        ("WEBHOOK_URL", "bot.example.org/hook"),
+        ("WEBHOOK_SECRET", "has spaces and $ signs"),
+        ("WEBHOOK_SECRET", "x" * 257),
+    ],
+)
 def test_bad_webhook_settings_are_refused_at_start_naming_the_setting(tmp_path, setting, value):
     settings = {"WEBHOOK_URL": "https://bot.example.org/hook", setting: value}
     out = run_bot(tmp_path, TELEGRAM_BOT_TOKEN=WRONG_TOKEN, **settings)
@@ -107,8 +121,9 @@ def test_bad_webhook_settings_are_refused_at_start_naming_the_setting(tmp_path, 
 def test_good_webhook_settings_are_accepted(monkeypatch):
     from bot.settings import Settings
 
-    settings = Settings(telegram_bot_token="1:x", webhook_url="https://bot.example.org/hook",
-                        webhook_secret="A-z_09" * 40)
+    settings = Settings(
+        telegram_bot_token="1:x", webhook_url="https://bot.example.org/hook", webhook_secret="A-z_09" * 40
+    )
     assert settings.webhook_url == "https://bot.example.org/hook"
 
 
@@ -119,8 +134,13 @@ def test_the_wheel_holds_every_package_of_the_tree(tmp_path):
         shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation",
-                          "-w", str(tmp_path / "tmp")], cwd=source, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "tmp")],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     wheel = next((tmp_path / "tmp").glob("*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -133,8 +153,12 @@ def test_the_wheel_holds_every_package_of_the_tree(tmp_path):
     assert "bot/queue" in packages and "bot/stores" in packages  # the tree was read
     missing = [p for p in packages if f"{p}/__init__.py" not in names]
     assert not missing, f"packages missing from {wheel.name}: {missing}"
-    modules = {str(p.relative_to(ROOT)) for top in ("bot", "handlers", "models", "contract")
-               for p in (ROOT / top).rglob("*.py") if "__pycache__" not in p.parts}
+    modules = {
+        str(p.relative_to(ROOT))
+        for top in ("bot", "handlers", "models", "contract")
+        for p in (ROOT / top).rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
     assert modules <= names, sorted(modules - names)
 
 
@@ -147,9 +171,14 @@ def test_reindex_with_a_rejected_token_says_so_without_the_token(tmp_path, tg, t
     index.open()
     index.add(-5, ModelSpec("an-older-clip", 3), [PhotoRecord("k1", -5, file_id="f1")], [(1.0, 0.0, 0.0)])
     index.close()
-    settings = Settings(telegram_bot_token=WRONG_TOKEN, telegram_base_url=tg.base_url,
-                        telegram_base_file_url=tg.base_file_url, data_dir=tmp_path, clip_model=str(tiny_clip),
-                        device="cpu")
+    settings = Settings(
+        telegram_bot_token=WRONG_TOKEN,
+        telegram_base_url=tg.base_url,
+        telegram_base_file_url=tg.base_file_url,
+        data_dir=tmp_path,
+        clip_model=str(tiny_clip),
+        device="cpu",
+    )
     assert maintenance.reindex(settings, None, 4) == 1
     err = capsys.readouterr().err
     assert "rejected the bot token" in err and WRONG_TOKEN not in err and WRONG_TOKEN.split(":")[1] not in err

@@ -15,8 +15,9 @@ from bot.stores.history import Scope
 from tests.support.chat import deliver, photo_bytes
 from tests.test_handlers import answer
 
-SETTINGS = dict(quota_per_minute={"*": 100}, quota_per_day={"*": 1000}, gen_model_kind="turbo",
-                admin_user_ids=frozenset({900}))
+SETTINGS = dict(
+    quota_per_minute={"*": 100}, quota_per_day={"*": 1000}, gen_model_kind="turbo", admin_user_ids=frozenset({900})
+)
 
 
 @pytest.fixture
@@ -91,11 +92,16 @@ async def test_a_groups_forget_or_the_bot_removed_leaves_no_byte_of_its_texts(st
         await deliver(app, tg, forget)
         await answer(tg, forget)
     else:
-        change = {"chat": group, "from": bo, "date": 0,
-                  "old_chat_member": {"status": "member", "user": tg.bot_user},
-                  "new_chat_member": {"status": "kicked", "user": tg.bot_user, "until_date": 0}}
-        await app.process_update(Update.de_json({"update_id": tg.inject(change, "my_chat_member"),
-                                                 "my_chat_member": change}, app.bot))
+        change = {
+            "chat": group,
+            "from": bo,
+            "date": 0,
+            "old_chat_member": {"status": "member", "user": tg.bot_user},
+            "new_chat_member": {"status": "kicked", "user": tg.bot_user, "until_date": 0},
+        }
+        await app.process_update(
+            Update.de_json({"update_id": tg.inject(change, "my_chat_member"), "my_chat_member": change}, app.bot)
+        )
     assert files_holding(services.settings.data_dir, *words.values()) == {}
     assert await asyncio.to_thread(services.photos.index.count, group["id"]) == 0
 

@@ -26,8 +26,9 @@ def pixels(png: bytes) -> np.ndarray:
 
 @pytest.fixture
 async def backend(tiny_sdxl, tiny_vit):
-    settings = Settings(telegram_bot_token="t", gen_model=str(tiny_sdxl), classify_model=str(tiny_vit), device="cpu",
-                        max_batch_size=8)
+    settings = Settings(
+        telegram_bot_token="t", gen_model=str(tiny_sdxl), classify_model=str(tiny_vit), device="cpu", max_batch_size=8
+    )
     backend = LocalBackend(settings)
     await backend.start()
     yield backend
@@ -61,7 +62,7 @@ async def test_waiting_gen_jobs_with_equal_size_and_steps_run_as_one_pipeline_ca
     finally:
         await queue.close()
     assert sorted(calls) == [1, 4]  # the 128 px jobs in one call of four, the 64 px job on its own
-    for result, (expected,) in zip(results, alone):
+    for result, (expected,) in zip(results, alone, strict=False):
         (image,) = result.images
         assert image.seed == expected.images[0].seed
         got, want = pixels(image.png), pixels(expected.images[0].png)
@@ -72,14 +73,17 @@ async def test_waiting_classify_jobs_run_as_one_forward_pass(backend):
     pool = backend._pool
     adapter = await on_worker(backend, pool.get, Task.CLASSIFY)
     calls: list[int] = []
-    adapter.model.register_forward_pre_hook(lambda m, args, kwargs: calls.append(len(kwargs["pixel_values"])),
-                                            with_kwargs=True)
+    adapter.model.register_forward_pre_hook(
+        lambda m, args, kwargs: calls.append(len(kwargs["pixel_values"])), with_kwargs=True
+    )
     colours = ("red", "green", "blue", "white")
     queue = GpuQueue(backend, max_pending=100, max_per_user=5, job_timeout_s=60, max_batch_size=8)
     await queue.start()
     try:
-        tickets = [queue.submit(Job(ClassifyRequest(Image.new("RGB", (40, 30), c)), user_id=i, chat_id=i))
-                   for i, c in enumerate(colours)]
+        tickets = [
+            queue.submit(Job(ClassifyRequest(Image.new("RGB", (40, 30), c)), user_id=i, chat_id=i))
+            for i, c in enumerate(colours)
+        ]
         results = await asyncio.gather(*(t.result() for t in tickets))
     finally:
         await queue.close()

@@ -47,8 +47,12 @@ def test_a_leading_scheduler_makes_a_full_model_and_the_setting_overrides(tiny_s
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("stabilityai/sdxl-turbo", "turbo"), ("someone/RealVisXL-Lightning-4step", "turbo"),
-     ("ByteDance/Hyper-SD", "turbo"), ("latent-consistency/lcm-sdxl", "turbo")],
+    [
+        ("stabilityai/sdxl-turbo", "turbo"),
+        ("someone/RealVisXL-Lightning-4step", "turbo"),
+        ("ByteDance/Hyper-SD", "turbo"),
+        ("latent-consistency/lcm-sdxl", "turbo"),
+    ],
 )
 def test_names_of_few_step_models_say_turbo_without_any_download(name, kind):
     assert model_kind(name) == kind
@@ -67,8 +71,9 @@ def test_an_unreachable_hub_model_is_unavailable(monkeypatch):
 
 def test_the_documented_example_parses():
     options = parse_gen_args("a red fox --seed 42 --steps 2 --size 768x512 --n 3 --no blurry, text --file", FULL)
-    assert options == GenParams("a red fox", seed=42, steps=2, width=768, height=512, count=3,
-                                negative_prompt="blurry, text", as_file=True)
+    assert options == GenParams(
+        "a red fox", seed=42, steps=2, width=768, height=512, count=3, negative_prompt="blurry, text", as_file=True
+    )
 
 
 def test_defaults_come_from_the_profile():
@@ -82,8 +87,16 @@ def test_defaults_come_from_the_profile():
 def test_params_become_the_workers_request():
     params = GenParams("a red fox", 42, steps=2, width=768, height=512, count=3, negative_prompt="blurry")
     request = params.request(guidance=5.0, check_safety=True)
-    assert (request.prompt, request.seeds, request.steps, request.width, request.height, request.guidance,
-            request.negative_prompt, request.check_safety) == ("a red fox", (42, 43, 44), 2, 768, 512, 5.0, "blurry", True)
+    assert (
+        request.prompt,
+        request.seeds,
+        request.steps,
+        request.width,
+        request.height,
+        request.guidance,
+        request.negative_prompt,
+        request.check_safety,
+    ) == ("a red fox", (42, 43, 44), 2, 768, 512, 5.0, "blurry", True)
 
 
 def test_dashes_from_phone_keyboards_and_square_sizes():
@@ -148,7 +161,9 @@ def test_caption_shows_prompt_seeds_and_settings_within_telegrams_limit():
     line = texts.gen_settings_line((42, 43), 2, 768, 512, "blurry").en
     assert line == "🌱 seeds 42–43 · 2 steps · 768×512 · no: blurry"
     assert texts.gen_settings_line((42, 44), 1, 512, 512, None).en == "🌱 seeds 42, 44 · 1 step · 512×512"
-    assert texts.gen_settings_line((42, 43), 2, 768, 512, "blurry").zh == "🌱 种子 42–43 · 2 步 · 768×512 · 避免：blurry"
+    assert (
+        texts.gen_settings_line((42, 43), 2, 768, 512, "blurry").zh == "🌱 种子 42–43 · 2 步 · 768×512 · 避免：blurry"
+    )
     caption = texts.gen_caption("a red fox", [line])
     assert caption == "a red fox\n" + line
     long = texts.gen_caption("🦊" * 600, [line, texts.rerun_for("Bob").en])
@@ -181,8 +196,13 @@ def _update(user_id: int, chat_id: int):
     from telegram import Update
 
     chat_type = "private" if chat_id > 0 else "group"
-    message = {"message_id": 1, "date": 0, "chat": {"id": chat_id, "type": chat_type},
-               "from": {"id": user_id, "is_bot": False, "first_name": "U"}, "text": "/gen x"}
+    message = {
+        "message_id": 1,
+        "date": 0,
+        "chat": {"id": chat_id, "type": chat_type},
+        "from": {"id": user_id, "is_bot": False, "first_name": "U"},
+        "text": "/gen x",
+    }
     return Update.de_json({"update_id": 1, "message": message}, None)
 
 
@@ -202,8 +222,9 @@ def test_button_parameters_outlive_a_reopen_and_stay_in_their_chat(tmp_path):
     path = tmp_path / "bot.sqlite3"
     store = GenStore(path)
     store.open()
-    params = GenParams("a red fox", seed=42, steps=2, width=768, height=512, count=3, negative_prompt="blurry",
-                       as_file=True)
+    params = GenParams(
+        "a red fox", seed=42, steps=2, width=768, height=512, count=3, negative_prompt="blurry", as_file=True
+    )
     key = store.remember(params, chat_id=10, user_id=1)
     assert len(f"gen:same:{key}".encode()) <= 64
     store.set_flag("gen_safety", "off", changed_by=9)

@@ -11,7 +11,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-import gpu_suite  # noqa: E402
+import gpu_suite
 
 
 def parameters(module) -> int:
@@ -28,7 +28,11 @@ def test_sdxl_turbo_has_its_real_parts(suite):
     pipe = generator.pipe
     # stabilityai/sdxl-turbo's safetensors: unet, vae, text_encoder, text_encoder_2
     assert [parameters(m) for m in (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2)] == [
-        2_567_463_684, 83_653_863, 123_060_480, 694_659_840]
+        2_567_463_684,
+        83_653_863,
+        123_060_480,
+        694_659_840,
+    ]
 
 
 def test_qwen2_5_vl_7b_has_its_real_size_and_reads_its_decoder_per_step(suite):
@@ -52,9 +56,17 @@ def test_blip_large_and_clip_l_have_their_real_sizes(suite):
     assert parameters(clip) == 427_616_513  # openai/clip-vit-large-patch14
 
 
-@pytest.mark.parametrize(("name", "peak"), [("NVIDIA H100 80GB HBM3", 3.35e12), ("NVIDIA H100 PCIe", 2.0e12),
-                                            ("NVIDIA H200", 4.8e12), ("NVIDIA A100-SXM4-80GB", 2.039e12),
-                                            ("NVIDIA GeForce RTX 4090", 1.008e12), ("Some New Card", None)])
+@pytest.mark.parametrize(
+    ("name", "peak"),
+    [
+        ("NVIDIA H100 80GB HBM3", 3.35e12),
+        ("NVIDIA H100 PCIe", 2.0e12),
+        ("NVIDIA H200", 4.8e12),
+        ("NVIDIA A100-SXM4-80GB", 2.039e12),
+        ("NVIDIA GeForce RTX 4090", 1.008e12),
+        ("Some New Card", None),
+    ],
+)
 def test_the_bandwidth_limit_comes_from_the_cards_name(name, peak):
     assert gpu_suite.peak_bandwidth(name) == peak
 

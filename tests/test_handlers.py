@@ -94,7 +94,9 @@ async def test_quota_refusal_and_a_queue_refusal_gives_the_quota_back(app, tg):
     assert busy["text"] == texts.BUSY.en
     queue._max_pending = 10
     for n in ("two", "three"):  # the limit is 2 a minute, and the refused one did not count
-        assert (await send(app, tg, chat, bo, photo=photo_bytes(3), caption=f"/caption {n}"))["text"] == f"caption of {n}"
+        assert (await send(app, tg, chat, bo, photo=photo_bytes(3), caption=f"/caption {n}"))[
+            "text"
+        ] == f"caption of {n}"
     over = await send(app, tg, chat, bo, photo=photo_bytes(4), caption="/caption four")
     assert "limit of 2 /caption requests per minute" in over["text"]
 
@@ -125,7 +127,7 @@ async def test_admin_only_commands_are_refused_to_others_in_the_pipeline(app, tg
 
 
 async def test_a_follow_up_sent_at_once_continues_the_new_photos_conversation(app, tg):
-    """"/ask what is this?" on a new photo, then at once "/ask and the colour?": the follow-up waits until the
+    """ "/ask what is this?" on a new photo, then at once "/ask and the colour?": the follow-up waits until the
     new photo's conversation exists, however long its download takes, and continues it (issue 15 §4)."""
     ann = tg.user(1, "Ann")
     chat = tg.private_chat(ann)
@@ -162,4 +164,5 @@ async def test_a_locked_database_gets_a_plain_reply_and_never_holds_up_others(ap
         other.execute("ROLLBACK")
         other.close()
     assert (await send(app, tg, tg.private_chat(ann), ann, photo=photo_bytes(2), caption="/caption x"))["text"] == (
-        "caption of x")
+        "caption of x"
+    )

@@ -5,10 +5,28 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from bot.errors import BadImage
-from bot.imaging.decode import configure_pillow, decode_image
+from bot.imaging import decode as images
+from bot.imaging.decode import (
+    COMMAND_MAX_SIDE,
+    EMBED_MAX_RATIO,
+    MAX_ASPECT_RATIO,
+    MAX_JPEG_SCANS,
+    configure_pillow,
+    decode_for_embedding,
+    decode_image,
+    jpeg_scans,
+    shrink_for_embedding,
+)
+from tests.support.hostile_images import (
+    gray16_png,
+    heic,
+    many_scan_jpeg,
+    strip_png,
+    trns_rgb_png,
+)
 
 CAP = 4_000_000
 
@@ -35,7 +53,7 @@ def test_animated_gif_gives_its_first_frame():
     data = io.BytesIO()
     frames[0].save(data, "GIF", save_all=True, append_images=frames[1:], duration=50)
     img = decode_image(data.getvalue(), CAP)
-    r, g, b = img.getpixel((1, 1))
+    r, _g, b = img.getpixel((1, 1))
     assert r > 200 and b < 50
 
 
@@ -105,26 +123,6 @@ def test_formats_outside_the_allow_list_are_refused():
 
 # -- files that cost too much (issue 12, section 4) ---------------------------------------------------
 
-from PIL import ImageFile  # noqa: E402
-
-from bot.imaging import decode as images  # noqa: E402
-from bot.imaging.decode import (
-    COMMAND_MAX_SIDE,
-    EMBED_MAX_RATIO,
-    MAX_ASPECT_RATIO,
-    MAX_JPEG_SCANS,
-    decode_for_embedding,
-    jpeg_scans,
-    shrink_for_embedding,
-)
-from tests.support.hostile_images import (  # noqa: E402
-    gray16_png,
-    heic,
-    many_scan_jpeg,
-    strip_png,
-    trns_rgb_png,
-)
-
 
 @pytest.mark.parametrize(
     ("data", "scans"),
@@ -133,7 +131,12 @@ from tests.support.hostile_images import (  # noqa: E402
         (encode(Image.effect_noise((64, 48), 50).convert("RGB"), "JPEG", progressive=True), 10),
         (encode(Image.effect_noise((64, 48), 50), "JPEG", progressive=True), 6),  # grayscale
         # Restart markers and stuffed 0xFF00 bytes inside the entropy-coded data are not scans.
-        (encode(Image.effect_noise((256, 256), 90).convert("RGB"), "JPEG", progressive=True, restart_marker_blocks=1), 10),
+        (
+            encode(
+                Image.effect_noise((256, 256), 90).convert("RGB"), "JPEG", progressive=True, restart_marker_blocks=1
+            ),
+            10,
+        ),
         (many_scan_jpeg(500, (64, 64)), 500),
     ],
 )
@@ -222,7 +225,12 @@ def gray16(mode: str) -> Image.Image:
 
 @pytest.mark.parametrize(
     "data",
-    [gray16_png((256, 8)), encode(gray16("I;16"), "TIFF"), encode(gray16("I;16B"), "TIFF"), encode(gray16("I"), "TIFF")],
+    [
+        gray16_png((256, 8)),
+        encode(gray16("I;16"), "TIFF"),
+        encode(gray16("I;16B"), "TIFF"),
+        encode(gray16("I"), "TIFF"),
+    ],
     ids=["PNG I;16", "TIFF I;16", "TIFF I;16B", "TIFF I"],
 )
 def test_high_bit_depth_grayscale_is_scaled_not_clipped_to_white(data):
@@ -244,8 +252,9 @@ def test_float_images_are_scaled_too():
         encode(Image.new("L", (32, 32), 77).crop((0, 0, 32, 32)), "PNG", transparency=77),
         encode(Image.new("LA", (32, 32), (10, 0)), "PNG"),
         encode(Image.new("RGBA", (32, 32), (255, 0, 0, 0)), "PNG"),
-        encode(Image.new("RGB", (32, 32), (9, 9, 9)).convert("P", palette=Image.Palette.ADAPTIVE), "PNG",
-               transparency=0),
+        encode(
+            Image.new("RGB", (32, 32), (9, 9, 9)).convert("P", palette=Image.Palette.ADAPTIVE), "PNG", transparency=0
+        ),
         encode(Image.new("PA", (32, 32), (3, 0)).convert("RGBA"), "WEBP", lossless=True),
         encode(Image.new("RGBA", (32, 32), (0, 0, 255, 0)), "TIFF"),
     ],

@@ -23,8 +23,15 @@ PHOTO = Image.new("RGB", (64, 48), "red")
 async def started(settings: Settings, lanes: bool = True) -> tuple[LocalBackend, GpuQueue]:
     backend = LocalBackend(settings, lanes=lanes)
     await backend.start()
-    queue = GpuQueue(backend, max_pending=10, max_per_user=5, job_timeout_s=60, max_batch_size=8,
-                     concurrency=backend.concurrency, worker_for=backend.worker_for)
+    queue = GpuQueue(
+        backend,
+        max_pending=10,
+        max_per_user=5,
+        job_timeout_s=60,
+        max_batch_size=8,
+        concurrency=backend.concurrency,
+        worker_for=backend.worker_for,
+    )
     await queue.start()
     return backend, queue
 
@@ -45,8 +52,14 @@ def hold_generate(backend: LocalBackend) -> tuple[threading.Event, threading.Eve
 
 
 def settings_for(tiny_blip, tiny_qwen2_5_vl, **kw) -> Settings:
-    return Settings(telegram_bot_token="t", caption_model=str(tiny_blip), vlm_model=str(tiny_qwen2_5_vl),
-                    device="cpu", vlm_max_new_tokens=4, **kw)
+    return Settings(
+        telegram_bot_token="t",
+        caption_model=str(tiny_blip),
+        vlm_model=str(tiny_qwen2_5_vl),
+        device="cpu",
+        vlm_max_new_tokens=4,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("lanes", [True, False])
@@ -85,7 +98,8 @@ async def test_a_budget_for_one_model_makes_the_lanes_take_turns(tiny_blip, tiny
     for _ in range(2):  # and they keep taking turns
         answer, caption = await asyncio.gather(
             queue.submit(Job(AskRequest(PHOTO, "Again?"), user_id=3, chat_id=3)).result(),
-            queue.submit(Job(CaptionRequest(PHOTO), user_id=4, chat_id=4)).result())
+            queue.submit(Job(CaptionRequest(PHOTO), user_id=4, chat_id=4)).result(),
+        )
         assert isinstance(answer, Answer) and isinstance(caption, Caption)
     await queue.close()
     await backend.close()

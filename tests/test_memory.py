@@ -90,7 +90,7 @@ def test_budget_numbers_and_auto(monkeypatch, caplog):
 def test_auto_budget_is_the_default_and_reads_this_machine():
     assert Settings.model_fields["model_memory_budget_gb"].default == "auto"
     free, where = memory.available_bytes(torch.device("cpu"))
-    assert 0 < free and "GB" in where
+    assert free > 0 and "GB" in where
     assert 0 < memory.resolve_budget("auto", torch.device("cpu")) < free
 
 
@@ -102,7 +102,9 @@ def test_checkpoint_estimate_matches_the_loaded_model(tiny_blip):
 
 
 def _safetensors(path, tensors: dict[str, tuple[str, list[int]]]) -> None:
-    header = {name: {"dtype": dtype, "shape": shape, "data_offsets": [0, 0]} for name, (dtype, shape) in tensors.items()}
+    header = {
+        name: {"dtype": dtype, "shape": shape, "data_offsets": [0, 0]} for name, (dtype, shape) in tensors.items()
+    }
     raw = json.dumps(header).encode()
     path.write_bytes(struct.pack("<Q", len(raw)) + raw)
 
@@ -126,8 +128,9 @@ def test_a_model_that_can_never_fit_is_refused_before_loading(tiny_blip, tiny_vi
 
     monkeypatch.setattr(BlipCaptioner, "load", never)
     budget = 0.15 / 1024  # 0.15 MB: the tiny ViT (0.08 MB) fits, the tiny BLIP (0.2 MB) never does
-    pool = ModelPool(settings_for(caption_model=str(tiny_blip), classify_model=str(tiny_vit),
-                                  model_memory_budget_gb=budget))
+    pool = ModelPool(
+        settings_for(caption_model=str(tiny_blip), classify_model=str(tiny_vit), model_memory_budget_gb=budget)
+    )
     with pytest.raises(ModelUnavailable) as refused:
         pool.run(Task.CAPTION, [CaptionRequest(IMAGE)], Interrupt())
     assert from_worker(refused.value).user_message is texts.MODEL_TOO_BIG
@@ -142,8 +145,7 @@ def test_a_model_that_can_never_fit_is_refused_before_loading(tiny_blip, tiny_vi
 
 @pytest.fixture
 def two_models(tiny_blip, tiny_vit):
-    pool = ModelPool(settings_for(caption_model=str(tiny_blip), classify_model=str(tiny_vit),
-                                  model_memory_budget_gb=0))
+    pool = ModelPool(settings_for(caption_model=str(tiny_blip), classify_model=str(tiny_vit), model_memory_budget_gb=0))
     pool.get(Task.CLASSIFY)
     pool.get(Task.CAPTION)
     return pool
@@ -206,8 +208,7 @@ def test_host_out_of_memory_while_loading_is_retried(tiny_blip, tiny_vit, monkey
         return load(cls, *args)
 
     monkeypatch.setattr(BlipCaptioner, "load", classmethod(flaky_load))
-    pool = ModelPool(settings_for(caption_model=str(tiny_blip), classify_model=str(tiny_vit),
-                                  model_memory_budget_gb=0))
+    pool = ModelPool(settings_for(caption_model=str(tiny_blip), classify_model=str(tiny_vit), model_memory_budget_gb=0))
     pool.get(Task.CLASSIFY)
     (caption,) = pool.run(Task.CAPTION, [CaptionRequest(IMAGE)], Interrupt())
     assert isinstance(caption, Caption) and len(attempts) == 2
@@ -219,8 +220,9 @@ def test_host_out_of_memory_while_loading_is_retried(tiny_blip, tiny_vit, monkey
 
 def test_a_model_running_on_one_lane_is_not_unloaded_for_another(tiny_blip, tiny_vit):
     # 0.25 MB holds the tiny BLIP (0.2 MB) or the tiny ViT (0.08 MB), not both.
-    pool = ModelPool(settings_for(caption_model=str(tiny_blip), classify_model=str(tiny_vit),
-                                  model_memory_budget_gb=0.25 / 1024))
+    pool = ModelPool(
+        settings_for(caption_model=str(tiny_blip), classify_model=str(tiny_vit), model_memory_budget_gb=0.25 / 1024)
+    )
     captioner = pool.get(Task.CAPTION)
     release, running = threading.Event(), threading.Event()
     run = captioner.run
@@ -232,10 +234,12 @@ def test_a_model_running_on_one_lane_is_not_unloaded_for_another(tiny_blip, tiny
 
     captioner.run = slow
     results: dict[str, object] = {}
-    caption_lane = threading.Thread(target=lambda: results.setdefault(
-        "caption", pool.run(Task.CAPTION, [CaptionRequest(IMAGE)], Interrupt())))
-    classify_lane = threading.Thread(target=lambda: results.setdefault(
-        "classify", pool.run(Task.CLASSIFY, [ClassifyRequest(IMAGE)], Interrupt())))
+    caption_lane = threading.Thread(
+        target=lambda: results.setdefault("caption", pool.run(Task.CAPTION, [CaptionRequest(IMAGE)], Interrupt()))
+    )
+    classify_lane = threading.Thread(
+        target=lambda: results.setdefault("classify", pool.run(Task.CLASSIFY, [ClassifyRequest(IMAGE)], Interrupt()))
+    )
     caption_lane.start()
     assert running.wait(10)
     classify_lane.start()
@@ -249,8 +253,9 @@ def test_a_model_running_on_one_lane_is_not_unloaded_for_another(tiny_blip, tiny
 
 
 def test_a_lane_waiting_for_room_gives_up_when_its_job_is_stopped(tiny_blip, tiny_vit):
-    pool = ModelPool(settings_for(caption_model=str(tiny_blip), classify_model=str(tiny_vit),
-                                  model_memory_budget_gb=0.25 / 1024))
+    pool = ModelPool(
+        settings_for(caption_model=str(tiny_blip), classify_model=str(tiny_vit), model_memory_budget_gb=0.25 / 1024)
+    )
     held = pool._checkout(Task.CAPTION)  # a long answer on the other lane
     interrupt = Interrupt(deadline=time.monotonic() + 0.3)
     started = time.monotonic()
@@ -260,16 +265,21 @@ def test_a_lane_waiting_for_room_gives_up_when_its_job_is_stopped(tiny_blip, tin
     pool._checkin(held)
 
 
-
 def test_two_lanes_loading_at_once_both_get_working_models(tiny_clip, tiny_qwen2_5_vl, tiny_blip):
     # from_pretrained() switches process-wide state; two loads at once once left weights on the meta device.
     for _ in range(3):
-        pool = ModelPool(settings_for(clip_model=str(tiny_clip), vlm_model=str(tiny_qwen2_5_vl),
-                                      caption_model=str(tiny_blip), model_memory_budget_gb=0))
+        pool = ModelPool(
+            settings_for(
+                clip_model=str(tiny_clip),
+                vlm_model=str(tiny_qwen2_5_vl),
+                caption_model=str(tiny_blip),
+                model_memory_budget_gb=0,
+            )
+        )
         barrier = threading.Barrier(3)
         errors: list[BaseException] = []
 
-        def load(task: Task) -> None:
+        def load(task: Task, barrier=barrier, pool=pool, errors=errors) -> None:
             barrier.wait()
             try:
                 pool.get(task)

@@ -44,7 +44,7 @@ def test_image_embeddings_are_unit_vectors_and_a_batch_equals_one_at_a_time(clip
         batch = clip.run([EmbedImageRequest(i) for i in images], Interrupt())
         single = [clip.run([EmbedImageRequest(i)], Interrupt())[0] for i in images]
     assert [e.dim for e in batch] == [clip.dim] * 4 == [16] * 4
-    for together, alone in zip(batch, single):
+    for together, alone in zip(batch, single, strict=False):
         assert sum(x * x for x in together.vector) == pytest.approx(1.0, abs=1e-5)
         assert together.vector == pytest.approx(alone.vector, abs=1e-5)
         assert together.model == clip.source
@@ -60,12 +60,13 @@ def test_embeddings_match_the_reference_clip_computation(clip, tiny_clip):
         ours = clip.run([EmbedImageRequest(image), EmbedTextRequest("a red car")], Interrupt())
         reference_image = model.get_image_features(**processor(images=image, return_tensors="pt")).pooler_output[0]
         reference_text = model.get_text_features(**processor(text=["a red car"], return_tensors="pt")).pooler_output[0]
-    for embedding, reference in zip(ours, (reference_image, reference_text)):
+    for embedding, reference in zip(ours, (reference_image, reference_text), strict=False):
         expected = torch.nn.functional.normalize(reference, dim=-1)
         assert torch.tensor(embedding.vector) == pytest.approx(expected, abs=1e-5)
     # Dot products of unit vectors are the cosine similarities of the CLIP paper.
-    assert sum(a * b for a, b in zip(ours[0].vector, ours[1].vector)) == pytest.approx(
-        torch.cosine_similarity(reference_image, reference_text, dim=0).item(), abs=1e-5)
+    assert sum(a * b for a, b in zip(ours[0].vector, ours[1].vector, strict=False)) == pytest.approx(
+        torch.cosine_similarity(reference_image, reference_text, dim=0).item(), abs=1e-5
+    )
 
 
 def test_long_queries_are_truncated_not_refused(clip):
@@ -94,12 +95,14 @@ def test_chinese_clip_embeds_chinese_words(tiny_chinese_clip):
 
 async def test_sixteen_photos_arriving_together_take_fewer_forward_passes_than_photos(tiny_clip, tmp_path):
     """The real queue, the real worker thread and the tiny CLIP: count the image tower's forward passes."""
-    settings = Settings(telegram_bot_token="t", clip_model=str(tiny_clip), device="cpu", data_dir=tmp_path,
-                        max_batch_size=8)
+    settings = Settings(
+        telegram_bot_token="t", clip_model=str(tiny_clip), device="cpu", data_dir=tmp_path, max_batch_size=8
+    )
     backend = LocalBackend(settings)
     await backend.start()
-    queue = GpuQueue(backend, max_pending=100, max_per_user=5, job_timeout_s=60, max_batch_size=8,
-                     background_window_s=1.0)  # generous, so a loaded test machine still fills both batches
+    queue = GpuQueue(
+        backend, max_pending=100, max_per_user=5, job_timeout_s=60, max_batch_size=8, background_window_s=1.0
+    )  # generous, so a loaded test machine still fills both batches
     await queue.start()
     adapter = backend._pool.get(Task.EMBED)
     passes: list[int] = []
@@ -112,7 +115,7 @@ async def test_sixteen_photos_arriving_together_take_fewer_forward_passes_than_p
     adapter.model.get_image_features = counted
     try:
         tickets = []
-        for i, image in enumerate(photos(16)):  # as their downloads finish, a few ms apart
+        for _i, image in enumerate(photos(16)):  # as their downloads finish, a few ms apart
             tickets.append(queue.submit(Job(EmbedImageRequest(image), user_id=1, chat_id=1, lane=Lane.BACKGROUND)))
             await asyncio.sleep(0.002)
         embeddings = await asyncio.gather(*(t.result() for t in tickets))

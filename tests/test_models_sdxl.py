@@ -66,8 +66,11 @@ def test_registry_picks_the_sdxl_adapter_from_model_index(tiny_sdxl):
 
 
 def test_same_seed_same_png_new_seed_another(pool):
-    (first,), (again,), (other,) = (draw(pool, request(7))[0].images, draw(pool, request(7))[0].images,
-                                    draw(pool, request(8))[0].images)
+    (first,), (again,), (other,) = (
+        draw(pool, request(7))[0].images,
+        draw(pool, request(7))[0].images,
+        draw(pool, request(8))[0].images,
+    )
     assert first.seed == again.seed == 7 and other.seed == 8
     assert first.png == again.png
     assert first.png.startswith(b"\x89PNG") and Image.open(io.BytesIO(first.png)).size == (SIZE, SIZE)
@@ -147,7 +150,9 @@ def test_without_a_loadable_checker_nothing_is_drawn(tiny_sdxl, tmp_path):
     broken.get(Task.GENERATE).pipe.unet.register_forward_pre_hook(lambda m, args: calls.append(1))
     with pytest.raises(ModelUnavailable) as caught:
         draw(broken, request(14, check_safety=True))
-    assert from_worker(caught.value).user_message == texts.SAFETY_CHECKER_UNAVAILABLE  # the specific reason, not the generic one
+    assert (
+        from_worker(caught.value).user_message == texts.SAFETY_CHECKER_UNAVAILABLE
+    )  # the specific reason, not the generic one
     assert calls == []
     assert draw(broken, replace(request(14), check_safety=False))[0].images  # safety off: drawing works
 
@@ -179,7 +184,8 @@ def test_gen_compile_on_a_cpu_is_ignored_with_a_warning(tiny_sdxl, caplog):
 
     from models.base import Device
 
-    generator = SdxlGenerator.load(str(tiny_sdxl), Device(torch.device("cpu"), torch.float32),
-                                   settings(tiny_sdxl, gen_compile=True))
+    generator = SdxlGenerator.load(
+        str(tiny_sdxl), Device(torch.device("cpu"), torch.float32), settings(tiny_sdxl, gen_compile=True)
+    )
     assert not isinstance(generator.pipe.unet, torch._dynamo.eval_frame.OptimizedModule)
     assert "GEN_COMPILE=true needs a CUDA device" in caplog.text

@@ -28,8 +28,9 @@ def test_registry_picks_vit(tiny_vit):
 def test_top_five_labels_with_probabilities_from_one_forward_pass(pool):
     model = pool.get(Task.CLASSIFY).model
     calls: list[int] = []
-    model.register_forward_pre_hook(lambda module, args, kwargs: calls.append(len(kwargs["pixel_values"])),
-                                    with_kwargs=True)
+    model.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(len(kwargs["pixel_values"])), with_kwargs=True
+    )
     shapes = (((64, 48), "red"), ((20, 90), "blue"), ((33, 33), "white"))
     images = [Image.new("RGB", size, colour) for size, colour in shapes]
     results = pool.run(Task.CLASSIFY, [ClassifyRequest(i) for i in images], Interrupt())
@@ -37,7 +38,7 @@ def test_top_five_labels_with_probabilities_from_one_forward_pass(pool):
     alone = pool.run(Task.CLASSIFY, [ClassifyRequest(images[1])], Interrupt())[0]
     for result in results:
         assert isinstance(result, Classification) and len(result.labels) == 5
-        labels, probabilities = zip(*result.labels)
+        labels, probabilities = zip(*result.labels, strict=False)
         assert set(labels) <= set(VIT_LABELS) and len(set(labels)) == 5
         assert list(probabilities) == sorted(probabilities, reverse=True)
         assert all(0 < p < 1 for p in probabilities) and sum(probabilities) <= 1

@@ -49,10 +49,17 @@ def qwen_pool(scripted_qwen) -> ModelPool:
     return ModelPool(settings_for(scripted_qwen, vlm_max_new_tokens=256))
 
 
-def test_registry_picks_each_family_from_the_checkpoint(tiny_qwen2_5_vl, tiny_qwen3_vl, tiny_glm4v, tiny_blip2,
-                                                        tiny_instructblip, tiny_vilt):
-    expected = {tiny_qwen2_5_vl: QwenVl, tiny_qwen3_vl: QwenVl, tiny_glm4v: Glm4v, tiny_blip2: Blip2Answerer,
-                tiny_instructblip: InstructBlipAnswerer, tiny_vilt: ViltAnswerer}
+def test_registry_picks_each_family_from_the_checkpoint(
+    tiny_qwen2_5_vl, tiny_qwen3_vl, tiny_glm4v, tiny_blip2, tiny_instructblip, tiny_vilt
+):
+    expected = {
+        tiny_qwen2_5_vl: QwenVl,
+        tiny_qwen3_vl: QwenVl,
+        tiny_glm4v: Glm4v,
+        tiny_blip2: Blip2Answerer,
+        tiny_instructblip: InstructBlipAnswerer,
+        tiny_vilt: ViltAnswerer,
+    }
     for checkpoint, cls in expected.items():
         assert adapter_for(Task.ASK, str(checkpoint)) is cls
     assert adapter_for(Task.BOX, str(tiny_glm4v)) is Glm4v
@@ -100,8 +107,12 @@ def test_history_is_trimmed_to_the_context_oldest_first_keeping_the_photo(family
     real = inputs["input_ids"].shape[1]
     assert adapter.count_tokens(prompt, adapter.image_tokens(PHOTO)) == real
     assert real <= 512 - 16
-    assert adapter.processor(text=[adapter.prompt(history[-(kept + 1):], "And now?")], images=[PHOTO],
-                             return_tensors="pt")["input_ids"].shape[1] > 512 - 16  # one more turn would not fit
+    assert (
+        adapter.processor(
+            text=[adapter.prompt(history[-(kept + 1) :], "And now?")], images=[PHOTO], return_tensors="pt"
+        )["input_ids"].shape[1]
+        > 512 - 16
+    )  # one more turn would not fit
     (answer,) = pool.run(Task.ASK, [AskRequest(PHOTO, "And now?", history)], Interrupt())
     assert answer.history_used == kept
 
@@ -127,8 +138,12 @@ def test_vlm_image_pixels_caps_the_image_tokens(tiny_qwen2_5_vl):
 def test_scripted_answer_streams_prefixes_of_the_final_text(qwen_pool, monkeypatch):
     monkeypatch.setattr(PartialText, "interval", 0.0)
     partials: list[tuple[int, str]] = []
-    (answer,) = qwen_pool.run(Task.ASK, [AskRequest(PHOTO, "Tell me more", (Turn("q", "a"),))], Interrupt(),
-                              lambda index, text: partials.append((index, text)))
+    (answer,) = qwen_pool.run(
+        Task.ASK,
+        [AskRequest(PHOTO, "Tell me more", (Turn("q", "a"),))],
+        Interrupt(),
+        lambda index, text: partials.append((index, text)),
+    )
     assert answer == Answer(LONG_ANSWER.strip(), history_used=1)
     assert len(partials) > 10 and {i for i, _ in partials} == {0}
     assert all(answer.text.startswith(text) for _, text in partials)
@@ -143,8 +158,9 @@ def test_an_interrupt_stops_the_answer(qwen_pool):
 
 def test_box_is_scaled_from_the_resized_input_back_to_the_photo(qwen_pool):
     adapter = qwen_pool.get(Task.BOX)
-    grid = adapter.processor(text=["<|vision_start|><|image_pad|><|vision_end|>"], images=[PHOTO],
-                             return_tensors="pt")["image_grid_thw"][0]
+    grid = adapter.processor(text=["<|vision_start|><|image_pad|><|vision_end|>"], images=[PHOTO], return_tensors="pt")[
+        "image_grid_thw"
+    ][0]
     assert (int(grid[2]) * 14, int(grid[1]) * 14) == (112, 84)  # what the canned answer is written in
     (result,) = qwen_pool.run(Task.BOX, [BoxRequest(PHOTO, "cat")], Interrupt())
     assert isinstance(result, Boxes) and len(result.found) == 1
@@ -160,8 +176,12 @@ def test_local_backend_delivers_partials_on_the_event_loop(scripted_qwen, monkey
         await backend.start()
         loop_thread = threading.get_ident()
         seen: list[tuple[int, str, bool]] = []
-        results = await backend.run(Task.ASK, [AskRequest(PHOTO, "Tell me more")], Interrupt(),
-                                    lambda i, text: seen.append((i, text, threading.get_ident() == loop_thread)))
+        results = await backend.run(
+            Task.ASK,
+            [AskRequest(PHOTO, "Tell me more")],
+            Interrupt(),
+            lambda i, text: seen.append((i, text, threading.get_ident() == loop_thread)),
+        )
         await asyncio.sleep(0.05)  # let the last call_soon_threadsafe callbacks run
         await backend.close()
         return results, seen
@@ -200,8 +220,9 @@ def test_gptq_setting_refuses_a_checkpoint_that_is_not_gptq(tiny_qwen2_5_vl, mon
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name in ("optimum", "gptqmodel")
-                        else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: object() if name in ("optimum", "gptqmodel") else real(name, *a)
+    )
     gpu = Device(torch.device("cuda"), torch.float16)
     with pytest.raises(ModelUnavailable, match="not a GPTQ checkpoint"):
         quantized_load_kwargs("gptq", str(tiny_qwen2_5_vl), gpu)
@@ -211,8 +232,15 @@ def test_gptq_setting_refuses_a_checkpoint_that_is_not_gptq(tiny_qwen2_5_vl, mon
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_bnb_4bit_loads_and_answers_on_the_gpu(scripted_qwen):
     pytest.importorskip("bitsandbytes")
-    pool = ModelPool(Settings(telegram_bot_token="t", vlm_model=str(scripted_qwen), device="cuda",
-                              vlm_quantization="bnb-4bit", vlm_max_new_tokens=256))
+    pool = ModelPool(
+        Settings(
+            telegram_bot_token="t",
+            vlm_model=str(scripted_qwen),
+            device="cuda",
+            vlm_quantization="bnb-4bit",
+            vlm_max_new_tokens=256,
+        )
+    )
     (answer,) = pool.run(Task.ASK, [AskRequest(PHOTO, "Tell me more")], Interrupt())
     assert isinstance(answer.text, str)
 
@@ -223,8 +251,9 @@ def test_bnb_4bit_loads_and_answers_on_the_gpu(scripted_qwen):
 def test_qwen2_vl_boxes_come_in_its_grounding_tokens(tiny_qwen2_vl, tmp_path):
     answer = "<|object_ref_start|>cat<|object_ref_end|><|box_start|>(100,200),(500,800)<|box_end|>"
     script = {grounding_prompt(GROUNDING["qwen2_vl"], "cat"): answer}
-    pool = ModelPool(settings_for(tiny_models.force_answers(tiny_qwen2_vl, tmp_path / "q2", script),
-                                  vlm_max_new_tokens=64))
+    pool = ModelPool(
+        settings_for(tiny_models.force_answers(tiny_qwen2_vl, tmp_path / "q2", script), vlm_max_new_tokens=64)
+    )
     assert type(pool.get(Task.BOX)) is QwenVl
     (result,) = pool.run(Task.BOX, [BoxRequest(PHOTO, "cat")], Interrupt())
     assert [(b.label, b.x1, b.y1, b.x2, b.y2) for b in result.found] == [("cat", 15, 20, 75, 80)]
@@ -232,8 +261,9 @@ def test_qwen2_vl_boxes_come_in_its_grounding_tokens(tiny_qwen2_vl, tmp_path):
 
 def test_glm4v_moe_is_served_by_the_glm_adapter(tiny_glm4v_moe, tmp_path):
     script = {"Hi?": "Hello there.", grounding_prompt_glm("cup"): "<|begin_of_box|>[[0,0,500,500]]<|end_of_box|>"}
-    pool = ModelPool(settings_for(tiny_models.force_answers(tiny_glm4v_moe, tmp_path / "moe", script),
-                                  vlm_max_new_tokens=64))
+    pool = ModelPool(
+        settings_for(tiny_models.force_answers(tiny_glm4v_moe, tmp_path / "moe", script), vlm_max_new_tokens=64)
+    )
     adapter = pool.get(Task.ASK)
     assert type(adapter) is Glm4v and type(adapter.model).__name__ == "Glm4vMoeForConditionalGeneration"
     (answer,) = pool.run(Task.ASK, [AskRequest(PHOTO, "Hi?", (Turn("before", "yes"),))], Interrupt())
@@ -245,5 +275,5 @@ def test_glm4v_moe_is_served_by_the_glm_adapter(tiny_glm4v_moe, tmp_path):
 def test_the_answer_never_takes_the_whole_context(tiny_qwen3_vl):
     adapter = ModelPool(settings_for(tiny_qwen3_vl, vlm_context_tokens=1024, vlm_max_new_tokens=4000)).get(Task.ASK)
     assert adapter.max_new_tokens == 512
-    prompt, kept = adapter.fit(PHOTO, (Turn("q", "a"),), "Still room for a question?")
+    _prompt, kept = adapter.fit(PHOTO, (Turn("q", "a"),), "Still room for a question?")
     assert kept == 1

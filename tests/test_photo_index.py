@@ -110,7 +110,7 @@ def test_migrate_moves_a_groups_photos_to_its_supergroup_id(index):
     assert index.migrate(-5, -1005) == 2
     assert index.generations(-5) == []
     matches = index.query(-1005, SPEC, unit(1), k=5)
-    assert [m.record.key for m in matches][0] == "a" and {m.record.chat_id for m in matches} == {-1005}
+    assert next(m.record.key for m in matches) == "a" and {m.record.chat_id for m in matches} == {-1005}
 
 
 def test_photos_persist_and_the_store_is_locked_to_one_process(tmp_path):
@@ -165,12 +165,17 @@ def test_many_chats_keep_a_bounded_number_of_collections_loaded_and_every_search
 
 def test_collections_save_often_and_old_ones_are_switched_to_it(index):
     index.add(1, SPEC, [record(1, "a")], [unit(1)])
-    assert index._client.get_collection(collection_name(1, SPEC)).configuration_json["hnsw"]["sync_threshold"] \
+    assert (
+        index._client.get_collection(collection_name(1, SPEC)).configuration_json["hnsw"]["sync_threshold"]
         == SYNC_THRESHOLD
+    )
     old = collection_name(2, SPEC)  # as this bot made them before: chromadb's default of 1000
-    index._client.create_collection(old, configuration={"hnsw": {"space": "ip"}},
-                                    metadata={"chat_id": 2, "clip_model": SPEC.model, "dim": SPEC.dim, "schema": 1},
-                                    embedding_function=None)
+    index._client.create_collection(
+        old,
+        configuration={"hnsw": {"space": "ip"}},
+        metadata={"chat_id": 2, "clip_model": SPEC.model, "dim": SPEC.dim, "schema": 1},
+        embedding_function=None,
+    )
     index.add(2, SPEC, [record(2, "b")], [unit(2)])
     stored = index._client.get_collection(old)
     assert stored.configuration_json["hnsw"]["sync_threshold"] == SYNC_THRESHOLD

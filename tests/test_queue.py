@@ -41,8 +41,28 @@ async def test_round_robin_by_user_not_arrival_order():
     backend.gate.set()
     await asyncio.gather(*(t.result() for t in tickets))
     order = [b[0] for b in backend.batches]
-    assert order == ["A0", "B0", "C0", "D0", "A1", "B1", "C1", "D1", "A2", "B2", "C2", "D2",
-                     "A3", "B3", "C3", "D3", "A4", "B4", "C4", "D4"]
+    assert order == [
+        "A0",
+        "B0",
+        "C0",
+        "D0",
+        "A1",
+        "B1",
+        "C1",
+        "D1",
+        "A2",
+        "B2",
+        "C2",
+        "D2",
+        "A3",
+        "B3",
+        "C3",
+        "D3",
+        "A4",
+        "B4",
+        "C4",
+        "D4",
+    ]
     await queue.close()
 
 

@@ -57,8 +57,14 @@ class LanedBackend:
 
 
 def make_queue(backend: LanedBackend, **overrides) -> GpuQueue:
-    options = {"max_pending": 100, "max_per_user": 5, "job_timeout_s": 10.0, "max_batch_size": 1,
-               "concurrency": backend.concurrency, "worker_for": backend.worker_for}
+    options = {
+        "max_pending": 100,
+        "max_per_user": 5,
+        "job_timeout_s": 10.0,
+        "max_batch_size": 1,
+        "concurrency": backend.concurrency,
+        "worker_for": backend.worker_for,
+    }
     options.update(overrides)
     return GpuQueue(backend, **options)
 
@@ -186,6 +192,6 @@ async def test_a_batch_mate_does_not_overtake_an_earlier_job_of_its_user():
     await b_cap.result()
     assert ["B-cap"] in backend.batches and not a_cap.done()
     backend.gates[Task.ASK].set()
-    await asyncio.gather(*(t.result() for t in running + [a_ask, a_cap]))
+    await asyncio.gather(*(t.result() for t in [*running, a_ask, a_cap]))
     assert backend.batches.index(["A-ask"]) < backend.batches.index(["A-cap"])
     await queue.close()

@@ -47,8 +47,15 @@ def make_queue(backend, remote_concurrency: int) -> GpuQueue:
     def worker_for(task: Task) -> str:
         return "remote" if task in (Task.ASK, Task.BOX) else "device"
 
-    return GpuQueue(backend, max_pending=100, max_per_user=5, job_timeout_s=10.0, concurrency=1,
-                    worker_for=worker_for, capacity={"remote": remote_concurrency})
+    return GpuQueue(
+        backend,
+        max_pending=100,
+        max_per_user=5,
+        job_timeout_s=10.0,
+        concurrency=1,
+        worker_for=worker_for,
+        capacity={"remote": remote_concurrency},
+    )
 
 
 async def test_remote_jobs_run_many_at_once_beside_a_busy_device():

@@ -15,7 +15,9 @@ async def test_minute_and_day_limits_with_the_time_to_wait(tmp_path):
     await quotas.take(7, "caption", t + 10)
     with pytest.raises(QuotaExceeded) as error:
         await quotas.take(7, "caption", t + 20)
-    assert error.value.user_message.en == "You've reached your limit of 2 /caption requests per minute. Try again in 40 s."
+    assert (
+        error.value.user_message.en == "You've reached your limit of 2 /caption requests per minute. Try again in 40 s."
+    )
     assert error.value.user_message.zh == "你已达到 /caption 每分钟 2 次的上限。请在 40 秒后再试。"
     await quotas.take(8, "caption", t + 20)  # another user is not affected
     await quotas.take(7, "find", t + 20)  # nor another task

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import socket
@@ -49,8 +50,21 @@ def server():
         yield fake
 
 
-@pytest.mark.parametrize(("height", "width"), [(480, 640), (240, 320), (10, 20), (4000, 3000), (1080, 1920),
-                                               (27, 5000), (99, 101), (2000, 20), (56, 56), (3000, 3001)])
+@pytest.mark.parametrize(
+    ("height", "width"),
+    [
+        (480, 640),
+        (240, 320),
+        (10, 20),
+        (4000, 3000),
+        (1080, 1920),
+        (27, 5000),
+        (99, 101),
+        (2000, 20),
+        (56, 56),
+        (3000, 3001),
+    ],
+)
 @pytest.mark.parametrize("max_pixels", [1_003_520, 112 * 112, 12_845_056])
 def test_smart_resize_is_the_one_transformers_and_the_servers_run(height, width, max_pixels):
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize as reference
@@ -67,13 +81,22 @@ def test_a_photo_too_thin_for_qwen_is_refused_with_a_reply():
     assert from_worker(caught.value).user_message is texts.WIDE_PHOTO
 
 
-@pytest.mark.parametrize(("name", "family"), [
-    ("Qwen/Qwen2.5-VL-7B-Instruct", "qwen2_5_vl"), ("qwen2.5vl:7b", "qwen2_5_vl"),
-    ("Qwen2.5-VL-7B-Instruct-Q4_K_M.gguf", "qwen2_5_vl"), ("Qwen/Qwen2.5-VL-72B-Instruct-AWQ", "qwen2_5_vl"),
-    ("Qwen/Qwen3-VL-8B-Instruct", "qwen3_vl"), ("qwen3-vl:30b-a3b", "qwen3_vl"),
-    ("Qwen/Qwen2-VL-7B-Instruct", "qwen2_vl"), ("zai-org/GLM-4.1V-9B-Thinking", "glm4v"), ("glm-4.5v", "glm4v"),
-    ("llava:13b", None), ("my-model", None),
-])
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [
+        ("Qwen/Qwen2.5-VL-7B-Instruct", "qwen2_5_vl"),
+        ("qwen2.5vl:7b", "qwen2_5_vl"),
+        ("Qwen2.5-VL-7B-Instruct-Q4_K_M.gguf", "qwen2_5_vl"),
+        ("Qwen/Qwen2.5-VL-72B-Instruct-AWQ", "qwen2_5_vl"),
+        ("Qwen/Qwen3-VL-8B-Instruct", "qwen3_vl"),
+        ("qwen3-vl:30b-a3b", "qwen3_vl"),
+        ("Qwen/Qwen2-VL-7B-Instruct", "qwen2_vl"),
+        ("zai-org/GLM-4.1V-9B-Thinking", "glm4v"),
+        ("glm-4.5v", "glm4v"),
+        ("llava:13b", None),
+        ("my-model", None),
+    ],
+)
 def test_the_family_comes_from_the_served_name(name, family):
     assert family_of(name) == family
 
@@ -111,12 +134,13 @@ async def test_ask_streams_the_answer_and_sends_photo_conversation_model_and_key
     assert image.size[::-1] == smart_resize(480, 640, 28, 56 * 56, 1_003_520) == (476, 644)
     # Streamed: partial answers grew towards the final one.
     assert partials and all(answer.text.startswith(p) for p in partials)
-    assert all(len(a) < len(b) for a, b in zip(partials, partials[1:]))
+    assert all(len(a) < len(b) for a, b in itertools.pairwise(partials))
 
 
 async def test_history_is_trimmed_to_the_context_newest_turns_kept(server):
-    vlm = await started(settings(server.url, vlm_context_tokens=1024, vlm_max_new_tokens=256,
-                                 vlm_image_pixels=112 * 112))
+    vlm = await started(
+        settings(server.url, vlm_context_tokens=1024, vlm_max_new_tokens=256, vlm_image_pixels=112 * 112)
+    )
     history = tuple(Turn(f"Question {i} " + "x" * 300, f"Answer {i} " + "y" * 300) for i in range(10))
     try:
         answer = await vlm.ask(AskRequest(photo(), "Last?", history), Interrupt())
@@ -125,7 +149,7 @@ async def test_history_is_trimmed_to_the_context_newest_turns_kept(server):
     kept = answer.history_used
     assert 0 < kept < 10
     questions = [m["content"][-1]["text"] for m in server.requests[0].messages if m["role"] == "user"]
-    assert questions == [t.question for t in history[10 - kept:]] + ["Last?"]
+    assert questions == [t.question for t in history[10 - kept :]] + ["Last?"]
     assert server.requests[0].images  # the photo stays with the first kept turn
 
 
@@ -140,9 +164,13 @@ async def test_a_question_that_can_never_fit_is_refused_before_sending(server):
     assert server.requests == []
 
 
-@pytest.mark.parametrize(("model", "answer_for"), [
-    ("Qwen/Qwen2.5-VL-7B-Instruct", "pixels"), ("Qwen/Qwen3-VL-8B-Instruct", "grid"),
-])
+@pytest.mark.parametrize(
+    ("model", "answer_for"),
+    [
+        ("Qwen/Qwen2.5-VL-7B-Instruct", "pixels"),
+        ("Qwen/Qwen3-VL-8B-Instruct", "grid"),
+    ],
+)
 async def test_box_maps_coordinates_back_to_the_photos_pixels(model, answer_for):
     size = (1000, 700)
     wanted = (100, 140, 500, 560)  # in the original photo
@@ -166,7 +194,7 @@ async def test_box_maps_coordinates_back_to_the_photos_pixels(model, answer_for)
     assert "Authorization" not in request.headers or request.headers["Authorization"] == "Bearer none"
     ((label, *box),) = [(b.label, b.x1, b.y1, b.x2, b.y2) for b in result.found]
     assert label == "dog"
-    assert all(abs(a - b) <= 1 for a, b in zip(box, wanted)), box
+    assert all(abs(a - b) <= 1 for a, b in zip(box, wanted, strict=False)), box
 
 
 async def test_box_with_an_unknown_family_says_how_to_fix_it():
@@ -187,18 +215,24 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize(("case", "error", "reply"), [
-    ("refused", ModelUnavailable, texts.VLM_SERVER_UNREACHABLE),
-    ("bad key", ModelUnavailable, texts.VLM_SERVER_KEY_REFUSED),
-    ("no model", ModelUnavailable, texts.VLM_SERVER_NO_MODEL),
-    ("server error", WorkerError, texts.VLM_SERVER_FAILED),
-    ("bad request", WorkerError, texts.VLM_SERVER_REFUSED),
-])
+@pytest.mark.parametrize(
+    ("case", "error", "reply"),
+    [
+        ("refused", ModelUnavailable, texts.VLM_SERVER_UNREACHABLE),
+        ("bad key", ModelUnavailable, texts.VLM_SERVER_KEY_REFUSED),
+        ("no model", ModelUnavailable, texts.VLM_SERVER_NO_MODEL),
+        ("server error", WorkerError, texts.VLM_SERVER_FAILED),
+        ("bad request", WorkerError, texts.VLM_SERVER_REFUSED),
+    ],
+)
 async def test_server_errors_get_their_own_reply_and_one_log_line_without_the_key(case, error, reply, caplog):
     with FakeChatServer(api_key=KEY, fail_with={"server error": 500, "bad request": 400}.get(case)) as fake:
         url = f"http://127.0.0.1:{_closed_port()}/v1" if case == "refused" else fake.url
-        s = settings(url, vlm_api_key="wrong-key" if case == "bad key" else KEY,
-                     vlm_model="other/model" if case == "no model" else MODEL)
+        s = settings(
+            url,
+            vlm_api_key="wrong-key" if case == "bad key" else KEY,
+            vlm_model="other/model" if case == "no model" else MODEL,
+        )
         vlm = await started(s)
         caplog.set_level(logging.DEBUG)
         try:
@@ -251,8 +285,14 @@ async def test_many_requests_are_in_flight_at_once():
 def test_stats_show_the_server_and_how_many_requests_were_in_flight():
     from bot.queue.gpu_queue import QueueStats
 
-    server = {"url": "http://gpu:8000/v1", "model": MODEL, "family": "qwen2_5_vl", "requests": 12, "in_flight": 2,
-              "most_in_flight": 6}
+    server = {
+        "url": "http://gpu:8000/v1",
+        "model": MODEL,
+        "family": "qwen2_5_vl",
+        "requests": 12,
+        "in_flight": 2,
+        "most_in_flight": 6,
+    }
     report = texts.stats_report(QueueStats({}, 2, 10, 0), {"device": "cpu (float32)", "vlm_server": server})
     assert f"/ask and /box: {MODEL} at http://gpu:8000/v1, 2 in flight (at most 6 so far), 12 sent" in report.en
     assert "http://gpu:8000/v1" in report.zh and "6" in report.zh

@@ -7,6 +7,7 @@ StatusMessage); the backend is a stand-in that reports partial answers on a sche
 from __future__ import annotations
 
 import asyncio
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -112,9 +113,9 @@ def answer_calls(tg, chat_id: int, message_id: int) -> list:
     for call in tg.calls():
         if str(call.params.get("chat_id")) != str(chat_id):
             continue
-        if call.method == "sendMessage" and call.ok and call.result["message_id"] == message_id:
-            calls.append(call)
-        elif call.method == "editMessageText" and call.params.get("message_id") == message_id:
+        if (call.method == "sendMessage" and call.ok and call.result["message_id"] == message_id) or (
+            call.method == "editMessageText" and call.params.get("message_id") == message_id
+        ):
             calls.append(call)
     return calls
 
@@ -131,11 +132,11 @@ async def test_private_chat_sees_the_answer_grow_at_most_once_a_second(tg, bot):
     history = tg.edits_of(chat["id"], message.message_id)
     assert len(history) >= 3  # a couple of partial edits, then the final text
     assert all(h.endswith(CURSOR.strip()) for h in history[:-1]) and history[-1] == words(31)
-    for before, after in zip(history, history[1:]):  # the text only grows
+    for before, after in itertools.pairwise(history):  # the text only grows
         assert after.removesuffix(CURSOR).startswith(before.removesuffix(CURSOR))
     calls = answer_calls(tg, chat["id"], message.message_id)
     assert all(c.ok for c in calls), [c.result for c in calls if not c.ok]  # never an unchanged edit
-    gaps = [b.time - a.time for a, b in zip(calls, calls[1:])]
+    gaps = [b.time - a.time for a, b in itertools.pairwise(calls)]
     assert gaps and min(gaps) >= 0.9, gaps
     assert backend.calls == [("ask", True)]
 
@@ -146,7 +147,7 @@ async def test_groups_get_at_most_one_edit_per_three_seconds(tg, bot):
     (message,) = status.parts
     calls = answer_calls(tg, chat["id"], message.message_id)
     assert len(calls) >= 3 and all(c.ok for c in calls)
-    gaps = [b.time - a.time for a, b in zip(calls, calls[1:])]
+    gaps = [b.time - a.time for a, b in itertools.pairwise(calls)]
     assert min(gaps) >= 2.9, gaps
     assert tg.bot_messages(chat["id"])[-1]["text"] == words(66)
 

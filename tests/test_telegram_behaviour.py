@@ -44,7 +44,7 @@ async def test_the_fake_refuses_a_reply_to_a_deleted_message_as_telegram_does(st
     group = tg.group_chat(-100, "Family")
     request = Message.de_json(tg.message(group, ann, text="hello"), app.bot)
     tg.delete_by_user(request.to_dict())
-    with pytest.raises(BadRequest, match="(?i)message to be replied not found"):
+    with pytest.raises(BadRequest, match=r"(?i)message to be replied not found"):
         await request.reply_text("refused", do_quote=True)  # no allow_sending_without_reply
 
 
@@ -102,13 +102,13 @@ async def test_in_a_forum_topic_the_topic_root_is_no_reply(start_app, tg):
     di = tg.user(4, "Di")
     forum = tg.group_chat(-1001000000104, "Forum", is_forum=True)
     topic = tg.forum_topic(forum, "Photos")  # created by the bot itself: its messages "reply" to the bot
-    plain = Message.de_json(tg.message(forum, di, text="just chatting", message_thread_id=topic["message_id"]),
-                            app.bot)
+    plain = Message.de_json(tg.message(forum, di, text="just chatting", message_thread_id=topic["message_id"]), app.bot)
     assert plain.reply_to_message is not None and plain.reply_to_message.forum_topic_created is not None
     assert replied_message(plain) is None and not replies_to_bot(plain) and find_photo(plain) is None
     photo = tg.message(forum, di, photo=photo_bytes(7), message_thread_id=topic["message_id"])
-    command = Message.de_json(tg.message(forum, di, text="/caption", reply_to=photo,
-                                         message_thread_id=topic["message_id"]), app.bot)
+    command = Message.de_json(
+        tg.message(forum, di, text="/caption", reply_to=photo, message_thread_id=topic["message_id"]), app.bot
+    )
     assert find_photo(command) is not None and replied_message(command).message_id == photo["message_id"]
 
 
@@ -130,8 +130,13 @@ async def test_cancel_in_a_forum_topic_cancels_the_newest_request(start_app, tg)
     forum = tg.group_chat(-1001000000106, "Forum", is_forum=True)
     topic = tg.forum_topic(forum, "Captions", creator=ed)
     for n in (1, 2):
-        await deliver(app, tg, tg.message(forum, ed, photo=photo_bytes(10 + n), caption=f"/caption n{n}",
-                                          message_thread_id=topic["message_id"]))
+        await deliver(
+            app,
+            tg,
+            tg.message(
+                forum, ed, photo=photo_bytes(10 + n), caption=f"/caption n{n}", message_thread_id=topic["message_id"]
+            ),
+        )
     await asyncio.sleep(0.1)
     cancel = tg.message(forum, ed, text="/cancel", message_thread_id=topic["message_id"])
     await deliver(app, tg, cancel)
@@ -168,8 +173,7 @@ async def test_ask_conversations_are_kept_per_forum_topic_and_continue_by_reply(
     answered = await answer(tg, first)
     assert answered["text"] == "answer to what is it?" and answered["message_thread_id"] == cats["message_id"]
     await asyncio.sleep(0.05)  # the turn is stored right after the answer
-    follow_up = tg.message(forum, fay, text="and its colour?", reply_to=answered,
-                           message_thread_id=cats["message_id"])
+    follow_up = tg.message(forum, fay, text="and its colour?", reply_to=answered, message_thread_id=cats["message_id"])
     await deliver(app, tg, follow_up)
     assert (await answer(tg, follow_up))["text"] == "answer to and its colour?"
     await asyncio.sleep(0.05)

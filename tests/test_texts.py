@@ -20,8 +20,19 @@ VERBATIM = re.compile(r"(?<![\w/])/[a-z]+|--[a-z]+|\b[A-Z][A-Z_]{3,}\b|\d+")
 
 @pytest.mark.parametrize(
     ("code", "lang"),
-    [("zh", "zh"), ("zh-hans", "zh"), ("zh-CN", "zh"), ("zh-hant", "zh"), ("zh_TW", "zh"),
-     ("en", "en"), ("en-US", "en"), ("ru", "en"), ("", "en"), (None, "en"), ("zu", "en")],
+    [
+        ("zh", "zh"),
+        ("zh-hans", "zh"),
+        ("zh-CN", "zh"),
+        ("zh-hant", "zh"),
+        ("zh_TW", "zh"),
+        ("en", "en"),
+        ("en-US", "en"),
+        ("ru", "en"),
+        ("", "en"),
+        (None, "en"),
+        ("zu", "en"),
+    ],
 )
 def test_language_of_a_user_follows_their_telegram_language(code, lang):
     assert language_of(User(1, "A", False, language_code=code)) == lang
@@ -39,21 +50,43 @@ def test_localize_picks_the_language_and_passes_model_words_through():
 
 def every_text() -> list[Text]:
     samples = [
-        texts.queued(3), texts.cancelled("/gen"), texts.internal_error("ab12cd34"), texts.too_many_pending(4),
-        texts.quota_exceeded(2, "gen", "minute", 40), texts.quota_exceeded(5, "caption", "day", 9000),
-        texts.model_cannot("box", "blip"), texts.image_too_large(40_000_000),
-        texts.image_too_large(40_000_000, 8000, 9000), texts.too_long("prompt", 600, 500),
-        texts.gen_usage(4, 256, 1024, 4, True), texts.option_range("steps", 1, 4), texts.size_range(256, 1024),
-        texts.unknown_option("style"), texts.option_twice("seed"), texts.option_needs_value("size"),
-        texts.stray_words("in the snow"), texts.images_withheld(1, 1), texts.images_withheld(2, 2),
-        texts.images_withheld(1, 3), texts.rerun_for("Bob"), texts.gen_settings_line((1, 2), 2, 512, 512, "fog"),
-        texts.safety_status(True, "", 0), texts.safety_status(False, "CompVis/checker", 3),
-        texts.safety_switched(True), texts.safety_switched(False), texts.nothing_found("cat", "no cat here"),
-        texts.bad_k("99", 10), texts.no_photos_yet(True), texts.no_photos_yet(False), texts.matches_missing(2),
-        texts.forgotten({}), texts.forgotten({texts.INDEXED_PHOTOS: 3, texts.PHOTO_CONVERSATIONS: 1}),
+        texts.queued(3),
+        texts.cancelled("/gen"),
+        texts.internal_error("ab12cd34"),
+        texts.too_many_pending(4),
+        texts.quota_exceeded(2, "gen", "minute", 40),
+        texts.quota_exceeded(5, "caption", "day", 9000),
+        texts.model_cannot("box", "blip"),
+        texts.image_too_large(40_000_000),
+        texts.image_too_large(40_000_000, 8000, 9000),
+        texts.too_long("prompt", 600, 500),
+        texts.gen_usage(4, 256, 1024, 4, True),
+        texts.option_range("steps", 1, 4),
+        texts.size_range(256, 1024),
+        texts.unknown_option("style"),
+        texts.option_twice("seed"),
+        texts.option_needs_value("size"),
+        texts.stray_words("in the snow"),
+        texts.images_withheld(1, 1),
+        texts.images_withheld(2, 2),
+        texts.images_withheld(1, 3),
+        texts.rerun_for("Bob"),
+        texts.gen_settings_line((1, 2), 2, 512, 512, "fog"),
+        texts.safety_status(True, "", 0),
+        texts.safety_status(False, "CompVis/checker", 3),
+        texts.safety_switched(True),
+        texts.safety_switched(False),
+        texts.nothing_found("cat", "no cat here"),
+        texts.bad_k("99", 10),
+        texts.no_photos_yet(True),
+        texts.no_photos_yet(False),
+        texts.matches_missing(2),
+        texts.forgotten({}),
+        texts.forgotten({texts.INDEXED_PHOTOS: 3, texts.PHOTO_CONVERSATIONS: 1}),
     ]
-    samples += [texts.too_long(what, 9, 8) for what in ("prompt", "negative", "question", "description", "prefix",
-                                                       "query")]
+    samples += [
+        texts.too_long(what, 9, 8) for what in ("prompt", "negative", "question", "description", "prefix", "query")
+    ]
     return list(texts.all_texts()) + samples
 
 
@@ -75,10 +108,23 @@ def test_the_texts_module_holds_nothing_in_one_language_only():
 
 def test_no_user_facing_words_are_written_outside_the_texts_module():
     """Replies, answers and error messages name a bot.texts entry; a string literal there would be English only."""
-    sending = {"reply", "reply_text", "reply_photo", "send_message", "edit_text", "answer", "show", "InlineKeyboardButton"}
+    sending = {
+        "reply",
+        "reply_text",
+        "reply_photo",
+        "send_message",
+        "edit_text",
+        "answer",
+        "show",
+        "InlineKeyboardButton",
+    }
     found = []
-    for path in [*ROOT.glob("bot/*.py"), *ROOT.glob("bot/backends/*.py"), *ROOT.glob("handlers/*.py"),
-                 *ROOT.glob("models/*.py")]:
+    for path in [
+        *ROOT.glob("bot/*.py"),
+        *ROOT.glob("bot/backends/*.py"),
+        *ROOT.glob("handlers/*.py"),
+        *ROOT.glob("models/*.py"),
+    ]:
         if path.name in ("texts.py", "__main__.py", "maintenance.py"):  # the texts; the owner's command line
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -94,9 +140,14 @@ def test_no_user_facing_words_are_written_outside_the_texts_module():
 
 def literals(expr: ast.AST) -> list[ast.AST]:
     """The string literals in `expr`, except inside a call of a bot.texts function (its values)."""
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and getattr(expr.func.value, "id", "") == "texts":
+    if (
+        isinstance(expr, ast.Call)
+        and isinstance(expr.func, ast.Attribute)
+        and getattr(expr.func.value, "id", "") == "texts"
+    ):
         return []
-    if isinstance(expr, ast.JoinedStr) or (isinstance(expr, ast.Constant) and isinstance(expr.value, str)
-                                           and any(c.isalpha() for c in expr.value)):
+    if isinstance(expr, ast.JoinedStr) or (
+        isinstance(expr, ast.Constant) and isinstance(expr.value, str) and any(c.isalpha() for c in expr.value)
+    ):
         return [expr]
     return [found for child in ast.iter_child_nodes(expr) for found in literals(child)]

@@ -191,9 +191,7 @@ def _run_chat_vlm(path: Path, image: Image.Image, image_token: str) -> None:
     processor = tm.load_qwen_image_processor(path)
     assert not hasattr(processor, "video_processor")
     model = AutoModelForImageTextToText.from_pretrained(str(path)).eval()
-    messages = [
-        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is in this photo?"}]}
-    ]
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is in this photo?"}]}]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     assert text.count(image_token) == 1
     inputs = processor(text=[text], images=[image], return_tensors="pt")

@@ -12,9 +12,10 @@ import datetime as dt
 import hashlib
 import logging
 import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from telegram.error import InvalidToken, TelegramError
 
@@ -87,7 +88,10 @@ class ImportReport:
             names = ", ".join(str(p) for p in self.unreadable[:10]) + (" …" if len(self.unreadable) > 10 else "")
             lines.append(f"Skipped {len(self.unreadable)} unreadable file{'s' * (len(self.unreadable) != 1)}: {names}")
         if self.ignored:
-            lines.append(f"Ignored {self.ignored} file{'s' * (self.ignored != 1)} that {'is not an image' if self.ignored == 1 else 'are not images'}.")
+            lines.append(
+                f"Ignored {self.ignored} file{'s' * (self.ignored != 1)} that "
+                f"{'is not an image' if self.ignored == 1 else 'are not images'}."
+            )
         return "\n".join(lines)
 
 
@@ -105,8 +109,11 @@ def import_folder(settings: Settings, folder: Path, chat_id: int, batch_size: in
     if not folder.is_dir():
         print(f"{folder} is not a folder.", file=sys.stderr)
         return 2
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not any(
-        part.startswith(".") for part in p.relative_to(folder).parts))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
     images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     report = ImportReport(ignored=len(files) - len(images))
     index = PhotoIndex.from_settings(settings)
@@ -140,10 +147,16 @@ def import_folder(settings: Settings, folder: Path, chat_id: int, batch_size: in
                         report.unreadable.append(path.relative_to(folder))
                         continue
                     pictures.append(picture)
-                    records.append(PhotoRecord(
-                        key=f"sha256:{digest}", chat_id=chat_id, date=int(path.stat().st_mtime),
-                        caption=str(path.relative_to(folder)), path=str(path.resolve()), sha256=digest,
-                    ))
+                    records.append(
+                        PhotoRecord(
+                            key=f"sha256:{digest}",
+                            chat_id=chat_id,
+                            date=int(path.stat().st_mtime),
+                            caption=str(path.relative_to(folder)),
+                            path=str(path.resolve()),
+                            sha256=digest,
+                        )
+                    )
                 if records:
                     embedder = embedder or Embedder(settings)
                     spec = embedder.spec
@@ -173,12 +186,16 @@ class ReindexReport:
     unfinished: dict[int, str] = field(default_factory=dict)
 
     def summary(self, spec: ModelSpec) -> str:
-        lines = [f"Re-indexed {self.reembedded} photo{'s' * (self.reembedded != 1)} of {len(self.chats)} "
-                 f"chat{'s' * (len(self.chats) != 1)} with {spec}."]
+        lines = [
+            f"Re-indexed {self.reembedded} photo{'s' * (self.reembedded != 1)} of {len(self.chats)} "
+            f"chat{'s' * (len(self.chats) != 1)} with {spec}."
+        ]
         if self.dropped:
             one = len(self.dropped) == 1
-            lines.append(f"Dropped {len(self.dropped)} photo{'' if one else 's'} that no longer "
-                         f"exist{'s' if one else ''} (deleted from Telegram, or moved on disk).")
+            lines.append(
+                f"Dropped {len(self.dropped)} photo{'' if one else 's'} that no longer "
+                f"exist{'s' if one else ''} (deleted from Telegram, or moved on disk)."
+            )
         for chat_id, reason in self.unfinished.items():
             lines.append(f"Chat {chat_id} is not finished ({reason}); run reindex again.")
         return "\n".join(lines)
@@ -214,12 +231,22 @@ def reindex(settings: Settings, chat_id: int | None, batch_size: int) -> int:
     return 1 if report.unfinished else 0
 
 
-async def _reindex(settings: Settings, index: PhotoIndex, embedder: Embedder, stale: list[Generation],
-                   batch_size: int, report: ReindexReport, progress) -> None:
+async def _reindex(
+    settings: Settings,
+    index: PhotoIndex,
+    embedder: Embedder,
+    stale: list[Generation],
+    batch_size: int,
+    report: ReindexReport,
+    progress,
+) -> None:
     from telegram import Bot
 
-    bot = Bot(settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_base_url,
-              base_file_url=settings.telegram_base_file_url)
+    bot = Bot(
+        settings.telegram_bot_token.get_secret_value(),
+        base_url=settings.telegram_base_url,
+        base_file_url=settings.telegram_base_file_url,
+    )
     async with bot:
         for generation in stale:
             report.chats.add(generation.chat_id)
@@ -237,8 +264,14 @@ async def _reindex(settings: Settings, index: PhotoIndex, embedder: Embedder, st
             index.drop(generation)
 
 
-async def _reembed(bot, settings: Settings, index: PhotoIndex, embedder: Embedder, records: Sequence[PhotoRecord],
-                   report: ReindexReport) -> None:
+async def _reembed(
+    bot,
+    settings: Settings,
+    index: PhotoIndex,
+    embedder: Embedder,
+    records: Sequence[PhotoRecord],
+    report: ReindexReport,
+) -> None:
     gate = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
 
     async def load(record: PhotoRecord) -> Image | None:
@@ -252,8 +285,8 @@ async def _reembed(bot, settings: Settings, index: PhotoIndex, embedder: Embedde
             return None
 
     pictures = await asyncio.gather(*(load(r) for r in records))
-    kept = [(r, p) for r, p in zip(records, pictures) if p is not None]
-    report.dropped += [r.key for r, p in zip(records, pictures) if p is None]
+    kept = [(r, p) for r, p in zip(records, pictures, strict=False) if p is not None]
+    report.dropped += [r.key for r, p in zip(records, pictures, strict=False) if p is None]
     if kept:
         vectors = await asyncio.to_thread(embedder.embed, [p for _, p in kept])
         index.add(kept[0][0].chat_id, embedder.spec, [r for r, _ in kept], vectors)

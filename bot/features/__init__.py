@@ -1,1 +1,1 @@
-"""Per-feature services behind the handlers: photo memory and search, /gen options and generation, photo conversations."""
+"""Per-feature services behind the handlers: photo memory and search, /gen options and drawing, photo chats."""

@@ -119,8 +119,9 @@ def parse_gen_args(text: str, profile: GenProfile) -> GenParams:
     if not prompt:
         raise BadInput("options without a prompt", user_message=texts.GEN_PROMPT_FIRST)
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise BadInput(f"prompt of {len(prompt)} chars",
-                       user_message=texts.too_long("prompt", len(prompt), MAX_PROMPT_CHARS))
+        raise BadInput(
+            f"prompt of {len(prompt)} chars", user_message=texts.too_long("prompt", len(prompt), MAX_PROMPT_CHARS)
+        )
 
     values: dict[str, str | None] = {}
     i = first
@@ -154,8 +155,9 @@ def parse_gen_args(text: str, profile: GenProfile) -> GenParams:
         if not negative:
             raise BadInput("--no without words", user_message=texts.option_needs_value("no"))
         if len(negative) > MAX_NEGATIVE_CHARS:
-            raise BadInput("long negative prompt",
-                           user_message=texts.too_long("negative", len(negative), MAX_NEGATIVE_CHARS))
+            raise BadInput(
+                "long negative prompt", user_message=texts.too_long("negative", len(negative), MAX_NEGATIVE_CHARS)
+            )
     return GenParams(
         prompt=prompt,
         steps=_integer(values, "steps", 1, profile.max_steps, profile.default_steps),

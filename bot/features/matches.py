@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from telegram import InputMediaDocument, InputMediaPhoto
 from telegram.constants import ChatType
@@ -117,14 +118,14 @@ async def _send_group(request: Message, group: list[_Item], *, single: bool) -> 
         target = group[0].match.record.message_id
     media = [item.media(match_caption(item.rank, item.match, chat, language_of_message(request))) for item in group]
     try:
-        return list(zip(group, await reply_media(request, media, target=target)))
+        return list(zip(group, await reply_media(request, media, target=target), strict=False))
     except TelegramError as exc:
         if len(media) == 1:
             log.warning("could not re-send match %s in chat %s: %s", group[0].match.record.key, chat.id, exc)
             return []
         log.warning("album of %d matches refused in chat %s (%s); sending them one by one", len(media), chat.id, exc)
     sent = []
-    for item, one in zip(group, media):
+    for item, one in zip(group, media, strict=False):
         try:
             sent += [(item, m) for m in await reply_media(request, [one], target=target)]
         except TelegramError as exc:

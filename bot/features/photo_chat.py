@@ -24,8 +24,9 @@ class Subject:
     image: Image
 
 
-async def subject_of_command(message: Message, bot: Bot, history: ChatHistory,
-                             decoder: ImageDecoder, update_id: int | None = None) -> Subject | None:
+async def subject_of_command(
+    message: Message, bot: Bot, history: ChatHistory, decoder: ImageDecoder, update_id: int | None = None
+) -> Subject | None:
     """The conversation a command is about, or None when there is no photo to talk about.
 
     In order: a photo on the message itself starts a new conversation; a reply to one of the bot's
@@ -43,8 +44,9 @@ async def subject_of_command(message: Message, bot: Bot, history: ChatHistory,
     return subject
 
 
-async def _subject_of_command(message: Message, bot: Bot, history: ChatHistory,
-                              decoder: ImageDecoder) -> Subject | None:
+async def _subject_of_command(
+    message: Message, bot: Bot, history: ChatHistory, decoder: ImageDecoder
+) -> Subject | None:
     scope = scope_of(message)
     photo = photo_in(message)
     replied = replied_message(message)  # never a forum topic's first message

@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from cachetools import TTLCache
 
@@ -79,8 +80,15 @@ def photo_record(message: Message) -> tuple[PhotoRecord, int | None] | None:
     else:
         sender_id, sender = 0, ""
     record = PhotoRecord(
-        key=key, chat_id=message.chat_id, file_id=file_id, kind=photo.kind, message_id=message.message_id,
-        sender_id=sender_id, sender=sender, date=int(message.date.timestamp()), caption=message.caption or "",
+        key=key,
+        chat_id=message.chat_id,
+        file_id=file_id,
+        kind=photo.kind,
+        message_id=message.message_id,
+        sender_id=sender_id,
+        sender=sender,
+        date=int(message.date.timestamp()),
+        caption=message.caption or "",
     )
     return record, size
 
@@ -90,8 +98,16 @@ class ChatPhotos:
 
     what = texts.INDEXED_PHOTOS  # as a ChatStore: what /forget deletes
 
-    def __init__(self, index: PhotoIndex, queue: GpuQueue, settings: Settings, *, workers: int | None = None,
-                 decoder: ImageDecoder | None = None, pending: PendingPhotos | None = None) -> None:
+    def __init__(
+        self,
+        index: PhotoIndex,
+        queue: GpuQueue,
+        settings: Settings,
+        *,
+        workers: int | None = None,
+        decoder: ImageDecoder | None = None,
+        pending: PendingPhotos | None = None,
+    ) -> None:
         self.index = index
         self.backlog = pending  # the photos not yet indexed, on disk
         self._queue = queue
@@ -124,8 +140,9 @@ class ChatPhotos:
             self._learn_spec(await asyncio.to_thread(self.index.generations))
         except BotError as exc:
             log.error("photo indexing and /find are unavailable until the index can be opened: %s", exc)
-        self._workers = [asyncio.create_task(self._work(), name=f"photo-indexer-{i}")
-                         for i in range(self._workers_count)]
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"photo-indexer-{i}") for i in range(self._workers_count)
+        ]
         if self.backlog is not None:
             left = await self.backlog.all()
             for record, size in left:
@@ -202,7 +219,8 @@ class ChatPhotos:
                 self._album_complete(album)
             else:
                 self._album_timers[album] = asyncio.get_running_loop().call_later(
-                    ALBUM_QUIET_S, self._album_complete, album)
+                    ALBUM_QUIET_S, self._album_complete, album
+                )
         elif not self._enqueue([pending]):
             return False
         self._keys_in_flight.add(slot)
@@ -214,8 +232,9 @@ class ChatPhotos:
             self._pending.put_nowait(group)
         except asyncio.QueueFull:
             for pending in group:
-                log.warning("indexing backlog full: photo %s of chat %s not indexed",
-                            pending.record.key, pending.record.chat_id)
+                log.warning(
+                    "indexing backlog full: photo %s of chat %s not indexed", pending.record.key, pending.record.chat_id
+                )
             return False
         return True
 
@@ -254,8 +273,11 @@ class ChatPhotos:
             except asyncio.CancelledError:
                 raise  # stopping: the backlog on disk keeps them for the next start
             except Exception:
-                log.exception("indexing photos %s of chat %s failed", ", ".join(p.record.key for p in group),
-                              group[0].record.chat_id)
+                log.exception(
+                    "indexing photos %s of chat %s failed",
+                    ", ".join(p.record.key for p in group),
+                    group[0].record.chat_id,
+                )
             finally:
                 await self._finish_all(group)
             settled = [p.record.key for p in group if p.record.key not in retry]
@@ -285,16 +307,20 @@ class ChatPhotos:
         chat_id = group[0].record.chat_id
         retry: set[str] = set()
         if "clip" in self._model_down:
-            log.debug("photos %s of chat %s not indexed: the CLIP model is unavailable",
-                      ", ".join(p.record.key for p in group), chat_id)
+            log.debug(
+                "photos %s of chat %s not indexed: the CLIP model is unavailable",
+                ", ".join(p.record.key for p in group),
+                chat_id,
+            )
             return {p.record.key for p in group}
         images = await asyncio.gather(*(self._prepare(pending, retry) for pending in group))
-        ready = [(pending, image) for pending, image in zip(group, images) if image is not None]
+        ready = [(pending, image) for pending, image in zip(group, images, strict=False) if image is not None]
         # Submitted together, so the background lane runs them as one batch.
         results = await asyncio.gather(
-            *(self.embed(image, chat_id, pending.record.sender_id) for pending, image in ready), return_exceptions=True)
+            *(self.embed(image, chat_id, pending.record.sender_id) for pending, image in ready), return_exceptions=True
+        )
         embedded: list[tuple[_Pending, Embedding]] = []
-        for (pending, _), result in zip(ready, results):
+        for (pending, _), result in zip(ready, results, strict=False):
             if isinstance(result, BotError):  # model or queue unavailable: logged, never told to the chat
                 log.warning("photo %s of chat %s not indexed: %s", pending.record.key, chat_id, result)
                 retry.add(pending.record.key)
@@ -313,11 +339,13 @@ class ChatPhotos:
                 kept = [(pending, embedding) for pending, embedding in embedded if self._wanted(pending)]
                 if not kept:
                     return retry
-                new = await asyncio.to_thread(self.index.add, chat_id, spec, [p.record for p, _ in kept],
-                                              [e.vector for _, e in kept])
+                new = await asyncio.to_thread(
+                    self.index.add, chat_id, spec, [p.record for p, _ in kept], [e.vector for _, e in kept]
+                )
         except BotError as exc:  # the index can't be reached
-            log.warning("photos %s of chat %s not indexed: %s", ", ".join(p.record.key for p, _ in embedded),
-                        chat_id, exc)
+            log.warning(
+                "photos %s of chat %s not indexed: %s", ", ".join(p.record.key for p, _ in embedded), chat_id, exc
+            )
             return retry | {p.record.key for p, _ in embedded}
         self.indexed += new
         for pending, _ in kept:
@@ -341,7 +369,8 @@ class ChatPhotos:
             assert self._bot is not None
             bot = self._bot
             return await self.decoder.for_embedding(
-                (record.chat_id, record.key), lambda: download_file(bot, record.file_id, pending.file_size))
+                (record.chat_id, record.key), lambda: download_file(bot, record.file_id, pending.file_size)
+            )
         except BadImage as exc:
             log.info("photo %s of chat %s not indexed: %s", record.key, record.chat_id, exc)
         except BotError as exc:  # the index can't be reached
@@ -388,8 +417,9 @@ class ChatPhotos:
         """An example photo for image-to-image search, downloaded and shrunk exactly as indexed photos are."""
         bot = self._bot
         assert bot is not None
-        return await self.decoder.for_embedding((photo.message.chat_id, photo.file_unique_id),
-                                                lambda: download_file(bot, photo.file_id, photo.file_size))
+        return await self.decoder.for_embedding(
+            (photo.message.chat_id, photo.file_unique_id), lambda: download_file(bot, photo.file_id, photo.file_size)
+        )
 
     async def remember_file_id(self, record: PhotoRecord, file_id: str) -> None:
         """An imported photo was sent for the first time: re-send it by this file_id from now on."""

@@ -54,7 +54,11 @@ def draw_boxes(image: Image.Image, boxes: list[Box] | tuple[Box, ...]) -> Image.
         y = box.y1 - label_h if box.y1 - label_h >= 0 else box.y1
         x = min(box.x1, max(0, out.width - label_w))
         draw.rectangle((x, y, x + label_w - 1, y + label_h - 1), fill=fill)
-        ink = (0, 0, 0) if sum(c * w for c, w in zip(fill, (0.299, 0.587, 0.114))) > 150 else (255, 255, 255)
+        ink = (
+            (0, 0, 0)
+            if sum(c * w for c, w in zip(fill, (0.299, 0.587, 0.114), strict=False)) > 150
+            else (255, 255, 255)
+        )
         draw.text((x + pad - left, y + pad - top), text, font=font, fill=ink)
     return out
 

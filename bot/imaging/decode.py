@@ -62,8 +62,9 @@ def configure_pillow(max_pixels: int) -> None:
     warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 
-def decode_image(data: bytes, max_pixels: int, *, max_side: int | None = COMMAND_MAX_SIDE,
-                 cpu_limit_s: float = DECODE_CPU_LIMIT_S) -> Image.Image:
+def decode_image(
+    data: bytes, max_pixels: int, *, max_side: int | None = COMMAND_MAX_SIDE, cpu_limit_s: float = DECODE_CPU_LIMIT_S
+) -> Image.Image:
     """Decode `data` into an RGB image no larger than `max_side` a side, or raise BadImage with a message
     for the user.
 
@@ -95,7 +96,9 @@ def shrink_for_embedding(img: Image.Image, short_side: int = EMBED_SHORT_SIDE) -
     width, height = img.size
     if max(width, height) <= EMBED_MAX_RATIO * min(width, height):
         return img
-    padded = (width, math.ceil(width / EMBED_MAX_RATIO)) if width > height else (math.ceil(height / EMBED_MAX_RATIO), height)
+    padded = (
+        (width, math.ceil(width / EMBED_MAX_RATIO)) if width > height else (math.ceil(height / EMBED_MAX_RATIO), height)
+    )
     canvas = Image.new("RGB", padded, (255, 255, 255))
     canvas.paste(img, ((padded[0] - width) // 2, (padded[1] - height) // 2))
     return canvas
@@ -121,7 +124,7 @@ def jpeg_scans(data: bytes, stop_after: int = MAX_JPEG_SCANS) -> int:
         else:
             if pos + 4 > end:
                 break
-            pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+            pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
             if marker == 0xDA:
                 scans += 1
                 found = _END_OF_SCAN.search(data, pos)
@@ -149,13 +152,16 @@ def _decode(data: bytes, max_pixels: int, scale_for, cpu_limit_s: float) -> Imag
             if width * height > max_pixels:
                 raise _too_large(width, height, max_pixels)
             if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
-                raise BadImage(f"image of {width}x{height} pixels over the aspect ratio cap",
-                               user_message=texts.image_too_thin(width, height, MAX_ASPECT_RATIO))
+                raise BadImage(
+                    f"image of {width}x{height} pixels over the aspect ratio cap",
+                    user_message=texts.image_too_thin(width, height, MAX_ASPECT_RATIO),
+                )
             if img.format in ("JPEG", "MPO"):
                 scans = jpeg_scans(data)
                 if scans > MAX_JPEG_SCANS:
-                    raise BadImage(f"JPEG of over {MAX_JPEG_SCANS} scans",
-                                   user_message=texts.too_many_scans(MAX_JPEG_SCANS))
+                    raise BadImage(
+                        f"JPEG of over {MAX_JPEG_SCANS} scans", user_message=texts.too_many_scans(MAX_JPEG_SCANS)
+                    )
                 scale = scale_for(width, height)
                 if scale < 1:
                     img.draft(img.mode, (math.ceil(width * scale), math.ceil(height * scale)))

@@ -7,8 +7,9 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from bot.imaging.decode import decode_for_embedding, decode_image, shrink_for_embedding
 
@@ -38,12 +39,14 @@ COMMAND, EMBEDDING, DOWNLOAD = "command", "embedding", "download"
 class ImageDecoder:
     """Downloads and decodes photos off the event loop within bot.imaging.decode' caps; one file, one decode."""
 
-    def __init__(self, max_pixels: int, *, threads: int = COMMAND_THREADS,
-                 background_threads: int = BACKGROUND_THREADS) -> None:
+    def __init__(
+        self, max_pixels: int, *, threads: int = COMMAND_THREADS, background_threads: int = BACKGROUND_THREADS
+    ) -> None:
         self.max_pixels = max_pixels
         self._commands = ThreadPoolExecutor(threads, thread_name_prefix="decode")
-        self._background = ThreadPoolExecutor(background_threads, thread_name_prefix="decode-background",
-                                              initializer=_lower_priority)
+        self._background = ThreadPoolExecutor(
+            background_threads, thread_name_prefix="decode-background", initializer=_lower_priority
+        )
         # What readers of a file share: its download (whichever reader comes first starts it) and its decodes.
         self._recent: OrderedDict[tuple[Key, str], asyncio.Future[Any]] = OrderedDict()
         self.decodes = 0  # how many files were decoded (for tests and /stats-like checks)
@@ -64,8 +67,9 @@ class ImageDecoder:
         if shared is not None:
             image = await asyncio.shield(shared)
             return await self._run(self._background, shrink_for_embedding, image)
-        return await self._shared((key, EMBEDDING),
-                                  lambda: self._decode(key, source, decode_for_embedding, self._background))
+        return await self._shared(
+            (key, EMBEDDING), lambda: self._decode(key, source, decode_for_embedding, self._background)
+        )
 
     def close(self) -> None:
         self._commands.shutdown(wait=False, cancel_futures=True)
@@ -96,8 +100,9 @@ class ImageDecoder:
         if self._recent.get(slot) is future:
             del self._recent[slot]
 
-    async def _decode(self, key: Key | None, source: Source, decode: Callable[[bytes, int], Image],
-                      pool: ThreadPoolExecutor) -> Image:
+    async def _decode(
+        self, key: Key | None, source: Source, decode: Callable[[bytes, int], Image], pool: ThreadPoolExecutor
+    ) -> Image:
         if isinstance(source, bytes):
             data = source
         else:  # one download per file, even when indexing gets to it before the command does

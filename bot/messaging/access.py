@@ -49,10 +49,16 @@ class AccessGate:
         if is_allowed(update, self._settings):
             return
         chat = update.effective_chat
-        log.info("refused update %s from user %s in chat %s", update.update_id,
-                 update.effective_user.id if update.effective_user else "-", chat.id if chat else "-")
+        log.info(
+            "refused update %s from user %s in chat %s",
+            update.update_id,
+            update.effective_user.id if update.effective_user else "-",
+            chat.id if chat else "-",
+        )
         if update.callback_query is not None:
-            await update.callback_query.answer(texts.NOT_ALLOWED.in_(language_of(update.effective_user)), show_alert=True)
+            await update.callback_query.answer(
+                texts.NOT_ALLOWED.in_(language_of(update.effective_user)), show_alert=True
+            )
         elif update.my_chat_member is not None:
             await self._leave_if_unlisted(update.my_chat_member)
         elif chat is not None and update.effective_message is not None and self._addresses_bot(update):

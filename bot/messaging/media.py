@@ -32,7 +32,7 @@ class PhotoRef:
 
     @property
     def kind(self) -> str:
-        """"photo", or "document" for an image sent as a file (they are re-sent differently)."""
+        """ "photo", or "document" for an image sent as a file (they are re-sent differently)."""
         return "photo" if self.message.photo else "document"
 
 

@@ -9,7 +9,7 @@ some paths), so that is the only way replies are built.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from telegram import InputMediaDocument, InputMediaPhoto, Message, ReplyParameters
 from telegram._utils.types import ReplyMarkup
@@ -24,15 +24,15 @@ def reply_parameters(request: Message, target: int | None = None) -> ReplyParame
     return ReplyParameters(target or request.message_id, allow_sending_without_reply=True)
 
 
-async def reply(request: Message, text: Say, lang: Lang | None = None, *,
-                markup: ReplyMarkup | None = None) -> Message:
+async def reply(request: Message, text: Say, lang: Lang | None = None, *, markup: ReplyMarkup | None = None) -> Message:
     """Send `text` as a reply to `request`, in `lang` (by default the language of the request's sender)."""
     words = localize(text, lang or language_of_message(request))
     return await request.reply_text(words, reply_parameters=reply_parameters(request), reply_markup=markup)
 
 
-async def reply_media(request: Message, media: Sequence[Media], *, target: int | None = None,
-                      markup: ReplyMarkup | None = None) -> list[Message]:
+async def reply_media(
+    request: Message, media: Sequence[Media], *, target: int | None = None, markup: ReplyMarkup | None = None
+) -> list[Message]:
     """Send photos or documents (already captioned) as a reply: one as a photo or a file (with `markup`),
     several as an album (which can't carry buttons). `target`: quote that message of the chat instead."""
     where = reply_parameters(request, target)
@@ -41,8 +41,9 @@ async def reply_media(request: Message, media: Sequence[Media], *, target: int |
         return list(await request.reply_media_group(list(media), reply_parameters=where))
     (one,) = media
     if isinstance(one, InputMediaDocument):
-        return [await request.reply_document(one.media, caption=one.caption, reply_parameters=where,
-                                             reply_markup=markup)]
+        return [
+            await request.reply_document(one.media, caption=one.caption, reply_parameters=where, reply_markup=markup)
+        ]
     return [await request.reply_photo(one.media, caption=one.caption, reply_parameters=where, reply_markup=markup)]
 
 

@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from telegram import Message
 from telegram.error import TelegramError
@@ -38,8 +38,9 @@ class StatusMessage:
     into further messages when it outgrows Telegram's 4096 characters; `parts` are all of them.
     """
 
-    def __init__(self, request: Message, on_sent: Callable[[Message], Awaitable[None]] | None = None,
-                 lang: Lang | None = None) -> None:
+    def __init__(
+        self, request: Message, on_sent: Callable[[Message], Awaitable[None]] | None = None, lang: Lang | None = None
+    ) -> None:
         self.request = request
         self.lang = lang or language_of_message(request)  # of the person the answer is for
         self.parts: list[Message] = []
@@ -127,9 +128,9 @@ class StatusMessage:
                 message = await reply(self.request, piece, self.lang)
                 await self._drop(self.parts[index])
                 self.parts[index], self._texts[index] = message, piece
-        for extra in self.parts[len(pieces):]:  # a shorter final text than the streamed one
+        for extra in self.parts[len(pieces) :]:  # a shorter final text than the streamed one
             await self._drop(extra)
-        del self.parts[len(pieces):], self._texts[len(pieces):]
+        del self.parts[len(pieces) :], self._texts[len(pieces) :]
         return self.parts[0]
 
     async def delete(self) -> None:

@@ -10,8 +10,9 @@ import itertools
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from bot import texts
 from bot.errors import (
@@ -62,10 +63,8 @@ class Ticket:
 
     async def wait_changed(self, timeout: float | None = None) -> None:
         """Return when the position changed or the job ended (or after `timeout` seconds)."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
-        except TimeoutError:
-            pass
         self._changed.clear()
 
     async def result(self) -> Result:
@@ -214,8 +213,11 @@ class GpuQueue:
         about), so "/ask what is this?" on a new photo and at once "/ask and the colour?" must prepare in
         the order they were sent, not in the order their downloads happen to finish.
         """
-        earlier = [done.wait() for s, (user, chat, done) in self._preparing.items()
-                   if user == user_id and chat == chat_id and s < seq]
+        earlier = [
+            done.wait()
+            for s, (user, chat, done) in self._preparing.items()
+            if user == user_id and chat == chat_id and s < seq
+        ]
         if earlier:
             try:
                 async with asyncio.timeout(ANNOUNCED_HOLD_S):
@@ -242,8 +244,11 @@ class GpuQueue:
         whichever photo downloads first."""
         while True:
             now = time.monotonic()
-            ends = [at + ANNOUNCED_HOLD_S for s, at in self._announced.get(user_id, {}).items()
-                    if s < seq and at + ANNOUNCED_HOLD_S > now]
+            ends = [
+                at + ANNOUNCED_HOLD_S
+                for s, at in self._announced.get(user_id, {}).items()
+                if s < seq and at + ANNOUNCED_HOLD_S > now
+            ]
             if not ends:
                 return
             with contextlib.suppress(TimeoutError):
@@ -307,7 +312,9 @@ class GpuQueue:
         for ticket in self._running:
             if ticket.job.lane is not Lane.INTERACTIVE:
                 continue  # indexing isn't anyone's request to cancel
-            if predicate(ticket.job) and ticket._finish(error=JobCancelled(f"job {ticket.job.id} cancelled while running")):
+            if predicate(ticket.job) and ticket._finish(
+                error=JobCancelled(f"job {ticket.job.id} cancelled while running")
+            ):
                 self._interrupt_if_abandoned(ticket)
                 return ticket.job
         return None
@@ -316,8 +323,13 @@ class GpuQueue:
         waiting = Counter(str(t.job.task) for t in self._iter_waiting())
         counts = self._counts
         return QueueStats(
-            dict(waiting), len(self._running), counts[Lane.INTERACTIVE, True], counts[Lane.INTERACTIVE, False],
-            len(self._background), counts[Lane.BACKGROUND, True], counts[Lane.BACKGROUND, False],
+            dict(waiting),
+            len(self._running),
+            counts[Lane.INTERACTIVE, True],
+            counts[Lane.INTERACTIVE, False],
+            len(self._background),
+            counts[Lane.BACKGROUND, True],
+            counts[Lane.BACKGROUND, False],
         )
 
     def saturated_for(self, task: Task) -> bool:
@@ -364,7 +376,9 @@ class GpuQueue:
         if not seqs:
             return None
         now = time.monotonic()
-        ends = [at + ANNOUNCED_HOLD_S for seq, at in seqs.items() if seq < ticket.job.seq and at + ANNOUNCED_HOLD_S > now]
+        ends = [
+            at + ANNOUNCED_HOLD_S for seq, at in seqs.items() if seq < ticket.job.seq and at + ANNOUNCED_HOLD_S > now
+        ]
         return max(ends) if ends else None
 
     def _take_batch(self) -> list[Ticket] | None:
@@ -374,7 +388,7 @@ class GpuQueue:
         first = next((t for t in order if id(t) in heads and self._has_slot(t.job.task)), None)
         if first is None:
             return None  # every waiting job waits for a busy worker or an earlier request of its user
-        order = order[order.index(first):]
+        order = order[order.index(first) :]
         key = first.job.request.batch_key
         limit = self._batch_sizes.get(str(first.job.task), self._max_batch)
         batch, chosen = [first], {id(first)}
@@ -496,6 +510,7 @@ class GpuQueue:
         for index, ticket in enumerate(live):  # a cancel now stops this run (or only this request of it)
             ticket._interrupt, ticket._index = interrupt, index
         if any(getattr(r, "streamed", False) for r in requests):
+
             def on_partial(index: int, text: str) -> None:
                 if 0 <= index < len(live):
                     live[index]._show_partial(text)
@@ -537,7 +552,7 @@ class GpuQueue:
             for ticket in live:
                 self._fail(ticket, ModelFailed("result count mismatch"))
             return
-        for ticket, result in zip(live, results):
+        for ticket, result in zip(live, results, strict=False):
             if ticket._finish(result):
                 self._counts[ticket.job.lane, True] += 1
 

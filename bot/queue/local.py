@@ -1,12 +1,13 @@
-"""The embedded backend: worker threads (lanes) that share the device and one pool of models: the VLM's own, and one for the rest."""
+"""The embedded backend: worker threads (lanes: the VLM's, and one for the rest) sharing the device and a model pool."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from bot.queue.backend import preload_tasks
 from contract.requests import Task
@@ -93,7 +94,11 @@ class LocalBackend:
                 loop.call_soon_threadsafe(on_partial, index, text)
 
         return await loop.run_in_executor(
-            self._executors[self.worker_for(task)], self._pool.run, task, list(requests), interrupt,
+            self._executors[self.worker_for(task)],
+            self._pool.run,
+            task,
+            list(requests),
+            interrupt,
             relay if on_partial else None,
         )
 

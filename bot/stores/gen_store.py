@@ -36,9 +36,17 @@ class GenParams:
     def request(self, *, guidance: float, check_safety: bool) -> GenerateRequest:
         """The worker's request to draw these (with the model's guidance); the seed must be set."""
         assert self.seed is not None, "seeded() first"
-        return GenerateRequest(prompt=self.prompt, seed=self.seed, steps=self.steps, width=self.width,
-                               height=self.height, guidance=guidance, count=self.count,
-                               negative_prompt=self.negative_prompt, check_safety=check_safety)
+        return GenerateRequest(
+            prompt=self.prompt,
+            seed=self.seed,
+            steps=self.steps,
+            width=self.width,
+            height=self.height,
+            guidance=guidance,
+            count=self.count,
+            negative_prompt=self.negative_prompt,
+            check_safety=check_safety,
+        )
 
 
 _SCHEMA = """
@@ -99,13 +107,17 @@ class GenStore(SQLiteStore):
     def recall(self, key: str, chat_id: int) -> GenParams | None:
         """The parameters behind `key`, if they belong to `chat_id` and haven't expired."""
         with self._lock:
-            found = self._conn().execute(
-                f"SELECT {', '.join(_FIELDS)} FROM gen_buttons WHERE key = ? AND chat_id = ? AND created >= ?",
-                (key, chat_id, time.time() - self.ttl_s),
-            ).fetchone()
+            found = (
+                self._conn()
+                .execute(
+                    f"SELECT {', '.join(_FIELDS)} FROM gen_buttons WHERE key = ? AND chat_id = ? AND created >= ?",
+                    (key, chat_id, time.time() - self.ttl_s),
+                )
+                .fetchone()
+            )
         if found is None:
             return None
-        params = dict(zip(_FIELDS, found))
+        params = dict(zip(_FIELDS, found, strict=False))
         params["as_file"] = bool(params["as_file"])
         return GenParams(**params)
 
@@ -117,8 +129,9 @@ class GenStore(SQLiteStore):
     def migrate(self, old_chat_id: int, new_chat_id: int) -> int:
         """A group became a supergroup: its rerun buttons keep working there."""
         with self._lock, self._conn() as db:
-            return db.execute("UPDATE gen_buttons SET chat_id = ? WHERE chat_id = ?",
-                              (new_chat_id, old_chat_id)).rowcount
+            return db.execute(
+                "UPDATE gen_buttons SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id)
+            ).rowcount
 
     def flag(self, name: str) -> str | None:
         with self._lock:

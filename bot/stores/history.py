@@ -13,9 +13,10 @@ import asyncio
 import sqlite3
 import time
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from bot import texts
 from bot.stores.sqlite import SQLiteStore
@@ -162,8 +163,14 @@ class ChatHistory(SQLiteStore):
         """The stored answer of the turn that request `update_id` asked (a replay after a death shows it)."""
         return await self._run(_answer_of, update_id)
 
-    async def start(self, scope: Scope, image: bytes, file_id: str | None, file_unique_id: str | None,
-                    origin_message_id: int | None = None) -> Conversation:
+    async def start(
+        self,
+        scope: Scope,
+        image: bytes,
+        file_id: str | None,
+        file_unique_id: str | None,
+        origin_message_id: int | None = None,
+    ) -> Conversation:
         """A new conversation about `image`; it becomes the scope's current one.
 
         With `origin_message_id` (the message with the photo), a replay of the same request gets the
@@ -216,8 +223,9 @@ def _conversation(db: sqlite3.Connection, row: tuple) -> Conversation:
     turns = db.execute(
         "SELECT question, answer FROM chat_turns WHERE conversation_id = ? ORDER BY id", (conversation_id,)
     ).fetchall()
-    return Conversation(conversation_id, Scope(chat_id, thread_id), image, file_unique_id,
-                        tuple(Turn(q, a) for q, a in turns))
+    return Conversation(
+        conversation_id, Scope(chat_id, thread_id), image, file_unique_id, tuple(Turn(q, a) for q, a in turns)
+    )
 
 
 _COLUMNS = "id, chat_id, thread_id, image, file_unique_id"
@@ -259,8 +267,10 @@ def _for_photo(db: sqlite3.Connection, scope: Scope, file_unique_id: str) -> Con
 
 
 def _pin(db: sqlite3.Connection, update_id: int, conversation_id: int) -> None:
-    db.execute("INSERT OR IGNORE INTO chat_requests (update_id, conversation_id, created) VALUES (?, ?, ?)",
-               (update_id, conversation_id, time.time()))
+    db.execute(
+        "INSERT OR IGNORE INTO chat_requests (update_id, conversation_id, created) VALUES (?, ?, ?)",
+        (update_id, conversation_id, time.time()),
+    )
 
 
 def _pinned(db: sqlite3.Connection, scope: Scope, update_id: int) -> Conversation | None:
@@ -277,8 +287,14 @@ def _answer_of(db: sqlite3.Connection, update_id: int) -> str | None:
     return row[0] if row else None
 
 
-def _start(db: sqlite3.Connection, scope: Scope, image: bytes, file_id: str | None,
-           file_unique_id: str | None, origin_message_id: int | None) -> Conversation:
+def _start(
+    db: sqlite3.Connection,
+    scope: Scope,
+    image: bytes,
+    file_id: str | None,
+    file_unique_id: str | None,
+    origin_message_id: int | None,
+) -> Conversation:
     now = time.time()
     with db:
         db.execute("BEGIN IMMEDIATE")
@@ -299,8 +315,15 @@ def _start(db: sqlite3.Connection, scope: Scope, image: bytes, file_id: str | No
     return Conversation(cursor.lastrowid, scope, image, file_unique_id, ())
 
 
-def _add_turn(db: sqlite3.Connection, scope: Scope, conversation_id: int, turn: Turn, message_ids: list[int],
-              keep_earlier: int | None, update_id: int | None) -> bool:
+def _add_turn(
+    db: sqlite3.Connection,
+    scope: Scope,
+    conversation_id: int,
+    turn: Turn,
+    message_ids: list[int],
+    keep_earlier: int | None,
+    update_id: int | None,
+) -> bool:
     with db:  # one transaction: the turn, its messages and the trimming land together or not at all
         db.execute("BEGIN IMMEDIATE")
         exists = db.execute(
@@ -355,8 +378,9 @@ def _migrate(db: sqlite3.Connection, old_chat_id: int, new_chat_id: int) -> int:
     with db:
         db.execute("BEGIN IMMEDIATE")
         cursor = db.execute("UPDATE chat_conversations SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id))
-        db.execute("UPDATE OR REPLACE chat_answer_messages SET chat_id = ? WHERE chat_id = ?",
-                   (new_chat_id, old_chat_id))
+        db.execute(
+            "UPDATE OR REPLACE chat_answer_messages SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id)
+        )
     return cursor.rowcount
 
 

@@ -79,6 +79,7 @@ class JobJournal(SQLiteStore):
         False when the update is already known: a replay of ours (see `replaying`), or Telegram
         delivering an update a second time, which must not be answered twice.
         """
+
         def insert(db: sqlite3.Connection) -> bool:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO job_journal (update_id, chat_id, update_json, created) VALUES (?, ?, ?, ?)",
@@ -90,12 +91,12 @@ class JobJournal(SQLiteStore):
 
     async def set_status_message(self, update_id: int, message_id: int) -> None:
         """Remember the status message, so a replay edits it instead of sending a second one."""
-        await self._run(_execute, "UPDATE job_journal SET status_message_id = ? WHERE update_id = ?",
-                        (message_id, update_id))
+        await self._run(
+            _execute, "UPDATE job_journal SET status_message_id = ? WHERE update_id = ?", (message_id, update_id)
+        )
 
     async def status_message(self, update_id: int) -> int | None:
-        row = await self._run(_fetch_one, "SELECT status_message_id FROM job_journal WHERE update_id = ?",
-                              (update_id,))
+        row = await self._run(_fetch_one, "SELECT status_message_id FROM job_journal WHERE update_id = ?", (update_id,))
         return row[0] if row else None
 
     async def update_of_status_message(self, chat_id: int, message_id: int) -> int | None:
@@ -129,15 +130,17 @@ class JobJournal(SQLiteStore):
 
     async def set_sent(self, update_id: int, message_id: int) -> None:
         """The answer is out (`message_id`): a replay only tidies up (the status message), never redoes it."""
-        await self._run(_execute, "UPDATE job_journal SET answer_message_id = ? WHERE update_id = ?",
-                        (message_id, update_id))
+        await self._run(
+            _execute, "UPDATE job_journal SET answer_message_id = ? WHERE update_id = ?", (message_id, update_id)
+        )
 
     async def stage(self, update_id: int) -> Stage | None:
         """What is known about an entry's answer (None for an unknown update)."""
         row = await self._run(
             _fetch_one,
             "SELECT status_message_id, sending_at, answer_message_id FROM job_journal WHERE update_id = ?",
-            (update_id,))
+            (update_id,),
+        )
         return Stage(row[0], row[1] is not None, row[2]) if row else None
 
     async def take_unfinished(self) -> Unfinished:
@@ -188,12 +191,15 @@ def _take_unfinished(db: sqlite3.Connection) -> tuple[list[tuple[int, str]], lis
         # Only a job that was on the worker can have taken the process down: it alone is suspected.
         died = db.execute(
             "UPDATE job_journal SET deaths = deaths + 1, running = 0 WHERE done_at IS NULL AND running = 1"
-            " RETURNING update_id, deaths").fetchall()
+            " RETURNING update_id, deaths"
+        ).fetchall()
         for update_id, deaths in died:
             log.warning("update %s was running when the bot died (%d time(s))", update_id, deaths)
         set_aside = db.execute(
             "UPDATE job_journal SET done_at = ? WHERE done_at IS NULL AND deaths >= ?"
-            " RETURNING update_id, update_json, status_message_id", (time.time(), MAX_DEATHS)).fetchall()
+            " RETURNING update_id, update_json, status_message_id",
+            (time.time(), MAX_DEATHS),
+        ).fetchall()
         for update_id, _, _ in set_aside:
             log.error("setting update %s aside: the bot died %d times while running it", update_id, MAX_DEATHS)
         replay = db.execute(

@@ -67,8 +67,9 @@ class PendingPhotos(SQLiteStore):
 def _add(db: sqlite3.Connection, record: PhotoRecord, file_size: int | None) -> None:
     (count,) = db.execute("SELECT COUNT(*) FROM pending_photos").fetchone()
     if count >= MAX_ROWS:
-        log.warning("indexing backlog on disk is full: photo %s of chat %s is not journaled", record.key,
-                    record.chat_id)
+        log.warning(
+            "indexing backlog on disk is full: photo %s of chat %s is not journaled", record.key, record.chat_id
+        )
         return
     db.execute(
         "INSERT OR IGNORE INTO pending_photos (chat_id, file_unique_id, file_id, record_json, file_size, created)"
@@ -78,8 +79,9 @@ def _add(db: sqlite3.Connection, record: PhotoRecord, file_size: int | None) -> 
 
 
 def _remove(db: sqlite3.Connection, chat_id: int, keys: list[str]) -> None:
-    db.executemany("DELETE FROM pending_photos WHERE chat_id = ? AND file_unique_id = ?",
-                   [(chat_id, key) for key in keys])
+    db.executemany(
+        "DELETE FROM pending_photos WHERE chat_id = ? AND file_unique_id = ?", [(chat_id, key) for key in keys]
+    )
 
 
 def _forget(db: sqlite3.Connection, chat_id: int) -> int:

@@ -34,9 +34,10 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cachetools import TTLCache
@@ -183,8 +184,12 @@ class PhotoIndex:
                 quiet = "open" in self._reported
                 if not quiet:
                     self._reported["open"] = True
-                log.log(logging.DEBUG if quiet else logging.ERROR, "the photo index (%s) can't be opened: %s",
-                        self.describe(), exc)
+                log.log(
+                    logging.DEBUG if quiet else logging.ERROR,
+                    "the photo index (%s) can't be opened: %s",
+                    self.describe(),
+                    exc,
+                )
                 raise IndexUnavailable(f"photo index unavailable: {exc}") from None
             log.info("photo index: %s", self.describe())
 
@@ -197,7 +202,9 @@ class PhotoIndex:
             url = urlsplit(self.chroma_url if "://" in self.chroma_url else f"http://{self.chroma_url}")
             ssl = url.scheme == "https"
             client = chromadb.HttpClient(
-                host=url.hostname or "localhost", port=url.port or (443 if ssl else 8000), ssl=ssl,
+                host=url.hostname or "localhost",
+                port=url.port or (443 if ssl else 8000),
+                ssl=ssl,
                 settings=chroma_settings,
             )
             client.heartbeat()
@@ -217,8 +224,11 @@ class PhotoIndex:
         from chromadb.config import Settings as ChromaSettings
         from chromadb.config import System
 
-        system = System(ChromaSettings(anonymized_telemetry=False, is_persistent=True,
-                                       persist_directory=str(self.data_dir / "chroma")))
+        system = System(
+            ChromaSettings(
+                anonymized_telemetry=False, is_persistent=True, persist_directory=str(self.data_dir / "chroma")
+            )
+        )
         api = system.instance(ServerAPI)  # type: ignore[type-abstract]  # the configured implementation
         # The Rust bindings size their cache from the file limit and split it in 64 shards: under a limit of
         # 1024 a shard holds 3 collections, so even a few dozen loaded ones get evicted (and then fail).
@@ -383,14 +393,15 @@ class PhotoIndex:
                 return set()
             return set(collection.get(ids=list(dict.fromkeys(keys)), include=[])["ids"])
 
-    def add(self, chat_id: int, spec: ModelSpec, records: Sequence[PhotoRecord],
-            vectors: Sequence[Sequence[float]]) -> int:
+    def add(
+        self, chat_id: int, spec: ModelSpec, records: Sequence[PhotoRecord], vectors: Sequence[Sequence[float]]
+    ) -> int:
         """Store photos of one chat with their unit vectors (again = update); returns how many were new."""
         if len(records) != len(vectors):
             raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
         if not records:
             return 0
-        for record, vector in zip(records, vectors):
+        for record, vector in zip(records, vectors, strict=False):
             if record.chat_id != chat_id:
                 raise ValueError(f"record {record.key} of chat {record.chat_id} added to chat {chat_id}")
             if len(vector) != spec.dim:
@@ -400,8 +411,9 @@ class PhotoIndex:
             assert collection is not None  # create=True makes it
             keys = [r.key for r in records]
             before = set(collection.get(ids=keys, include=[])["ids"])
-            collection.upsert(ids=keys, embeddings=[list(map(float, v)) for v in vectors],
-                              metadatas=[r.metadata() for r in records])
+            collection.upsert(
+                ids=keys, embeddings=[list(map(float, v)) for v in vectors], metadatas=[r.metadata() for r in records]
+            )
             self.texts.put(chat_id, [(r.key, r.caption, r.sender) for r in records])
             return len(set(keys) - before)
 
@@ -434,8 +446,9 @@ class PhotoIndex:
                 return None
             return tuple(float(x) for x in found["embeddings"][0])
 
-    def query(self, chat_id: int, spec: ModelSpec, vector: Sequence[float], k: int,
-              exclude: Sequence[str] = ()) -> list[Match]:
+    def query(
+        self, chat_id: int, spec: ModelSpec, vector: Sequence[float], k: int, exclude: Sequence[str] = ()
+    ) -> list[Match]:
         """The chat's `k` photos most similar to `vector`, best first; [] when it has none.
 
         Raises ReindexNeeded while the chat has photos embedded by another model.
@@ -449,13 +462,17 @@ class PhotoIndex:
             collection = self._collection(client, chat_id, spec)
             if collection is None:
                 return []
-            found = collection.query(query_embeddings=[list(map(float, vector))], n_results=k + len(exclude),
-                                     include=["metadatas", "distances"])
+            found = collection.query(
+                query_embeddings=[list(map(float, vector))],
+                n_results=k + len(exclude),
+                include=["metadatas", "distances"],
+            )
         matches = []
-        for key, meta, distance in zip(found["ids"][0], found["metadatas"][0], found["distances"][0]):
+        for key, meta, distance in zip(found["ids"][0], found["metadatas"][0], found["distances"][0], strict=False):
             if meta.get("chat_id") != chat_id:  # cannot happen by construction; never let it through
-                log.error("record %s of chat %s found in chat %s's collection; dropped", key, meta.get("chat_id"),
-                          chat_id)
+                log.error(
+                    "record %s of chat %s found in chat %s's collection; dropped", key, meta.get("chat_id"), chat_id
+                )
                 continue
             if key not in exclude:
                 matches.append(Match(PhotoRecord.from_metadata(key, meta), 1.0 - float(distance)))
@@ -469,7 +486,7 @@ class PhotoIndex:
         while True:
             with self._store() as client:
                 found = self._get(client, generation.name).get(limit=page, offset=offset, include=["metadatas"])
-            records = [PhotoRecord.from_metadata(k, m) for k, m in zip(found["ids"], found["metadatas"])]
+            records = [PhotoRecord.from_metadata(k, m) for k, m in zip(found["ids"], found["metadatas"], strict=False)]
             records = [r for r in records if r.chat_id == generation.chat_id]
             texts = self.texts.get(generation.chat_id, [r.key for r in records])
             records = [_with_texts(r, texts) for r in records]
@@ -555,10 +572,10 @@ def _close_client(client: Any) -> None:
         client.close()
     except Exception as exc:  # closing is best effort: the store's data is safe on disk either way
         log.warning("photo index: closing the client failed: %s: %s", type(exc).__name__, exc)
-    try:  # glibc keeps the freed indexes' memory in its arenas otherwise (measured: +700 MB per 1000 chats)
+    # glibc keeps the freed indexes' memory in its arenas otherwise (measured: +700 MB per 1000 chats);
+    # other C libraries have no malloc_trim.
+    with contextlib.suppress(AttributeError, OSError):
         ctypes.CDLL(None).malloc_trim(0)
-    except (AttributeError, OSError):
-        pass  # not glibc
 
 
 def _with_texts(record: PhotoRecord, texts: dict[str, tuple[str, str]]) -> PhotoRecord:
@@ -579,8 +596,9 @@ def _save_often(collection: Any) -> None:
     try:
         hnsw = (collection.configuration_json or {}).get("hnsw") or {}
         if int(hnsw.get("sync_threshold") or 0) > SYNC_THRESHOLD:
-            collection.modify(configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD,
-                                                      "batch_size": min(100, SYNC_THRESHOLD)}})
+            collection.modify(
+                configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD, "batch_size": min(100, SYNC_THRESHOLD)}}
+            )
     except Exception as exc:  # only a slower first search after a reopen: never a failed one
         log.warning("photo index: can't change how often %s saves: %s: %s", collection.name, type(exc).__name__, exc)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from bot.stores.sqlite import connect, erase_leftovers
 
@@ -62,7 +62,7 @@ class PhotoTexts:
         with self._lock:
             db = self._conn()
             for start in range(0, len(keys), 500):
-                chunk = list(keys[start:start + 500])
+                chunk = list(keys[start : start + 500])
                 marks = ", ".join("?" * len(chunk))
                 for key, caption, sender in db.execute(
                     f"SELECT key, caption, sender FROM photo_texts WHERE chat_id = ? AND key IN ({marks})",

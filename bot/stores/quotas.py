@@ -44,9 +44,12 @@ class Quotas(SQLiteStore):
 
     async def refund(self, user_id: int, task: str, at: float) -> None:
         """Uncount a job that was taken but then not accepted (the queue was full)."""
-        await self._run(_execute, "DELETE FROM quota_use WHERE rowid IN "
-                        "(SELECT rowid FROM quota_use WHERE user_id = ? AND task = ? AND at = ? LIMIT 1)",
-                        (user_id, task, at))
+        await self._run(
+            _execute,
+            "DELETE FROM quota_use WHERE rowid IN "
+            "(SELECT rowid FROM quota_use WHERE user_id = ? AND task = ? AND at = ? LIMIT 1)",
+            (user_id, task, at),
+        )
 
     async def forget_user(self, user_id: int) -> None:
         """Delete what the user's requests counted (their own /forget in their private chat)."""

@@ -7,8 +7,9 @@ import concurrent.futures
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from bot.errors import StorageBusy
 

@@ -7,8 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from tests.support.fake_telegram import FakeTelegram
 
@@ -63,7 +63,11 @@ class BotProcess:
         started = self.logs().count(STARTED)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot"], cwd=self.workdir, env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "bot"],
+            cwd=self.workdir,
+            env=self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             preexec_fn=self.preexec_fn,
         )
         deadline = time.monotonic() + timeout

@@ -43,7 +43,8 @@ def replies_to(telegram: FakeTelegram, request: dict) -> list[dict]:
     """The bot's current messages in the request's chat that reply to it."""
     chat_id = request["chat"]["id"]
     return [
-        m for m in telegram.bot_messages(chat_id)
+        m
+        for m in telegram.bot_messages(chat_id)
         if m.get("reply_to_message", {}).get("message_id") == request["message_id"]
     ]
 
@@ -57,9 +58,9 @@ def answer_to(telegram: FakeTelegram, request: dict, timeout: float = 60.0) -> d
             return final[0]
         time.sleep(0.02)
     chat_id = request["chat"]["id"]
+    shown = [(m["message_id"], m.get("text") or m.get("caption")) for m in telegram.bot_messages(chat_id)]
     raise AssertionError(
-        f"no answer to message {request['message_id']} in chat {chat_id} within {timeout} s; "
-        f"bot messages: {[(m['message_id'], m.get('text') or m.get('caption')) for m in telegram.bot_messages(chat_id)]}"
+        f"no answer to message {request['message_id']} in chat {chat_id} within {timeout} s; bot messages: {shown}"
     )
 
 
@@ -69,10 +70,10 @@ def answered_at(telegram: FakeTelegram, answer: dict) -> float:
     for call in telegram.calls():
         if not call.ok or str(call.params.get("chat_id")) != str(chat_id):
             continue
-        if call.method == "sendMessage" and isinstance(call.result, dict):
-            if call.result.get("message_id") == message_id and call.params.get("text") == text:
-                return call.time
-        if call.method == "editMessageText" and call.params.get("message_id") == message_id:
-            if call.params.get("text") == text:
-                return call.time
+        sent = call.method == "sendMessage" and isinstance(call.result, dict)
+        if sent and call.result.get("message_id") == message_id and call.params.get("text") == text:
+            return call.time
+        edited = call.method == "editMessageText" and call.params.get("message_id") == message_id
+        if edited and call.params.get("text") == text:
+            return call.time
     raise AssertionError(f"no call delivered message {message_id}: {text!r}")

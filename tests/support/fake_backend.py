@@ -81,8 +81,9 @@ def _result(request):
     if isinstance(request, AskRequest):
         return Answer(f"answer to {request.question}", history_used=len(request.history))
     if isinstance(request, GenerateRequest):
-        return GeneratedImages(tuple(GeneratedImage(request.seed + n, _png(request.seed + n))
-                                     for n in range(request.count)))
+        return GeneratedImages(
+            tuple(GeneratedImage(request.seed + n, _png(request.seed + n)) for n in range(request.count))
+        )
     return Embedding((1.0,), "m")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import threading
@@ -156,8 +157,9 @@ class FakeChatServer:
         return None
 
     async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model", "created": 0,
-                                                              "owned_by": "fake"}]})
+        return web.json_response(
+            {"object": "list", "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "fake"}]}
+        )
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -172,23 +174,35 @@ class FakeChatServer:
         ident = f"chatcmpl-{len(self.requests)}"
         if not body.get("stream"):
             record.ended = time.monotonic()
-            return web.json_response({
-                "id": ident, "object": "chat.completion", "created": created, "model": self.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-            })
+            return web.json_response(
+                {
+                    "id": ident,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": self.model,
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
+            )
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         await self._opened(+1)
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            data = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": self.model,
-                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            data = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            }
             return f"data: {json.dumps(data)}\n\n".encode()
 
         try:
             await response.write(chunk({"role": "assistant", "content": ""}))
-            pieces = [text[i:i + self.chunk_chars] for i in range(0, len(text), self.chunk_chars)]
+            pieces = [text[i : i + self.chunk_chars] for i in range(0, len(text), self.chunk_chars)]
             for index, piece in enumerate(pieces):
                 await response.write(chunk({"content": piece}))
                 record.chunks += 1
@@ -213,14 +227,13 @@ class FakeChatServer:
 
     async def _held(self) -> None:
         async with self._changed:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._changed.wait_for(lambda: self.most_open >= self.hold_until_concurrent), self.hold_timeout_s
                 )
-            except TimeoutError:
-                pass
 
 
 def _error(status: int, message: str, code: str | None) -> web.Response:
-    return web.json_response({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                        "code": code}}, status=status)
+    return web.json_response(
+        {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}, status=status
+    )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 import hashlib
 import html
@@ -55,27 +56,77 @@ LONG_POLL_LIMIT = 50.0
 PHOTO_THUMB_SIDES = (90, 320, 800, 1280)
 PHOTO_MAX_SIDE = 2560
 UPDATE_KINDS = frozenset(
-    {"message", "edited_message", "channel_post", "edited_channel_post", "callback_query",
-     "my_chat_member", "chat_member", "inline_query", "message_reaction"}
+    {
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+        "callback_query",
+        "my_chat_member",
+        "chat_member",
+        "inline_query",
+        "message_reaction",
+    }
 )
 DEFAULT_ALLOWED_UPDATES = UPDATE_KINDS - {"chat_member", "message_reaction"}
 CHAT_ACTIONS = frozenset(
-    {"typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
-     "upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note"}
+    {
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
+        "upload_video_note",
+    }
 )
 # Form/query values that are plain strings; every other value is JSON-decoded (PTB JSON-encodes
 # every non-string parameter, Telegram accepts "true", "123", ... in forms).
 STRING_PARAMS = frozenset(
-    {"text", "caption", "parse_mode", "callback_query_id", "url", "secret_token", "action",
-     "language_code", "inline_message_id", "business_connection_id", "file_id", "photo",
-     "document", "thumbnail", "message_effect_id", "ip_address", "title", "description",
-     "short_description", "name", "emoji", "custom_title", "sticker", "question"}
+    {
+        "text",
+        "caption",
+        "parse_mode",
+        "callback_query_id",
+        "url",
+        "secret_token",
+        "action",
+        "language_code",
+        "inline_message_id",
+        "business_connection_id",
+        "file_id",
+        "photo",
+        "document",
+        "thumbnail",
+        "message_effect_id",
+        "ip_address",
+        "title",
+        "description",
+        "short_description",
+        "name",
+        "emoji",
+        "custom_title",
+        "sticker",
+        "question",
+    }
 )
 ADMIN_RIGHTS = {
-    "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
-    "can_delete_messages": True, "can_manage_video_chats": True, "can_restrict_members": True,
-    "can_promote_members": False, "can_change_info": True, "can_invite_users": True,
-    "can_post_stories": True, "can_edit_stories": True, "can_delete_stories": True,
+    "can_be_edited": False,
+    "is_anonymous": False,
+    "can_manage_chat": True,
+    "can_delete_messages": True,
+    "can_manage_video_chats": True,
+    "can_restrict_members": True,
+    "can_promote_members": False,
+    "can_change_info": True,
+    "can_invite_users": True,
+    "can_post_stories": True,
+    "can_edit_stories": True,
+    "can_delete_stories": True,
     "can_pin_messages": True,
 }
 NOT_MODIFIED = (
@@ -83,26 +134,40 @@ NOT_MODIFIED = (
     "the existing message are exactly the same"
 )
 CONFLICT_WEBHOOK = (
-    "Conflict: can't use getUpdates method while webhook is active; "
-    "use deleteWebhook to delete the webhook first"
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
 )
-CONFLICT_POLLING = (
-    "Conflict: terminated by other getUpdates request; "
-    "make sure that only one bot instance is running"
-)
+CONFLICT_POLLING = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 HTML_TAGS = {
-    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
-    "ins": "underline", "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough",
-    "tg-spoiler": "spoiler", "span": "spoiler", "code": "code", "pre": "pre", "a": "text_link",
-    "blockquote": "blockquote", "tg-emoji": "custom_emoji",
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "tg-spoiler": "spoiler",
+    "span": "spoiler",
+    "code": "code",
+    "pre": "pre",
+    "a": "text_link",
+    "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
 }
 MD_V2_RESERVED = frozenset("_*[]()~`>#+-=|{}.!")
-MD_V2_MARKERS = (("||", "spoiler"), ("__", "underline"), ("*", "bold"), ("_", "italic"),
-                 ("~", "strikethrough"))
+MD_V2_MARKERS = (("||", "spoiler"), ("__", "underline"), ("*", "bold"), ("_", "italic"), ("~", "strikethrough"))
 MD_V1_MARKERS = (("*", "bold"), ("_", "italic"))
-MD_ENTITY_NAMES = {"bold": "Bold", "italic": "Italic", "underline": "Underline",
-                   "strikethrough": "Strikethrough", "spoiler": "Spoiler", "code": "Code",
-                   "pre": "Pre", "text_link": "TextUrl"}
+MD_ENTITY_NAMES = {
+    "bold": "Bold",
+    "italic": "Italic",
+    "underline": "Underline",
+    "strikethrough": "Strikethrough",
+    "spoiler": "Spoiler",
+    "code": "Code",
+    "pre": "Pre",
+    "text_link": "TextUrl",
+}
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -215,14 +280,13 @@ def _parse_html(source: str) -> _Formatted:
         if source.startswith("</", i):
             if end < 0:
                 raise _entities_error(f"Unclosed end tag at byte offset {byte}")
-            name = source[i + 2:end].strip().lower()
+            name = source[i + 2 : end].strip().lower()
             if not stack:
                 raise _entities_error(f"Unexpected end tag at byte offset {byte}")
             open_name, entity = stack.pop()
             if name != open_name:
                 raise _entities_error(
-                    f'Unmatched end tag at byte offset {byte}, expected "</{open_name}>", '
-                    f'found "</{name}>"'
+                    f'Unmatched end tag at byte offset {byte}, expected "</{open_name}>", found "</{name}>"'
                 )
             entity["length"] = pos - entity["offset"]
             if name == "code" and stack and stack[-1][0] == "pre" and "language" in entity:
@@ -238,7 +302,7 @@ def _parse_html(source: str) -> _Formatted:
             name = match.group(1).lower()
             if end < 0:
                 raise _entities_error(f"Unclosed start tag at byte offset {byte}")
-            raw_attrs = source[i + match.end():end]
+            raw_attrs = source[i + match.end() : end]
             attrs = {
                 key.lower(): html.unescape(v1 or v2 or v3)
                 for key, v1, v2, v3 in re.findall(
@@ -297,9 +361,7 @@ def _parse_markdown(source: str, v2: bool) -> _Formatted:
 
     def unclosed(entity_type: str, byte: int) -> ApiError:
         if v2:
-            return _entities_error(
-                f"Can't find end of {MD_ENTITY_NAMES[entity_type]} entity at byte offset {byte}"
-            )
+            return _entities_error(f"Can't find end of {MD_ENTITY_NAMES[entity_type]} entity at byte offset {byte}")
         return _entities_error(f"Can't find end of the entity starting at byte offset {byte}")
 
     while i < len(source):
@@ -313,9 +375,7 @@ def _parse_markdown(source: str, v2: bool) -> _Formatted:
             continue
         if ch == "\n" and quote is not None and quote_open:
             quote["length"], quote_open = pos - quote["offset"], False
-        if ch == "\\" and i + 1 < len(source) and (
-            (v2 and 0 < ord(source[i + 1]) < 127) or source[i + 1] in "_*`["
-        ):
+        if ch == "\\" and i + 1 < len(source) and ((v2 and 0 < ord(source[i + 1]) < 127) or source[i + 1] in "_*`["):
             emit(source[i + 1])
             i += 2
             continue
@@ -324,7 +384,7 @@ def _parse_markdown(source: str, v2: bool) -> _Formatted:
             close = _find_unescaped(source, fence, i + len(fence), v2)
             if close < 0:
                 raise unclosed("pre" if fence == "```" else "code", byte)
-            content = source[i + len(fence):close]
+            content = source[i + len(fence) : close]
             if v2:
                 content = re.sub(r"\\([\\`])", r"\1", content)
             entity: Json = {"type": "pre" if fence == "```" else "code", "offset": pos}
@@ -346,7 +406,7 @@ def _parse_markdown(source: str, v2: bool) -> _Formatted:
             if close < 0:
                 raise unclosed("text_link", stack[-1][2])
             _, entity, _ = stack.pop()
-            entity["url"] = re.sub(r"\\([\\)])", r"\1", source[i + 2:close])
+            entity["url"] = re.sub(r"\\([\\)])", r"\1", source[i + 2 : close])
             entity["length"] = pos - entity["offset"]
             if entity["length"]:
                 entities.append(entity)
@@ -367,9 +427,7 @@ def _parse_markdown(source: str, v2: bool) -> _Formatted:
             i += len(marker[0])
             continue
         if v2 and ch in MD_V2_RESERVED:
-            raise _entities_error(
-                f"Character '{ch}' is reserved and must be escaped with the preceding '\\'"
-            )
+            raise _entities_error(f"Character '{ch}' is reserved and must be escaped with the preceding '\\'")
         emit(ch)
         i += 1
     if quote is not None and quote_open:
@@ -403,8 +461,7 @@ def _auto_entities(text: str) -> list[Json]:
     ):
         for match in re.finditer(pattern, text):
             entities.append(
-                {"offset": _utf16_len(text[: match.start()]),
-                 "length": _utf16_len(match.group(0)), "type": kind}
+                {"offset": _utf16_len(text[: match.start()]), "length": _utf16_len(match.group(0)), "type": kind}
             )
     return sorted(entities, key=lambda e: e["offset"])
 
@@ -418,7 +475,7 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
     try:
         with Image.open(io.BytesIO(data)) as image:
             return image.size
-    except Exception:  # noqa: BLE001 - anything Pillow cannot read is "not an image"
+    except Exception:
         return None
 
 
@@ -435,7 +492,7 @@ def _thumbnail_jpeg(data: bytes, width: int, height: int) -> bytes | None:
             buffer = io.BytesIO()
             image.convert("RGB").resize((width, height)).save(buffer, "JPEG", quality=80)
             return buffer.getvalue()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
 
 
@@ -458,8 +515,12 @@ class FakeTelegram:
         self.token = token
         self.bot_id = bot_id if bot_id is not None else int(prefix) if prefix.isdigit() else 7000000001
         self.bot_username = bot_username
-        self.bot_user: Json = {"id": self.bot_id, "is_bot": True, "first_name": bot_first_name,
-                               "username": bot_username}
+        self.bot_user: Json = {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": bot_first_name,
+            "username": bot_username,
+        }
         self._can_read_all = can_read_all_group_messages
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -496,21 +557,32 @@ class FakeTelegram:
         self._chat_actions: dict[int, list[str]] = {}
         self._internal_errors: list[str] = []
         self._handlers: dict[str, Callable[[Json, dict[str, _Upload]], Any]] = {
-            "getMe": self._get_me, "getUpdates": self._no_handler,
-            "deleteWebhook": self._delete_webhook, "getWebhookInfo": self._get_webhook_info,
-            "setWebhook": self._set_webhook, "sendMessage": self._send_message,
-            "sendPhoto": self._send_photo, "sendDocument": self._send_document,
-            "sendMediaGroup": self._send_media_group, "editMessageText": self._edit_text,
+            "getMe": self._get_me,
+            "getUpdates": self._no_handler,
+            "deleteWebhook": self._delete_webhook,
+            "getWebhookInfo": self._get_webhook_info,
+            "setWebhook": self._set_webhook,
+            "sendMessage": self._send_message,
+            "sendPhoto": self._send_photo,
+            "sendDocument": self._send_document,
+            "sendMediaGroup": self._send_media_group,
+            "editMessageText": self._edit_text,
             "editMessageCaption": self._edit_caption,
             "editMessageReplyMarkup": self._edit_reply_markup,
-            "deleteMessage": self._delete_message, "deleteMessages": self._delete_messages,
-            "sendChatAction": self._send_chat_action, "getFile": self._get_file,
-            "setMyCommands": self._set_my_commands, "getMyCommands": self._get_my_commands,
+            "deleteMessage": self._delete_message,
+            "deleteMessages": self._delete_messages,
+            "sendChatAction": self._send_chat_action,
+            "getFile": self._get_file,
+            "setMyCommands": self._set_my_commands,
+            "getMyCommands": self._get_my_commands,
             "deleteMyCommands": self._delete_my_commands,
-            "answerCallbackQuery": self._answer_callback_query, "leaveChat": self._leave_chat,
-            "getChat": self._get_chat, "getChatMember": self._get_chat_member,
+            "answerCallbackQuery": self._answer_callback_query,
+            "leaveChat": self._leave_chat,
+            "getChat": self._get_chat,
+            "getChatMember": self._get_chat_member,
             "getChatAdministrators": self._get_chat_administrators,
-            "close": lambda p, f: True, "logOut": lambda p, f: True,
+            "close": lambda p, f: True,
+            "logOut": lambda p, f: True,
         }
         self._method_names = {name.lower(): name for name in self._handlers}
 
@@ -523,9 +595,7 @@ class FakeTelegram:
         ready = threading.Event()
         errors: list[BaseException] = []
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready, errors), name="fake-telegram", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, args=(ready, errors), name="fake-telegram", daemon=True)
         self._thread.start()
         if not ready.wait(10) or errors:
             raise RuntimeError(f"fake Telegram server failed to start: {errors!r}")
@@ -567,7 +637,7 @@ class FakeTelegram:
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self._startup())
-        except BaseException as error:  # noqa: BLE001 - reported to start()
+        except BaseException as error:
             errors.append(error)
             ready.set()
             return
@@ -600,19 +670,23 @@ class FakeTelegram:
         """Wake test-side waiters and long polls after a state change (caller holds the lock)."""
         self._cond.notify_all()
         if self._loop is not None and not self._loop.is_closed():
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is polling
                 self._loop.call_soon_threadsafe(self._wake_pollers)
-            except RuntimeError:  # the loop closed meanwhile: nobody is polling
-                pass
 
     # ------------------------------------------------------------------ builders
 
-    def user(self, id: int, first_name: str = "Test", language_code: str | None = "en",
-             username: str | None = None, *, last_name: str | None = None) -> Json:
+    def user(
+        self,
+        id: int,
+        first_name: str = "Test",
+        language_code: str | None = "en",
+        username: str | None = None,
+        *,
+        last_name: str | None = None,
+    ) -> Json:
         """A Telegram User (registered, so the bot may message them)."""
         user: Json = {"id": id, "is_bot": False, "first_name": first_name}
-        for key, value in (("last_name", last_name), ("username", username),
-                           ("language_code", language_code)):
+        for key, value in (("last_name", last_name), ("username", username), ("language_code", language_code)):
             if value is not None:
                 user[key] = value
         with self._lock:
@@ -626,13 +700,13 @@ class FakeTelegram:
                 chat[key] = user[key]
         return self._register_chat(chat)
 
-    def group_chat(self, id: int, title: str = "Test group", is_forum: bool = False, *,
-                   username: str | None = None) -> Json:
+    def group_chat(
+        self, id: int, title: str = "Test group", is_forum: bool = False, *, username: str | None = None
+    ) -> Json:
         """A group (ids below -10**12 and forums are supergroups, as on Telegram)."""
         if id >= 0:
             raise ValueError("group chat ids are negative")
-        chat: Json = {"id": id, "title": title,
-                      "type": "supergroup" if is_forum or id < -10**12 else "group"}
+        chat: Json = {"id": id, "title": title, "type": "supergroup" if is_forum or id < -(10**12) else "group"}
         if is_forum:
             chat["is_forum"] = True
         if username:
@@ -672,10 +746,8 @@ class FakeTelegram:
                 if chat.get("is_forum"):
                     msg["is_topic_message"] = True
             if reply_to is not None:
-                target = self._messages.get(reply_to["chat"]["id"], {}).get(
-                    reply_to["message_id"], reply_to)
-                msg["reply_to_message"] = {k: v for k, v in copy.deepcopy(target).items()
-                                           if k != "reply_to_message"}
+                target = self._messages.get(reply_to["chat"]["id"], {}).get(reply_to["message_id"], reply_to)
+                msg["reply_to_message"] = {k: v for k, v in copy.deepcopy(target).items() if k != "reply_to_message"}
             else:
                 self._reply_to_topic_root(chat, msg)
             if media_group_id is not None:
@@ -712,10 +784,15 @@ class FakeTelegram:
             # Topic 1 is the General topic, which has no forum_topic_created message.
             self._last_message_id[chat["id"]] = max(self._last_message_id.get(chat["id"], 0), 1)
             message_id = self._next_message_id(chat["id"])
-            msg: Json = {"message_id": message_id, "message_thread_id": message_id,
-                         "from": copy.deepcopy(creator or self.bot_user), "chat": chat,
-                         "date": int(time.time()), "is_topic_message": True,
-                         "forum_topic_created": {"name": name, "icon_color": 7322096}}
+            msg: Json = {
+                "message_id": message_id,
+                "message_thread_id": message_id,
+                "from": copy.deepcopy(creator or self.bot_user),
+                "chat": chat,
+                "date": int(time.time()),
+                "is_topic_message": True,
+                "forum_topic_created": {"name": name, "icon_color": 7322096},
+            }
             self._messages.setdefault(chat["id"], {})[message_id] = msg
             return copy.deepcopy(msg)
 
@@ -727,18 +804,29 @@ class FakeTelegram:
         supergroup's first, and a bot may get only one of them. Later calls on the old id answer 400 with
         ``parameters.migrate_to_chat_id``, as Telegram does.
         """
-        if group.get("type") != "group" or new_id > -10**12:
+        if group.get("type") != "group" or new_id > -(10**12):
             raise ValueError("only a basic group migrates, to a -100... supergroup id")
         with self._lock:
-            supergroup = self._register_chat({k: v for k, v in group.items() if k != "type"}
-                                             | {"id": new_id, "type": "supergroup"})
+            supergroup = self._register_chat(
+                {k: v for k, v in group.items() if k != "type"} | {"id": new_id, "type": "supergroup"}
+            )
             for (chat_id, user_id), status in list(self._members.items()):
                 if chat_id == group["id"]:
                     self._members[(new_id, user_id)] = status
-            first = {"message_id": self._next_message_id(new_id), "from": copy.deepcopy(by), "chat": supergroup,
-                     "date": int(time.time()), "migrate_from_chat_id": group["id"]}
-            last = {"message_id": self._next_message_id(group["id"]), "from": copy.deepcopy(by),
-                    "chat": self._chats[group["id"]], "date": int(time.time()), "migrate_to_chat_id": new_id}
+            first = {
+                "message_id": self._next_message_id(new_id),
+                "from": copy.deepcopy(by),
+                "chat": supergroup,
+                "date": int(time.time()),
+                "migrate_from_chat_id": group["id"],
+            }
+            last = {
+                "message_id": self._next_message_id(group["id"]),
+                "from": copy.deepcopy(by),
+                "chat": self._chats[group["id"]],
+                "date": int(time.time()),
+                "migrate_to_chat_id": new_id,
+            }
             self._messages.setdefault(new_id, {})[first["message_id"]] = first
             self._messages.setdefault(group["id"], {})[last["message_id"]] = last
             self._migrated[group["id"]] = new_id
@@ -749,8 +837,9 @@ class FakeTelegram:
         ``allow_sending_without_reply``)."""
         with self._lock:
             chat_id = message["chat"]["id"]
-            self._deleted.setdefault(chat_id, {})[message["message_id"]] = \
-                self._messages[chat_id].pop(message["message_id"])
+            self._deleted.setdefault(chat_id, {})[message["message_id"]] = self._messages[chat_id].pop(
+                message["message_id"]
+            )
             self._notify()
 
     def _reply_to_topic_root(self, chat: Json, msg: Json) -> None:
@@ -800,8 +889,7 @@ class FakeTelegram:
             current = self._messages.get(chat_id, {}).get(message_id)
             if current is None:
                 raise AssertionError(f"message {message_id} in chat {chat_id} does not exist")
-            buttons = [b for row in current.get("reply_markup", {}).get("inline_keyboard", [])
-                       for b in row]
+            buttons = [b for row in current.get("reply_markup", {}).get("inline_keyboard", []) for b in row]
             if not any(b.get("callback_data") == callback_data for b in buttons):
                 raise AssertionError(
                     f"message {message_id} has no button with callback_data {callback_data!r}; "
@@ -810,20 +898,19 @@ class FakeTelegram:
             self._counter += 1
             query = {
                 "id": str(4_000_000_000_000_000_000 + self._counter),
-                "from": copy.deepcopy(from_user), "message": copy.deepcopy(current),
+                "from": copy.deepcopy(from_user),
+                "message": copy.deepcopy(current),
                 "chat_instance": str(int(hashlib.sha256(str(chat_id).encode()).hexdigest()[:15], 16)),
                 "data": callback_data,
             }
             self.inject(query, "callback_query")
             return query
 
-    def add_file(self, data: bytes, *, file_size: int | None = None,
-                 fail_download: bool = False) -> FileRef:
+    def add_file(self, data: bytes, *, file_size: int | None = None, fail_download: bool = False) -> FileRef:
         """Store a file (e.g. one a user sends); ``file_size`` may claim a size over getFile's
         20 MB limit; ``fail_download`` makes its download URL answer 404."""
         with self._lock:
-            stored = self._new_file(data, "", "files", file_size=file_size,
-                                    fail_download=fail_download)
+            stored = self._new_file(data, "", "files", file_size=file_size, fail_download=fail_download)
             return FileRef(stored.file_id, stored.file_unique_id, stored.file_size)
 
     def file_bytes(self, file_id: str) -> bytes:
@@ -843,60 +930,76 @@ class FakeTelegram:
         with self._lock:
             private = self._chats.get(chat_id, {}).get("type", "private") == "private"
             self._forbidden[chat_id] = description or (
-                "Forbidden: bot was blocked by the user" if private
-                else "Forbidden: bot was kicked from the group chat")
+                "Forbidden: bot was blocked by the user" if private else "Forbidden: bot was kicked from the group chat"
+            )
 
-    def fail_next(self, method: str, description: str | None = None, *, error_code: int = 400,
-                  retry_after: int | None = None, times: int = 1) -> None:
+    def fail_next(
+        self,
+        method: str,
+        description: str | None = None,
+        *,
+        error_code: int = 400,
+        retry_after: int | None = None,
+        times: int = 1,
+    ) -> None:
         """Make the next ``times`` calls of ``method`` fail (429 with ``retry_after`` = flood
         control, description defaults to Telegram's)."""
         if retry_after is not None:
             error_code = 429
         if description is None:
-            description = (f"Too Many Requests: retry after {retry_after or 1}"
-                           if error_code == 429 else "Bad Request: injected failure")
+            description = (
+                f"Too Many Requests: retry after {retry_after or 1}"
+                if error_code == 429
+                else "Bad Request: injected failure"
+            )
         parameters = {"retry_after": retry_after or 1} if error_code == 429 else None
         with self._lock:
             name = self._method_names.get(method.lower(), method)
-            self._failures.setdefault(name, []).append(
-                _Failure(ApiError(error_code, description, parameters), times))
+            self._failures.setdefault(name, []).append(_Failure(ApiError(error_code, description, parameters), times))
 
     # ------------------------------------------------------------------ recording
 
     def calls(self, method: str | None = None) -> list[Call]:
         """Recorded calls (all, or of one method, case-insensitive), oldest first."""
         with self._lock:
-            return [copy.deepcopy(c) for c in self._calls
-                    if method is None or c.method.lower() == method.lower()]
+            return [copy.deepcopy(c) for c in self._calls if method is None or c.method.lower() == method.lower()]
 
-    def wait_for_call(self, method: str, predicate: Callable[[Call], bool] | None = None,
-                      timeout: float = 10.0, *, start: int = 0) -> Call:
+    def wait_for_call(
+        self, method: str, predicate: Callable[[Call], bool] | None = None, timeout: float = 10.0, *, start: int = 0
+    ) -> Call:
         """The first call of ``method`` matching ``predicate`` among calls recorded since
         ``reset_records()`` (skipping the first ``start`` of them); waits for it."""
+
         def find() -> Call | None:
             for call in self._calls[start:]:
                 if call.method.lower() == method.lower() and (predicate is None or predicate(call)):
                     return copy.deepcopy(call)
             return None
+
         return self._wait(find, timeout, f"a {method} call")
 
     def bot_messages(self, chat_id: int) -> list[Json]:
         """Current state (after edits) of the bot's undeleted messages in the chat."""
         with self._lock:
-            return [copy.deepcopy(m) for mid, m in sorted(self._messages.get(chat_id, {}).items())
-                    if (chat_id, mid) in self._bot_messages]
+            return [
+                copy.deepcopy(m)
+                for mid, m in sorted(self._messages.get(chat_id, {}).items())
+                if (chat_id, mid) in self._bot_messages
+            ]
 
     def deleted_messages(self, chat_id: int) -> list[Json]:
         """Messages (the bot's and users') deleted in the chat, in their last state."""
         with self._lock:
             return [copy.deepcopy(m) for _, m in sorted(self._deleted.get(chat_id, {}).items())]
 
-    def wait_for_bot_message(self, chat_id: int, predicate: Callable[[Json], bool] | None = None,
-                             timeout: float = 10.0) -> Json:
+    def wait_for_bot_message(
+        self, chat_id: int, predicate: Callable[[Json], bool] | None = None, timeout: float = 10.0
+    ) -> Json:
         """The first current bot message in the chat matching ``predicate``; waits for it."""
+
         def find() -> Json | None:
-            return next((m for m in self.bot_messages(chat_id)
-                         if predicate is None or predicate(m)), None)
+            return next((m for m in self.bot_messages(chat_id) if predicate is None or predicate(m)), None)
+
         return self._wait(find, timeout, f"a bot message in chat {chat_id}", chat_id)
 
     def edits_of(self, chat_id: int, message_id: int) -> list[str | None]:
@@ -923,8 +1026,11 @@ class FakeTelegram:
             return self._confirmed
 
     def wait_for_confirmed(self, update_id: int, timeout: float = 10.0) -> None:
-        self._wait(lambda: True if self._confirmed >= update_id else None, timeout,
-                   f"update {update_id} to be confirmed (confirmed: {self._confirmed})")
+        self._wait(
+            lambda: True if self._confirmed >= update_id else None,
+            timeout,
+            f"update {update_id} to be confirmed (confirmed: {self._confirmed})",
+        )
 
     def pending_updates(self) -> list[Json]:
         """Updates not yet confirmed by the bot."""
@@ -937,8 +1043,7 @@ class FakeTelegram:
             self._calls.clear()
             self._chat_actions.clear()
 
-    def _wait(self, find: Callable[[], T | None], timeout: float, what: str,
-              chat_id: int | None = None) -> T:
+    def _wait(self, find: Callable[[], T | None], timeout: float, what: str, chat_id: int | None = None) -> T:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -947,8 +1052,7 @@ class FakeTelegram:
                     return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(
-                        f"timed out after {timeout}s waiting for {what}\n{self._report(chat_id)}")
+                    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{self._report(chat_id)}")
                 self._cond.wait(remaining)
 
     def _report(self, chat_id: int | None) -> str:
@@ -957,8 +1061,10 @@ class FakeTelegram:
         lines += ["  " + c.describe() for c in self._calls if c.method != "getUpdates"][-40:]
         if chat_id is not None:
             lines.append(f"bot messages in chat {chat_id}:")
-            lines += [f"  #{m['message_id']}: {m.get('text', m.get('caption', '<media>'))!r}"
-                      for m in self.bot_messages(chat_id)]
+            lines += [
+                f"  #{m['message_id']}: {m.get('text', m.get('caption', '<media>'))!r}"
+                for m in self.bot_messages(chat_id)
+            ]
         if self._internal_errors:
             lines.append("FAKE SERVER ERRORS:\n" + "\n".join(self._internal_errors))
         return "\n".join(lines)
@@ -992,7 +1098,7 @@ class FakeTelegram:
             status = 200
         except ApiError as error:
             body, status = error.payload(), error.code
-        except Exception:  # noqa: BLE001 - a bug in the fake: answer 500 and report it
+        except Exception:
             trace = traceback.format_exc()
             _LOGGER.error("fake Telegram failed on %s:\n%s", method, trace)
             body = {"ok": False, "error_code": 500, "description": f"Internal Server Error: {trace}"}
@@ -1000,9 +1106,16 @@ class FakeTelegram:
             with self._lock:
                 self._internal_errors.append(trace)
         with self._lock:
-            self._calls.append(Call(
-                method, params, {name: u.data for name, u in uploads.items()}, received,
-                ok=body["ok"], result=body.get("result") if body["ok"] else body["description"]))
+            self._calls.append(
+                Call(
+                    method,
+                    params,
+                    {name: u.data for name, u in uploads.items()},
+                    received,
+                    ok=body["ok"],
+                    result=body.get("result") if body["ok"] else body["description"],
+                )
+            )
             self._cond.notify_all()
         return web.json_response(body, status=status)
 
@@ -1013,8 +1126,9 @@ class FakeTelegram:
         with self._lock:
             stored = self._files_by_path.get(path)
             ok = stored is not None and not stored.fail_download
-            self._calls.append(Call("file_download", {"file_path": path}, {}, time.time(), ok=ok,
-                                    result=None if ok else "Not Found"))
+            self._calls.append(
+                Call("file_download", {"file_path": path}, {}, time.time(), ok=ok, result=None if ok else "Not Found")
+            )
             self._cond.notify_all()
         if not ok or stored is None:
             return web.json_response(ApiError(404, "Not Found").payload(), status=404)
@@ -1098,23 +1212,26 @@ class FakeTelegram:
             with self._lock:
                 if generation != self._poll_generation:
                     raise ApiError(409, CONFLICT_POLLING)
-                self._pending = [u for u in self._pending
-                                 if next(k for k in u if k != "update_id") in self._allowed_updates]
+                self._pending = [
+                    u for u in self._pending if next(k for k in u if k != "update_id") in self._allowed_updates
+                ]
                 if self._pending or self._stopping:
                     return copy.deepcopy(self._pending[:limit])
             remaining = deadline - self._loop.time()
             if remaining <= 0 or event is None:
                 return []
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
 
     def _get_me(self, params: Json, uploads: dict[str, _Upload]) -> Json:
-        return {**self.bot_user, "can_join_groups": True,
-                "can_read_all_group_messages": self._can_read_all,
-                "supports_inline_queries": False, "can_connect_to_business": False,
-                "has_main_web_app": False}
+        return {
+            **self.bot_user,
+            "can_join_groups": True,
+            "can_read_all_group_messages": self._can_read_all,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
 
     def _set_webhook(self, params: Json, uploads: dict[str, _Upload]) -> _Result:
         url = params.get("url") or ""
@@ -1125,8 +1242,9 @@ class FakeTelegram:
         secret = params.get("secret_token")
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
             # Bot API: secret_token is 1-256 characters, only A-Z, a-z, 0-9, _ and -.
-            raise _bad("secret token contains unallowed characters" if len(str(secret)) <= 256
-                       else "secret token is too long")
+            raise _bad(
+                "secret token contains unallowed characters" if len(str(secret)) <= 256 else "secret token is too long"
+            )
         if params.get("drop_pending_updates"):
             self._pending.clear()
         self._webhook = {"url": url, "secret_token": params.get("secret_token")}
@@ -1140,8 +1258,11 @@ class FakeTelegram:
         return _Result(True, "Webhook was deleted" if had else "Webhook is already deleted")
 
     def _get_webhook_info(self, params: Json, uploads: dict[str, _Upload]) -> Json:
-        return {"url": self._webhook["url"], "has_custom_certificate": False,
-                "pending_update_count": len(self._pending)}
+        return {
+            "url": self._webhook["url"],
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._pending),
+        }
 
     # ------------------------------------------------------------------ chats
 
@@ -1159,15 +1280,17 @@ class FakeTelegram:
             if chat is None and user is not None and not user["is_bot"]:
                 chat = self.private_chat(user)
         elif isinstance(chat_id, str) and chat_id.startswith("@"):
-            chat = next((c for c in self._chats.values()
-                         if c.get("username", "").lower() == chat_id[1:].lower()), None)
+            chat = next((c for c in self._chats.values() if c.get("username", "").lower() == chat_id[1:].lower()), None)
         if chat is None:
             raise _bad("chat not found")
         if chat["id"] in self._forbidden:
             raise ApiError(403, self._forbidden[chat["id"]])
         if chat["id"] in self._migrated:
-            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
-                           {"migrate_to_chat_id": self._migrated[chat["id"]]})
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self._migrated[chat["id"]]},
+            )
         return copy.deepcopy(chat)
 
     def _member_status(self, chat: Json, user_id: int) -> str | None:
@@ -1187,10 +1310,18 @@ class FakeTelegram:
         return member
 
     def _get_chat(self, params: Json, uploads: dict[str, _Upload]) -> Json:
-        return {**self._target_chat(params), "accent_color_id": 0, "max_reaction_count": 11,
-                "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
-                                        "unique_gifts": False, "premium_subscription": False,
-                                        "gifts_from_channels": False}}
+        return {
+            **self._target_chat(params),
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        }
 
     def _get_chat_member(self, params: Json, uploads: dict[str, _Upload]) -> Json:
         chat = self._target_chat(params)
@@ -1204,9 +1335,14 @@ class FakeTelegram:
         chat = self._target_chat(params)
         if chat["type"] == "private":
             raise _bad("there are no administrators in the private chat")
-        admins = sorted(((uid, status) for (cid, uid), status in self._members.items()
-                         if cid == chat["id"] and status in ("creator", "administrator")),
-                        key=lambda item: item[1] != "creator")
+        admins = sorted(
+            (
+                (uid, status)
+                for (cid, uid), status in self._members.items()
+                if cid == chat["id"] and status in ("creator", "administrator")
+            ),
+            key=lambda item: item[1] != "creator",
+        )
         return [self._chat_member_json(chat, uid, status) for uid, status in admins]
 
     def _leave_chat(self, params: Json, uploads: dict[str, _Upload]) -> bool:
@@ -1219,27 +1355,43 @@ class FakeTelegram:
 
     # ------------------------------------------------------------------ files
 
-    def _new_file(self, data: bytes, kind: str, folder: str, *, salt: str = "",
-                  file_size: int | None = None, fail_download: bool = False,
-                  file_name: str | None = None, mime_type: str | None = None) -> _StoredFile:
+    def _new_file(
+        self,
+        data: bytes,
+        kind: str,
+        folder: str,
+        *,
+        salt: str = "",
+        file_size: int | None = None,
+        fail_download: bool = False,
+        file_name: str | None = None,
+        mime_type: str | None = None,
+    ) -> _StoredFile:
         self._counter += 1
         digest = hashlib.sha256(salt.encode() + data).digest()
-        unique = {"photo": "AQAD", "document": "AgAD"}.get(kind, "AwAD") + \
-            base64.urlsafe_b64encode(digest[:9]).decode()
+        unique = {"photo": "AQAD", "document": "AgAD"}.get(kind, "AwAD") + base64.urlsafe_b64encode(digest[:9]).decode()
         file_id = {"photo": "AgACAgIAAxkBAAI", "document": "BQACAgIAAxkBAAI"}.get(
-            kind, "CAACAgIAAxkBAAI") + base64.urlsafe_b64encode(
-            hashlib.sha256(f"{self._counter}:{unique}".encode()).digest()[:30]).decode()
-        suffix = ".jpg" if kind == "photo" else re.sub(
-            r"^[^.]*|[^\w.]", "", (file_name or "").rsplit("/", 1)[-1])[-10:]
-        stored = _StoredFile(file_id, unique, data, len(data) if file_size is None else file_size,
-                             f"{folder}/file_{self._counter}{suffix}", kind, fail_download,
-                             file_name, mime_type)
+            kind, "CAACAgIAAxkBAAI"
+        ) + base64.urlsafe_b64encode(hashlib.sha256(f"{self._counter}:{unique}".encode()).digest()[:30]).decode()
+        suffix = ".jpg" if kind == "photo" else re.sub(r"^[^.]*|[^\w.]", "", (file_name or "").rsplit("/", 1)[-1])[-10:]
+        stored = _StoredFile(
+            file_id,
+            unique,
+            data,
+            len(data) if file_size is None else file_size,
+            f"{folder}/file_{self._counter}{suffix}",
+            kind,
+            fail_download,
+            file_name,
+            mime_type,
+        )
         self._files[file_id] = stored
         self._files_by_path[stored.file_path] = stored
         return stored
 
-    def _test_file(self, source: FileRef | bytes, kind: str, name: str | None = None,
-                   mime: str | None = None) -> _StoredFile:
+    def _test_file(
+        self, source: FileRef | bytes, kind: str, name: str | None = None, mime: str | None = None
+    ) -> _StoredFile:
         if isinstance(source, FileRef):
             return self._files[source.file_id]
         if kind == "document":
@@ -1269,12 +1421,26 @@ class FakeTelegram:
             thumb_w, thumb_h = _fit(width, height, side)
             thumb = _thumbnail_jpeg(data, thumb_w, thumb_h) or data
             stored = self._new_file(thumb, "photo", "photos", salt=f"thumb{side}")
-            sizes.append({"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                          "file_size": stored.file_size, "width": thumb_w, "height": thumb_h})
+            sizes.append(
+                {
+                    "file_id": stored.file_id,
+                    "file_unique_id": stored.file_unique_id,
+                    "file_size": stored.file_size,
+                    "width": thumb_w,
+                    "height": thumb_h,
+                }
+            )
         full = full or self._new_file(data, "photo", "photos")
         full_w, full_h = _fit(width, height, PHOTO_MAX_SIDE)
-        sizes.append({"file_id": full.file_id, "file_unique_id": full.file_unique_id,
-                      "file_size": full.file_size, "width": full_w, "height": full_h})
+        sizes.append(
+            {
+                "file_id": full.file_id,
+                "file_unique_id": full.file_unique_id,
+                "file_size": full.file_size,
+                "width": full_w,
+                "height": full_h,
+            }
+        )
         for entry in sizes:
             self._photo_sets[entry["file_id"]] = sizes
         return copy.deepcopy(sizes)
@@ -1297,8 +1463,9 @@ class FakeTelegram:
         if isinstance(source, _Upload):
             if len(source.data) > UPLOAD_LIMIT:
                 raise ApiError(413, "Request Entity Too Large")
-            stored = self._new_file(source.data, "document", "documents",
-                                    file_name=source.filename, mime_type=source.content_type)
+            stored = self._new_file(
+                source.data, "document", "documents", file_name=source.filename, mime_type=source.content_type
+            )
         elif not source:
             raise _bad("there is no document in the request")
         else:
@@ -1307,8 +1474,7 @@ class FakeTelegram:
 
     @staticmethod
     def _document_json(stored: _StoredFile) -> Json:
-        document = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                    "file_size": stored.file_size}
+        document = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_size": stored.file_size}
         for key in ("file_name", "mime_type"):
             if getattr(stored, key):
                 document[key] = getattr(stored, key)
@@ -1331,8 +1497,12 @@ class FakeTelegram:
             raise _bad("invalid file_id")
         if stored.file_size > DOWNLOAD_LIMIT:
             raise _bad("file is too big")
-        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                "file_size": stored.file_size, "file_path": stored.file_path}
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": stored.file_size,
+            "file_path": stored.file_path,
+        }
 
     # ------------------------------------------------------------------ messages
 
@@ -1398,14 +1568,12 @@ class FakeTelegram:
             return None  # reply keyboards are not echoed back in the Message
         for button in (b for row in rows for b in row):
             if set(button) == {"text"}:
-                raise _bad("can't parse inline keyboard button: "
-                           "Text buttons are unallowed in the inline keyboard")
+                raise _bad("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
             if len(str(button.get("callback_data", "")).encode()) > CALLBACK_DATA_LIMIT:
                 raise _bad("BUTTON_DATA_INVALID")
         return copy.deepcopy(markup) if any(rows) else None
 
-    def _post(self, chat: Json, params: Json, reply: Json | None, markup: Json | None,
-              **content: Any) -> Json:
+    def _post(self, chat: Json, params: Json, reply: Json | None, markup: Json | None, **content: Any) -> Json:
         """Store a new bot message in ``chat`` (all validation done) and return it."""
         msg: Json = {"message_id": self._next_message_id(chat["id"])}
         if chat["type"] == "channel":
@@ -1445,17 +1613,18 @@ class FakeTelegram:
         caption = self._caption(params)
         reply, markup = self._reply_target(chat, params), self._markup(params)
         photo = self._photo_from(self._input_file(params.get("photo"), uploads, "photo"))
-        return self._post(chat, params, reply, markup, photo=photo, caption=caption.text,
-                          caption_entities=caption.entities)
+        return self._post(
+            chat, params, reply, markup, photo=photo, caption=caption.text, caption_entities=caption.entities
+        )
 
     def _send_document(self, params: Json, uploads: dict[str, _Upload]) -> Json:
         chat = self._target_chat(params)
         caption = self._caption(params)
         reply, markup = self._reply_target(chat, params), self._markup(params)
-        document = self._document_from(
-            self._input_file(params.get("document"), uploads, "document"))
-        return self._post(chat, params, reply, markup, document=document, caption=caption.text,
-                          caption_entities=caption.entities)
+        document = self._document_from(self._input_file(params.get("document"), uploads, "document"))
+        return self._post(
+            chat, params, reply, markup, document=document, caption=caption.text, caption_entities=caption.entities
+        )
 
     def _send_media_group(self, params: Json, uploads: dict[str, _Upload]) -> list[Json]:
         chat = self._target_chat(params)
@@ -1469,7 +1638,7 @@ class FakeTelegram:
         types = [item.get("type") for item in media]
         for kind in types:
             if kind not in ("photo", "document"):
-                raise _bad(f"can't parse InputMedia: type \"{kind}\" is not supported by the fake")
+                raise _bad(f'can\'t parse InputMedia: type "{kind}" is not supported by the fake')
         if "document" in types and set(types) != {"document"}:
             raise _bad("document can't be mixed with other media types")
         reply = self._reply_target(chat, params)
@@ -1478,20 +1647,18 @@ class FakeTelegram:
             caption = self._caption(item)
             source = self._input_file(item.get("media"), uploads, "")
             try:
-                content = (self._photo_from(source) if item["type"] == "photo"
-                           else self._document_from(source))
+                content = self._photo_from(source) if item["type"] == "photo" else self._document_from(source)
             except ApiError as error:
                 detail = error.description.removeprefix("Bad Request: ")
-                raise _bad(f'failed to send message #{number} with the error message '
-                           f'"{detail[:1].upper()}{detail[1:]}"') from None
-            contents.append({item["type"]: content, "caption": caption.text,
-                             "caption_entities": caption.entities})
+                raise _bad(
+                    f'failed to send message #{number} with the error message "{detail[:1].upper()}{detail[1:]}"'
+                ) from None
+            contents.append({item["type"]: content, "caption": caption.text, "caption_entities": caption.entities})
         group_id = None
         if len(contents) > 1:
             self._counter += 1
             group_id = str(13_000_000_000_000_000 + self._counter)
-        return [self._post(chat, params, reply, None, media_group_id=group_id, **content)
-                for content in contents]
+        return [self._post(chat, params, reply, None, media_group_id=group_id, **content) for content in contents]
 
     def _edit_target(self, params: Json) -> Json:
         if params.get("inline_message_id"):
@@ -1517,8 +1684,7 @@ class FakeTelegram:
             msg["reply_markup"] = markup
         msg["edit_date"] = int(time.time())
         if fields:
-            self._edit_history[(msg["chat"]["id"], msg["message_id"])].append(
-                new.get("text", new.get("caption")))
+            self._edit_history[(msg["chat"]["id"], msg["message_id"])].append(new.get("text", new.get("caption")))
         self._notify()
         return copy.deepcopy(msg)
 
@@ -1527,16 +1693,16 @@ class FakeTelegram:
         if "text" not in msg:
             raise _bad("there is no text in the message to edit")
         text = self._text(params)
-        return self._apply_edit(msg, {"text": text.text, "entities": text.entities},
-                                self._markup(params))
+        return self._apply_edit(msg, {"text": text.text, "entities": text.entities}, self._markup(params))
 
     def _edit_caption(self, params: Json, uploads: dict[str, _Upload]) -> Json:
         msg = self._edit_target(params)
         if "text" in msg:
             raise _bad("there is no caption in the message to edit")
         caption = self._caption(params)
-        return self._apply_edit(msg, {"caption": caption.text,
-                                      "caption_entities": caption.entities}, self._markup(params))
+        return self._apply_edit(
+            msg, {"caption": caption.text, "caption_entities": caption.entities}, self._markup(params)
+        )
 
     def _edit_reply_markup(self, params: Json, uploads: dict[str, _Upload]) -> Json:
         return self._apply_edit(self._edit_target(params), {}, self._markup(params))
@@ -1545,11 +1711,13 @@ class FakeTelegram:
         msg = self._messages.get(chat["id"], {}).get(message_id)
         if msg is None:
             return False
-        if (chat["type"] != "private" and (chat["id"], message_id) not in self._bot_messages
-                and self._member_status(chat, self.bot_id) not in ("administrator", "creator")):
+        if (
+            chat["type"] != "private"
+            and (chat["id"], message_id) not in self._bot_messages
+            and self._member_status(chat, self.bot_id) not in ("administrator", "creator")
+        ):
             raise _bad("message can't be deleted")
-        self._deleted.setdefault(chat["id"], {})[message_id] = self._messages[chat["id"]].pop(
-            message_id)
+        self._deleted.setdefault(chat["id"], {})[message_id] = self._messages[chat["id"]].pop(message_id)
         self._notify()
         return True
 
@@ -1587,7 +1755,7 @@ class FakeTelegram:
     def _set_my_commands(self, params: Json, uploads: dict[str, _Upload]) -> bool:
         commands = params.get("commands")
         if not isinstance(commands, list):
-            raise _bad("parameter \"commands\" is required")
+            raise _bad('parameter "commands" is required')
         for command in commands:
             if not re.fullmatch(r"[a-z0-9_]{1,32}", str(command.get("command", ""))):
                 raise _bad("BOT_COMMAND_INVALID")
@@ -1603,8 +1771,7 @@ class FakeTelegram:
             if scope["type"] == "chat_member" and scope.get("user_id") not in self._users:
                 raise _bad("user not found")
         key = self._commands_key(scope, params.get("language_code"))
-        self._commands[key] = [{"command": c["command"], "description": c["description"]}
-                               for c in commands]
+        self._commands[key] = [{"command": c["command"], "description": c["description"]} for c in commands]
         return True
 
     def _get_my_commands(self, params: Json, uploads: dict[str, _Upload]) -> list[Json]:
@@ -1612,6 +1779,5 @@ class FakeTelegram:
         return copy.deepcopy(self._commands.get(key, []))
 
     def _delete_my_commands(self, params: Json, uploads: dict[str, _Upload]) -> bool:
-        self._commands.pop(self._commands_key(params.get("scope"), params.get("language_code")),
-                           None)
+        self._commands.pop(self._commands_key(params.get("scope"), params.get("language_code")), None)
         return True

@@ -48,8 +48,13 @@ def find_answer(telegram: FakeTelegram, request: dict, timeout: float = 60.0, *,
     def current() -> FindAnswer:
         later = [m for m in telegram.bot_messages(chat_id) if m["message_id"] > request_id]
         media = [m for m in later if "photo" in m or "document" in m]
-        texts = [m["text"] for m in later if "text" in m and not is_status(m["text"])
-                 and m.get("reply_to_message", {}).get("message_id") == request_id]
+        texts = [
+            m["text"]
+            for m in later
+            if "text" in m
+            and not is_status(m["text"])
+            and m.get("reply_to_message", {}).get("message_id") == request_id
+        ]
         return FindAnswer(media, texts[0] if texts else None)
 
     while time.monotonic() < deadline:
@@ -59,9 +64,10 @@ def find_answer(telegram: FakeTelegram, request: dict, timeout: float = 60.0, *,
             time.sleep(0.05)  # a straggler would be a bug: let it show up in the assertions
             return current()
         time.sleep(0.02)
+    shown = [(m["message_id"], m.get("text") or m.get("caption")) for m in telegram.bot_messages(chat_id)]
     raise AssertionError(
         f"no answer to /find {request.get('text') or request.get('caption')!r} in chat {chat_id} within {timeout} s; "
-        f"bot messages: {[(m['message_id'], m.get('text') or m.get('caption')) for m in telegram.bot_messages(chat_id)]}"
+        f"bot messages: {shown}"
     )
 
 
@@ -83,7 +89,9 @@ def remove_bot(telegram: FakeTelegram, chat: dict, by: dict, status: str = "kick
     if status == "kicked":
         new_member["until_date"] = 0
     update = {
-        "chat": chat, "from": by, "date": int(time.time()),
+        "chat": chat,
+        "from": by,
+        "date": int(time.time()),
         "old_chat_member": {"status": "member", "user": telegram.bot_user},
         "new_chat_member": new_member,
     }

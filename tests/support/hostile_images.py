@@ -21,9 +21,9 @@ def jpeg_segments(data: bytes) -> list[bytes]:
     while pos < len(data):
         marker = data[pos + 1]
         if marker == 0xD9:
-            parts.append(data[pos:pos + 2])
+            parts.append(data[pos : pos + 2])
             break
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         end = pos + 2 + length
         if marker == 0xDA:  # entropy-coded data runs to the next marker that is not a stuffed 0xFF00 or RSTn
             while not (data[end] == 0xFF and data[end + 1] not in (0x00, *range(0xD0, 0xD8))):
@@ -43,7 +43,7 @@ def many_scan_jpeg(scans: int, size: tuple[int, int] = (2000, 2000)) -> bytes:
     luma = parts[sos[0]][5]  # the first scan (DC of all components) names the luma component first
     smallest = min((i for i in sos if parts[i][4] == 1 and parts[i][5] == luma), key=lambda i: len(parts[i]))
     extra = max(0, scans - len(sos))
-    return b"".join(parts[:smallest + 1] + [parts[smallest]] * extra + parts[smallest + 1:])
+    return b"".join(parts[: smallest + 1] + [parts[smallest]] * extra + parts[smallest + 1 :])
 
 
 def strip_png(width: int = 1, height: int = 10_000) -> bytes:

@@ -42,24 +42,31 @@ def main(spec_path: str) -> None:
     model = ModelSpec(spec["model"], spec["dim"])
     index = PhotoIndex(Path(spec["data_dir"]))
     index.open()
-    report: dict = {"file_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "max_open": index.max_open,
-                    "files_at_start": open_files(), "rss_mb_at_start": rss_mb(), "rss_mb": {}, "wrong": [],
-                    "errors": []}
+    report: dict = {
+        "file_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "max_open": index.max_open,
+        "files_at_start": open_files(),
+        "rss_mb_at_start": rss_mb(),
+        "rss_mb": {},
+        "wrong": [],
+        "errors": [],
+    }
     most = open_files()
     keys = {}
     started = time.monotonic()
     for number, chat in enumerate(chats, start=1):
         file_id, key, message_id = photos.get(str(chat), (f"made-up-file-{chat}", f"made-up-{chat}", number))
         keys[chat] = key
-        record = PhotoRecord(key=key, chat_id=chat, file_id=file_id, message_id=message_id, sender="Ann",
-                             date=1_700_000_000 + number)
+        record = PhotoRecord(
+            key=key, chat_id=chat, file_id=file_id, message_id=message_id, sender="Ann", date=1_700_000_000 + number
+        )
         index.add(chat, model, [record], [unit(chat, model.dim)])
         most = max(most, open_files())
         if number % 1000 == 0:
             report["rss_mb"][number] = rss_mb()
     report["add_s"] = time.monotonic() - started
     started = time.monotonic()
-    for order in (chats, chats[::-1])[:spec.get("passes", 2)]:  # each pass loads every collection again
+    for order in (chats, chats[::-1])[: spec.get("passes", 2)]:  # each pass loads every collection again
         for chat in order:
             try:
                 found = [m.record.key for m in index.query(chat, model, unit(chat, model.dim), k=5)]

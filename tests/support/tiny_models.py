@@ -40,12 +40,65 @@ import torch
 SEED = 0
 
 # A small English word list for the WordPiece vocabularies (BLIP, ViLT, the Q-Formers).
-_WORDS = (
-    "a an the of on in at to is are and with what this that it there photo picture image "
-    "cat cats dog dogs man woman person people car red blue green white black yellow "
-    "sitting standing table street beach sea sky tree grass water two one three how many "
-    "question answer yes no color colour kind"
-).split()
+_WORDS = [
+    "a",
+    "an",
+    "the",
+    "of",
+    "on",
+    "in",
+    "at",
+    "to",
+    "is",
+    "are",
+    "and",
+    "with",
+    "what",
+    "this",
+    "that",
+    "it",
+    "there",
+    "photo",
+    "picture",
+    "image",
+    "cat",
+    "cats",
+    "dog",
+    "dogs",
+    "man",
+    "woman",
+    "person",
+    "people",
+    "car",
+    "red",
+    "blue",
+    "green",
+    "white",
+    "black",
+    "yellow",
+    "sitting",
+    "standing",
+    "table",
+    "street",
+    "beach",
+    "sea",
+    "sky",
+    "tree",
+    "grass",
+    "water",
+    "two",
+    "one",
+    "three",
+    "how",
+    "many",
+    "question",
+    "answer",
+    "yes",
+    "no",
+    "color",
+    "colour",
+    "kind",
+]
 
 # Labels for the classifiers (ViT) and answers for the VQA head (ViLT).
 VIT_LABELS = (
@@ -165,11 +218,7 @@ def _prepare(target_dir: Path) -> Path:
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2's byte -> printable unicode character table (used by every byte-level BPE)."""
-    bs = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     cs = bs[:]
     n = 0
     for b in range(256):
@@ -177,7 +226,7 @@ def _bytes_to_unicode() -> dict[int, str]:
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    return dict(zip(bs, (chr(c) for c in cs)))
+    return dict(zip(bs, (chr(c) for c in cs), strict=False))
 
 
 def _byte_vocab(end_of_word: bool = False) -> dict[str, int]:
@@ -333,12 +382,8 @@ def build_blip_caption(target_dir: Path) -> Path:
     target_dir = _prepare(target_dir)
     _seed()
     vocab = _wordpiece_vocab(specials=("[DEC]", "[ENC]"))
-    tokenizer = _bert_tokenizer(
-        vocab, bos_token="[DEC]", extra_special_tokens=["[ENC]"], model_max_length=64
-    )
-    image_processor = _image_processor(
-        "BlipImageProcessor", size={"height": BLIP_IMAGE_SIZE, "width": BLIP_IMAGE_SIZE}
-    )
+    tokenizer = _bert_tokenizer(vocab, bos_token="[DEC]", extra_special_tokens=["[ENC]"], model_max_length=64)
+    image_processor = _image_processor("BlipImageProcessor", size={"height": BLIP_IMAGE_SIZE, "width": BLIP_IMAGE_SIZE})
     processor = BlipProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
     config = BlipConfig(
@@ -424,7 +469,24 @@ def build_clip(target_dir: Path) -> Path:
 # --------------------------------------------------------------------------------------------
 
 CHINESE_CLIP_CHARS = (
-    "猫", "狗", "海", "边", "的", "照", "片", "一", "只", "张", "在", "上", "人", "车", "花", "，", "。", "？",
+    "猫",
+    "狗",
+    "海",
+    "边",
+    "的",
+    "照",
+    "片",
+    "一",
+    "只",
+    "张",
+    "在",
+    "上",
+    "人",
+    "车",
+    "花",
+    "，",
+    "。",
+    "？",
 )
 
 
@@ -742,10 +804,12 @@ def build_qwen2_5_vl(target_dir: Path) -> Path:
     """
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
 
-    vision = dict(hidden_size=32, intermediate_size=64, window_size=56, fullatt_block_indexes=[1],
-                  out_hidden_size=QWEN2_HIDDEN)  # out_hidden_size: the merger's output
-    return _build_qwen2_family(target_dir, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
-                               vision)
+    vision = dict(
+        hidden_size=32, intermediate_size=64, window_size=56, fullatt_block_indexes=[1], out_hidden_size=QWEN2_HIDDEN
+    )  # out_hidden_size: the merger's output
+    return _build_qwen2_family(
+        target_dir, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, vision
+    )
 
 
 def _build_qwen2_family(target_dir: Path, config_class, model_class, processor_class, vision: dict) -> Path:
@@ -938,10 +1002,19 @@ def _build_glm(target_dir: Path, moe: bool) -> Path:
         pad_token_id=ids["<|endoftext|>"],
     )
     if moe:  # the first layer dense, the second routed over 4 small experts
-        text_config.update(moe_intermediate_size=16, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1,
-                           first_k_dense_replace=1, n_group=1, topk_group=1, head_dim=16)
-    config_cls, model_cls = (Glm4vMoeConfig, Glm4vMoeForConditionalGeneration) if moe else (
-        Glm4vConfig, Glm4vForConditionalGeneration)
+        text_config.update(
+            moe_intermediate_size=16,
+            n_routed_experts=4,
+            num_experts_per_tok=2,
+            n_shared_experts=1,
+            first_k_dense_replace=1,
+            n_group=1,
+            topk_group=1,
+            head_dim=16,
+        )
+    config_cls, model_cls = (
+        (Glm4vMoeConfig, Glm4vMoeForConditionalGeneration) if moe else (Glm4vConfig, Glm4vForConditionalGeneration)
+    )
     config = config_cls(
         text_config=text_config,
         vision_config=dict(
@@ -1042,8 +1115,7 @@ def build_sdxl(target_dir: Path) -> Path:
         cross_attention_dim=cross_attention_dim,
         addition_embed_type="text_time",
         addition_time_embed_dim=SDXL_ADDITION_TIME_EMBED_DIM,
-        projection_class_embeddings_input_dim=6 * SDXL_ADDITION_TIME_EMBED_DIM
-        + text_encoder_2.config.projection_dim,
+        projection_class_embeddings_input_dim=6 * SDXL_ADDITION_TIME_EMBED_DIM + text_encoder_2.config.projection_dim,
     )
     vae = AutoencoderKL(
         in_channels=3,
