@@ -259,30 +259,37 @@ async def apologise(update: Update, status_message_id: int | None) -> None:
 
 async def unknown_command(update: Update, context: BotContext) -> None:
     """In private chats, point people at /help (in groups, other bots' commands are none of our business)."""
-    parsed = parse_command(update.effective_message.text)
+    message = update.effective_message
+    if message is None:
+        return
+    parsed = parse_command(message.text)
     if parsed is not None and parsed[1] is not None and parsed[1].lower() != (context.bot.username or "").lower():
         return  # /cmd@otherbot: addressed to someone else
-    await reply(update.effective_message, texts.UNKNOWN_COMMAND)
+    await reply(message, texts.UNKNOWN_COMMAND)
 
 
 async def unknown_button(update: Update, context: BotContext) -> None:
     """Every callback query gets an answer, even one from a button this version no longer knows."""
     query = update.callback_query
-    await query.answer(texts.BUTTON_UNKNOWN.in_(language_of(query.from_user)))
+    if query is not None:
+        await query.answer(texts.BUTTON_UNKNOWN.in_(language_of(query.from_user)))
 
 
 async def on_error(update: object, context: BotContext) -> None:
     """Log with an id; tell the user the error's own message, or a generic one with that id."""
     error = context.error
-    message = update.effective_message if isinstance(update, Update) else None
     if isinstance(error, ShuttingDown):
         return
-    if isinstance(update, Update) and update.callback_query is not None:
+    if not isinstance(update, Update):
+        log.warning("error outside an update: %s", error, exc_info=not isinstance(error, TelegramError))
+        return
+    message = update.effective_message
+    if update.callback_query is not None:
         # Stop the button's spinner if the handler failed before answering (a second answer just fails).
         with contextlib.suppress(TelegramError):
             await update.callback_query.answer()
     if isinstance(error, BotError):  # from a handler outside the request pipeline
-        log.info("update %s failed: %s", getattr(update, "update_id", "-"), error)
+        log.info("update %s failed: %s", update.update_id, error)
         if message is not None:
             with contextlib.suppress(TelegramError):
                 await reply(message, error.user_message, language_of(update.effective_user))

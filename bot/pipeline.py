@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from telegram import Bot, Message, Update
@@ -86,7 +86,9 @@ class UserRequest:
     # -- around the handler ------------------------------------------------------------------------------
 
     @classmethod
-    def handler(cls, handle: Handler, *, journaled: bool, admin_only: bool = False) -> Callable[..., Awaitable[None]]:
+    def handler(
+        cls, handle: Handler, *, journaled: bool, admin_only: bool = False
+    ) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
         """The python-telegram-bot callback that runs `handle` for each update inside a UserRequest."""
 
         @functools.wraps(handle)

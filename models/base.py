@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self, TypeVar, cast
 
 import torch
 from transformers import StoppingCriteria
@@ -15,7 +15,7 @@ from transformers.generation.streamers import BaseStreamer
 if TYPE_CHECKING:
     from bot.settings import Settings
     from contract.requests import Request, Result, Task
-    from contract.worker import Interrupt
+    from contract.worker import Interrupt, OnPartial
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,15 @@ def auto_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
 
 
+M = TypeVar("M", bound=torch.nn.Module)
+
+
+def on_device(model: M, device: Device) -> M:
+    """`model` moved to the device, in eval mode. (torch's own Module.to: transformers wraps its `to` in a
+    decorator whose annotations mypy reads as needing `self` twice.)"""
+    return torch.nn.Module.to(model, device.torch_device).eval()
+
+
 class Adapter(Protocol):
     """One model family: loaded once on the worker, then asked to run batches of one task's requests."""
 
@@ -93,6 +102,15 @@ class Adapter(Protocol):
         """
 
 
+class StreamingAdapter(Adapter, Protocol):
+    """An adapter with `streams = True`: its run() also takes `on_partial` and reports answers so far."""
+
+    def run(
+        self, requests: Sequence[Request], interrupt: Interrupt, on_partial: OnPartial | None = None
+    ) -> list[Result]:
+        """As Adapter.run, calling on_partial(index, text) from the worker thread while it generates."""
+
+
 class StopOnInterrupt(StoppingCriteria):
     """Ends `generate()` between tokens once the job is cancelled or past its deadline.
 
@@ -107,9 +125,11 @@ class StopOnInterrupt(StoppingCriteria):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: object) -> torch.BoolTensor:
         if self.rows is None:
             stop = self.interrupt.is_set()
-            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+            return cast(
+                torch.BoolTensor, torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+            )
         stops = [self.interrupt.is_set(row) for row in self.rows]
-        return torch.tensor(stops, dtype=torch.bool, device=input_ids.device)
+        return cast(torch.BoolTensor, torch.tensor(stops, dtype=torch.bool, device=input_ids.device))
 
 
 class PartialText(BaseStreamer):

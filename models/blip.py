@@ -12,7 +12,7 @@ from transformers import (
 )
 
 from contract.requests import Caption, CaptionRequest, Task
-from models.base import Device, StopOnInterrupt
+from models.base import Device, StopOnInterrupt, on_device
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -36,7 +36,7 @@ class BlipCaptioner:
     def load(cls, source: str, device: Device, settings: Settings) -> Self:
         processor = BlipProcessor.from_pretrained(source)
         model = BlipForConditionalGeneration.from_pretrained(source, dtype=device.dtype)
-        model.to(device.torch_device).eval()
+        on_device(model, device)
         return cls(model, processor, device, settings.caption_max_new_tokens)
 
     def run(self, requests: Sequence[CaptionRequest], interrupt: Interrupt) -> list[Caption]:

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, ClassVar, Self
 from transformers import (
     Blip2ForConditionalGeneration,
     Blip2Processor,
+    PreTrainedModel,
+    ProcessorMixin,
     StoppingCriteriaList,
 )
 
 from contract.requests import Answer, AskRequest, Task
-from models.base import Device, PartialText, StopOnInterrupt
+from models.base import Device, PartialText, StopOnInterrupt, on_device
 from models.quantization import is_placed, quantized_load_kwargs
 
 if TYPE_CHECKING:
@@ -25,8 +27,8 @@ class Blip2Answerer:
 
     task: ClassVar[Task] = Task.ASK
     streams: ClassVar[bool] = True
-    model_class: ClassVar[type] = Blip2ForConditionalGeneration
-    processor_class: ClassVar[type] = Blip2Processor
+    model_class: ClassVar[type[PreTrainedModel]] = Blip2ForConditionalGeneration
+    processor_class: ClassVar[type[ProcessorMixin]] = Blip2Processor
 
     def __init__(self, model, processor, device: Device, max_new_tokens: int) -> None:
         self.model = model
@@ -39,9 +41,8 @@ class Blip2Answerer:
         processor = cls.processor_class.from_pretrained(source)
         load_kwargs = quantized_load_kwargs(settings.vlm_quantization, source, device)
         model = cls.model_class.from_pretrained(source, **load_kwargs)
-        if not is_placed(load_kwargs):
-            model.to(device.torch_device)
-        return cls(model.eval(), processor, device, settings.vlm_max_new_tokens)
+        model = model.eval() if is_placed(load_kwargs) else on_device(model, device)
+        return cls(model, processor, device, settings.vlm_max_new_tokens)
 
     @staticmethod
     def prompt(question: str) -> str:

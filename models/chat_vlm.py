@@ -13,7 +13,7 @@ from transformers import AutoModelForImageTextToText, StoppingCriteriaList
 
 from contract.errors import InputRejected, WorkerError
 from contract.requests import Answer, AskRequest, Boxes, BoxRequest, Task, Turn
-from models.base import Device, PartialTexts, StopOnInterrupt
+from models.base import Device, PartialTexts, StopOnInterrupt, on_device
 from models.chat_format import visible_answer
 from models.grounding import GroundingFormat, parse_boxes
 from models.processors import load_image_only_processor
@@ -106,9 +106,7 @@ class ChatVlm:
         processor = load_image_only_processor(source)
         load_kwargs = quantized_load_kwargs(settings.vlm_quantization, source, device)
         model = AutoModelForImageTextToText.from_pretrained(source, **load_kwargs)
-        if not is_placed(load_kwargs):
-            model.to(device.torch_device)
-        model.eval()
+        model = model.eval() if is_placed(load_kwargs) else on_device(model, device)
         return cls(model, processor, device, settings, read_model_type(source))
 
     def _limit_image_pixels(self, pixels: int) -> None:
@@ -131,13 +129,16 @@ class ChatVlm:
         results: list[Answer | Boxes | None] = [None] * len(requests)
         asks = [index for index, request in enumerate(requests) if isinstance(request, AskRequest)]
         if asks:
-            answers = self.ask_together([requests[i] for i in asks], interrupt, on_partial, asks)
+            questions = [request for request in requests if isinstance(request, AskRequest)]
+            answers = self.ask_together(questions, interrupt, on_partial, asks)
             for index, answer in zip(asks, answers, strict=False):
                 results[index] = answer
         for index, request in enumerate(requests):
             if isinstance(request, BoxRequest):
                 results[index] = self.box(request, interrupt, row=index)
-        return results
+        done = [result for result in results if result is not None]
+        assert len(done) == len(requests)  # every request is an ask or a box
+        return done
 
     # -- prompts -----------------------------------------------------------------------------------
 

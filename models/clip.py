@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import torch
-from transformers import CLIPModel, CLIPProcessor
+from transformers import CLIPModel, CLIPProcessor, PreTrainedModel, ProcessorMixin
 
 from contract.requests import Embedding, EmbedImageRequest, EmbedTextRequest, Task
-from models.base import Device
+from models.base import Device, on_device
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -38,8 +38,8 @@ class ClipEmbedder:
     """
 
     task: ClassVar[Task] = Task.EMBED
-    model_class: ClassVar[type] = CLIPModel
-    processor_class: ClassVar[type] = CLIPProcessor
+    model_class: ClassVar[type[PreTrainedModel]] = CLIPModel
+    processor_class: ClassVar[type[ProcessorMixin]] = CLIPProcessor
 
     def __init__(self, model: Any, processor: Any, device: Device, source: str) -> None:
         self.model = model
@@ -52,7 +52,7 @@ class ClipEmbedder:
     def load(cls, source: str, device: Device, settings: Settings | None = None) -> Self:
         processor = cls.processor_class.from_pretrained(source)
         model = cls.model_class.from_pretrained(source, dtype=device.dtype)
-        model.to(device.torch_device).eval()
+        on_device(model, device)
         return cls(model, processor, device, source)
 
     @property
@@ -61,13 +61,13 @@ class ClipEmbedder:
         return int(self.model.config.projection_dim)
 
     def run(self, requests: Sequence[EmbedImageRequest | EmbedTextRequest], interrupt: Interrupt) -> list[Embedding]:
-        images = [i for i, r in enumerate(requests) if isinstance(r, EmbedImageRequest)]
-        texts = [i for i, r in enumerate(requests) if isinstance(r, EmbedTextRequest)]
+        images = {i: r.image for i, r in enumerate(requests) if isinstance(r, EmbedImageRequest)}
+        texts = {i: r.text for i, r in enumerate(requests) if isinstance(r, EmbedTextRequest)}
         vectors: dict[int, torch.Tensor] = {}
         if images:
-            vectors.update(zip(images, self.embed_images([requests[i].image for i in images]), strict=False))
+            vectors.update(zip(images, self.embed_images(list(images.values())), strict=True))
         if texts and not interrupt.is_set():
-            vectors.update(zip(texts, self.embed_texts([requests[i].text for i in texts]), strict=False))
+            vectors.update(zip(texts, self.embed_texts(list(texts.values())), strict=True))
         return [Embedding(tuple(vectors[i].tolist()), self.source) for i in range(len(requests))]
 
     def embed_images(self, images: Sequence[Image]) -> torch.Tensor:

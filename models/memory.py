@@ -45,9 +45,9 @@ def available_bytes(device: torch.device) -> tuple[int, str]:
         limit = torch.mps.recommended_max_memory()
         return limit, f"{limit / GIB:.1f} GB recommended for MPS"
     free = _host_available()
-    limit = _cgroup_room()
-    if limit is not None and limit < free:
-        return limit, f"{limit / GIB:.1f} GB left under this container's memory limit"
+    room = _cgroup_room()
+    if room is not None and room < free:
+        return room, f"{room / GIB:.1f} GB left under this container's memory limit"
     return free, f"{free / GIB:.1f} GB of RAM available"
 
 

@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import transformers
@@ -18,7 +18,7 @@ from cachetools import TTLCache
 
 from contract.errors import ErrorKind, Interrupted, ModelUnavailable, WorkerError
 from contract.requests import Task
-from models.base import Adapter, Device
+from models.base import Adapter, Device, StreamingAdapter
 from models.memory import checkpoint_bytes, empty_cache, is_out_of_memory, resolve_budget
 from models.registry import adapter_for
 from models.sources import configured_sources
@@ -352,7 +352,7 @@ class ModelPool:
     ) -> list[Result]:
         with torch.inference_mode():
             if on_partial is not None and getattr(adapter, "streams", False):
-                return adapter.run(requests, interrupt, on_partial)
+                return cast(StreamingAdapter, adapter).run(requests, interrupt, on_partial)
             return adapter.run(requests, interrupt)
 
     def close(self) -> None:

@@ -37,7 +37,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from contract.errors import ErrorKind, InputRejected, ModelUnavailable, WorkerError
 from contract.requests import Answer, AskRequest, Boxes, BoxRequest, Turn
@@ -46,6 +46,7 @@ from models.grounding import GroundingFormat, parse_boxes
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
+    from openai.types.chat import ChatCompletionMessageParam
     from PIL.Image import Image
 
     from bot.settings import Settings
@@ -296,8 +297,13 @@ class RemoteVlm:
     async def _stream(
         self, messages: list[dict[str, Any]], parts: list[str], emit: Callable[[str], None] | None
     ) -> None:
-        stream = await self._client.chat.completions.create(
-            model=self.model, messages=messages, max_tokens=self.max_new_tokens, stream=True
+        client = self._client
+        assert client is not None, "start() first"
+        stream = await client.chat.completions.create(
+            model=self.model,
+            messages=cast("list[ChatCompletionMessageParam]", messages),  # built as the API's JSON shapes
+            max_tokens=self.max_new_tokens,
+            stream=True,
         )
         sent, sent_at = "", 0.0
         async with stream:

@@ -11,6 +11,8 @@ from diffusers.pipelines.stable_diffusion.safety_checker import (
 )
 from transformers import AutoImageProcessor
 
+from models.base import on_device
+
 if TYPE_CHECKING:
     from PIL.Image import Image
 
@@ -33,7 +35,7 @@ class SafetyChecker:
     def load(cls, source: str, device: Device) -> Self:
         processor = AutoImageProcessor.from_pretrained(source)
         model = StableDiffusionSafetyChecker.from_pretrained(source, dtype=device.dtype)
-        model.to(device.torch_device).eval()
+        on_device(model, device)
         return cls(model, processor, device)
 
     def flags(self, images: Sequence[Image]) -> list[bool]:

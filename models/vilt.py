@@ -9,7 +9,7 @@ import torch
 from transformers import ViltForQuestionAnswering, ViltProcessor
 
 from contract.requests import Answer, AskRequest, Task
-from models.base import Device
+from models.base import Device, on_device
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -30,7 +30,7 @@ class ViltAnswerer:
     def load(cls, source: str, device: Device, settings: Settings) -> Self:
         processor = ViltProcessor.from_pretrained(source)
         model = ViltForQuestionAnswering.from_pretrained(source, dtype=device.dtype)
-        return cls(model.to(device.torch_device).eval(), processor, device)
+        return cls(on_device(model, device), processor, device)
 
     def run(self, requests: Sequence[AskRequest], interrupt: Interrupt) -> list[Answer]:
         # Its text encoder has a fixed number of positions: longer questions are cut to fit.
@@ -46,4 +46,5 @@ class ViltAnswerer:
         inputs["pixel_values"] = inputs["pixel_values"].to(self.device.dtype)
         logits = self.model(**inputs).logits
         best = torch.argmax(logits, dim=-1).tolist()
-        return [Answer(self.model.config.id2label[int(i)]) for i in best]
+        labels = {int(k): v for k, v in (self.model.config.id2label or {}).items()}
+        return [Answer(labels[int(i)]) for i in best]

@@ -29,7 +29,7 @@ from bot.stores.photo_index import (
     canonical_model_id,
 )
 from contract.errors import WorkerError
-from contract.requests import EmbedImageRequest, Task
+from contract.requests import Embedding, EmbedImageRequest, Task
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -46,17 +46,19 @@ class Embedder:
     """The configured CLIP model in this process, embedding batches of images."""
 
     def __init__(self, settings: Settings) -> None:
+        from models.clip import ClipEmbedder
         from models.pool import ModelPool
 
         self._pool = ModelPool(settings)
         adapter = self._pool.get(Task.EMBED)  # raises ModelUnavailable with the reason logged
-        self.spec = ModelSpec(canonical_model_id(settings.clip_model), adapter.dim)
+        assert isinstance(adapter, ClipEmbedder)
+        self.spec: ModelSpec = ModelSpec(canonical_model_id(settings.clip_model), adapter.dim)
 
     def embed(self, images: Sequence[Image]) -> list[tuple[float, ...]]:
         from contract.worker import Interrupt
 
         embeddings = self._pool.run(Task.EMBED, [EmbedImageRequest(i) for i in images], Interrupt())
-        return [e.vector for e in embeddings]
+        return [e.vector for e in embeddings if isinstance(e, Embedding)]
 
 
 def _progress(total: int, description: str):

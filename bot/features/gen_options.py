@@ -160,10 +160,10 @@ def parse_gen_args(text: str, profile: GenProfile) -> GenParams:
             )
     return GenParams(
         prompt=prompt,
-        steps=_integer(values, "steps", 1, profile.max_steps, profile.default_steps),
+        steps=_integer(values, "steps", 1, profile.max_steps, profile.default_steps) or profile.default_steps,
         width=width,
         height=height,
-        count=_integer(values, "n", 1, profile.max_count, 1),
+        count=_integer(values, "n", 1, profile.max_count, 1) or 1,
         seed=_integer(values, "seed", 0, SEED_LIMIT - 1, None),
         negative_prompt=negative,
         as_file="file" in values,

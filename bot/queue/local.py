@@ -77,9 +77,11 @@ class LocalBackend:
     async def _unload_idle_models(self) -> None:
         period = max(1.0, min(self._settings.model_idle_unload_s / 4, 30.0))
         loop = asyncio.get_running_loop()
+        pool = self._pool
+        assert pool is not None  # started
         while True:
             await asyncio.sleep(period)
-            await loop.run_in_executor(self._executor, self._pool.unload_idle)
+            await loop.run_in_executor(self._executor, pool.unload_idle)
 
     async def run(
         self, task: Task, requests: Sequence[Request], interrupt: Interrupt, on_partial: OnPartial | None = None
@@ -90,6 +92,8 @@ class LocalBackend:
 
         def relay(index: int, text: str) -> None:
             # Adapters report from the worker thread; the callback belongs to the event loop.
+            if on_partial is None:
+                return
             with contextlib.suppress(RuntimeError):  # the loop closed during shutdown: nobody listens
                 loop.call_soon_threadsafe(on_partial, index, text)
 

@@ -92,7 +92,9 @@ class RayBackend:
         settings = self._settings.model_dump(exclude={"telegram_bot_token"})
         options = self.deployment_options(task)
         batch = self._settings.batch_sizes.get(str(task), self._settings.max_batch_size)
-        app = ModelServer.options(
+        # @serve.deployment made the class a Deployment; mypy keeps a decorated class's own type.
+        deployment: Any = ModelServer
+        app = deployment.options(
             name=f"{task}",
             num_replicas=options["num_replicas"],
             ray_actor_options={"num_gpus": options["num_gpus"], "num_cpus": options["num_cpus"]},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from contract.requests import Task
+from contract.requests import AskRequest, BoxRequest, Task
 
 if TYPE_CHECKING:
     from bot.queue.backend import Backend
@@ -54,7 +54,8 @@ class RemoteVlmBackend:
         self, task: Task, requests: Sequence[Request], interrupt: Interrupt, on_partial: OnPartial | None = None
     ) -> list[Result]:
         if task in self.remote_tasks:
-            return await self.vlm.run(requests, interrupt, on_partial)
+            asked = [r for r in requests if isinstance(r, AskRequest | BoxRequest)]
+            return list(await self.vlm.run(asked, interrupt, on_partial))
         if on_partial is None:
             return await self.device.run(task, requests, interrupt)
         return await self.device.run(task, requests, interrupt, on_partial)
