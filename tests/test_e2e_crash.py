@@ -3,7 +3,9 @@
 Several users in private chats and a group send mixed /caption, /gen, /ask (a new photo, then at once a
 follow-up) and plain photos; the bot is killed mid-work, round after round. In the end every request is
 answered exactly once (a double only at the instant of sending, which Telegram can't make idempotent),
-none is dropped, every /ask turn is stored once in the right conversation, and every photo is indexed.
+none is dropped, every /ask turn is stored once in the right conversation, and every photo is indexed. The one
+exception is the poison-job guard's: a job on the worker at two deaths is set aside with an apology, and its /ask
+turn is then never stored.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class Crashes:
         """Counts: answered once, doubled, dropped, set aside (apologised), status messages left, turns, photos."""
         apology = texts.JOB_SET_ASIDE.en if hasattr(texts, "JOB_SET_ASIDE") else None
         counts = dict(requests=len(self.requests), answered=0, doubled=0, dropped=0, set_aside=0, statuses_left=0)
+        set_aside: set[int] = set()  # message ids of the requests answered with the apology
         for request in self.requests:
             answers = self.answers(request)
             left = [m for m in replies_to(self.tg, request) if m not in answers]
@@ -93,6 +96,7 @@ class Crashes:
                 print("doubled:", request.get("text") or request.get("caption"), [a["message_id"] for a in answers])
             if apology is not None and any(a.get("text") == apology for a in answers):
                 counts["set_aside"] += 1
+                set_aside.add(request["message_id"])
             if not answers:
                 counts["dropped"] += 1
             elif len(answers) == 1:
@@ -105,12 +109,24 @@ class Crashes:
                 " JOIN chat_conversations c ON c.id = t.conversation_id"
             ).fetchall()
         counts.update(
-            turns_expected=2 * len(self.asks), turns_once=0, turns_missing=0, turns_doubled=0, follow_ups_right=0
+            turns_expected=2 * len(self.asks),
+            turns_once=0,
+            turns_missing=0,
+            turns_doubled=0,
+            turns_set_aside=0,  # the turn of a request set aside: not asked, so not stored, and the user was told
+            asks_whole=0,  # /ask pairs with neither request set aside: their follow-up must continue the photo
+            follow_ups_right=0,
         )
-        for first, q1, _, q2 in self.asks:
+        for first, q1, second, q2 in self.asks:
             mine = {q: [row for row in turns if row[0] == q] for q in (q1, q2)}
-            for rows in mine.values():
-                counts["turns_once" if len(rows) == 1 else "turns_missing" if not rows else "turns_doubled"] += 1
+            for request, rows in zip((first, second), mine.values(), strict=True):
+                if request["message_id"] in set_aside and not rows:
+                    counts["turns_set_aside"] += 1
+                else:
+                    counts["turns_once" if len(rows) == 1 else "turns_missing" if not rows else "turns_doubled"] += 1
+            if first["message_id"] in set_aside or second["message_id"] in set_aside:
+                continue
+            counts["asks_whole"] += 1
             if mine[q1] and mine[q2] and mine[q1][0][1] == mine[q2][0][1] == mine[q2][-1][1]:
                 counts["follow_ups_right"] += int(mine[q1][0][2] == unique_id(first))
         index = PhotoIndex(self.bot.workdir / "data")
@@ -175,7 +191,10 @@ def test_sigkill_at_random_instants_loses_nothing(new_bot, tiny_blip, tiny_sdxl,
     assert counts["doubled"] + counts["statuses_left"] <= kills, counts
     assert counts["answered"] + counts["doubled"] == counts["requests"], counts
     assert counts["turns_missing"] == counts["turns_doubled"] == 0, counts
-    assert counts["follow_ups_right"] == len(crashes.asks), counts
+    assert counts["follow_ups_right"] == counts["asks_whole"], counts
+    # The guard can't tell a poison job from one that was merely on the worker when the process was killed twice;
+    # each set-aside job needs two deaths while it ran, and a death finds at most a batch on each of two lanes.
+    assert counts["set_aside"] <= 2 * kills, counts
     assert counts["photos_indexed"] == counts["photos"], counts
 
 

@@ -54,9 +54,15 @@ async def fill_chat(app, tg, chat, user) -> dict[str, str]:
     await deliver(app, tg, gen)
     drawn = await answer(tg, gen)
     assert drawn["caption"].startswith(words["prompt"])
+    # The drawing is noted for indexing only once Telegram has answered its sendPhoto, which can be just after the
+    # test sees it: wait for both photos (the user's and the drawing) rather than for what is noted at this instant.
     photos = app.bot_data["services"].photos
-    await photos.wait_indexed(chat["id"], 10)
-    assert await asyncio.to_thread(photos.index.count, chat["id"]) >= 2  # the user's photo and the drawing
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while await asyncio.to_thread(photos.index.count, chat["id"]) < 2:
+        assert loop.time() < deadline, "the photo and the drawing were not both indexed in 30 s"
+        await photos.wait_indexed(chat["id"], 5)
+        await asyncio.sleep(0.05)
     return words
 
 
