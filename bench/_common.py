@@ -1,21 +1,23 @@
 """Shared set-up for the benchmarks: tiny checkpoints, the machine's state, spreads of repeated rounds.
 
-Importing this module sets HF_HUB_OFFLINE=1 (and TRANSFORMERS_OFFLINE=1) for the bench and its children:
-no bench ever reaches a model hub; every model is built locally from a config, with random weights.
+Imported by a bench script (the program run is a file of bench/), this module sets HF_HUB_OFFLINE=1 (and
+TRANSFORMERS_OFFLINE=1) for the bench and its children: no bench ever reaches a model hub; every model is
+built locally from a config, with random weights. (A test that imports a bench module keeps its own
+environment.)
 """
 
 from __future__ import annotations
 
 import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+if sys.argv and sys.argv[0] and Path(sys.argv[0]).resolve().parent == Path(__file__).resolve().parent:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
