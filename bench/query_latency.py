@@ -121,8 +121,8 @@ def cold_rows(rows: list, cold: dict[str, list[float]], chats: int, total: str, 
     n = len(cold["first"])
     rows.append(
         (
-            f"{chats} chats, first query after a restart (a fresh process per sample, n={n}; "
-            f"opening the store before it: p50 {statistics.median(cold['open']) * 1000:.0f} ms)",
+            f"{chats} chats, first query after a restart (a fresh process per sample, n={n}; it opens the "
+            f"store: PhotoIndex() itself took p50 {statistics.median(cold['open']) * 1000:.0f} ms)",
             total,
             f"{per_chat:,}",
             *percentiles(cold["first"]),

@@ -4,7 +4,8 @@ The real Application runs in-process against the fake Bot API server, with a tin
 and CLIP built locally (HF_HUB_OFFLINE=1: no hub is ever asked). Quotas are off inside the bench (quota
 0 = none; the default quota would refuse most of the captions), and a feeder keeps --backlog captions
 waiting at every moment, from before the first /help sample until after the last, so the worker always
-has a caption to run. A /help is sent every 50 ms; each batch the worker runs is timed (pool.run on the
+has a caption to run. A /help is sent every 50 ms (the feeder and the sender run on threads of their own,
+so a blocked event loop can't delay the sending); each batch the worker runs is timed (pool.run on the
 worker thread), and the report says how many /help samples were sent while a caption was running, how
 many were answered before that caption ended, and the share of the measuring window the worker was busy.
 The baseline is the same bot with a backend that runs the model on the event loop itself (what a naive
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import io
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -121,40 +123,47 @@ async def measure(blip: Path, clip: Path, inline: bool, helps: int, backlog: int
             tg.send_message(worker_chat, worker, photo=data, caption="/caption")
             result.captions_sent += 1
 
-        stop = asyncio.Event()
+        # The feeder and the /help sampler run on threads of their own: in the naive bot the event loop is
+        # blocked while a model runs, and a sampler on that loop could only send in the gaps between runs.
+        stop = threading.Event()
 
-        async def feeder() -> None:  # keeps `backlog` captions waiting until the last sample is answered
+        def feeder() -> None:  # keeps `backlog` captions waiting until the last sample is answered
             while not stop.is_set():
                 while result.captions_sent - captions_done() < backlog:
                     send_caption()
-                await asyncio.sleep(0.01)
+                time.sleep(0.01)
 
-        feeding = asyncio.create_task(feeder())
+        feeding = threading.Thread(target=feeder, daemon=True)
+        feeding.start()
         while captions_done() < 2:  # the model is loaded and captions run back to back
             await asyncio.sleep(0.05)
         asker = tg.user(2, "Asker")
         asker_chat = tg.private_chat(asker)
+
+        def sampler() -> None:
+            for _ in range(helps):
+                sent = time.time()
+                request = tg.send_message(asker_chat, asker, text="/help")
+                while True:
+                    answers = [
+                        c
+                        for c in tg.calls("sendMessage")
+                        if c.params.get("chat_id") in (2, "2")
+                        and (c.params.get("reply_parameters") or {}).get("message_id") == request["message_id"]
+                    ]
+                    if answers:
+                        result.sent.append(sent)
+                        result.latencies.append(answers[0].time - sent)
+                        break
+                    time.sleep(0.002)
+                time.sleep(0.05)
+
         result.window = (time.time(), 0.0)
-        for _ in range(helps):
-            sent = time.time()
-            request = tg.send_message(asker_chat, asker, text="/help")
-            while True:
-                answers = [
-                    c
-                    for c in tg.calls("sendMessage")
-                    if c.params.get("chat_id") in (2, "2")
-                    and (c.params.get("reply_parameters") or {}).get("message_id") == request["message_id"]
-                ]
-                if answers:
-                    result.sent.append(sent)
-                    result.latencies.append(answers[0].time - sent)
-                    break
-                await asyncio.sleep(0.002)
-            await asyncio.sleep(0.05)
+        await asyncio.to_thread(sampler)
         result.window = (result.window[0], time.time())
         result.backlog_at_end = result.captions_sent - captions_done()
         stop.set()
-        await feeding
+        feeding.join()
         await application.updater.stop()
         await application.stop()
         await application.post_shutdown(application)
