@@ -99,6 +99,7 @@ async def measure(blip: Path, clip: Path, inline: bool, helps: int, backlog: int
         clip_model=str(clip),  # the photos are indexed too: a local tiny CLIP, never the hub's id
         device="cpu",
         max_batch_size=1,
+        batch_window_ms=0,  # no idle wait for batch mates between jobs: the next caption starts at once
         queue_max_per_user=10_000,
         queue_max_pending=10_000,
         quota_per_minute={"*": 0},  # 0 = no quota: the default (10 a minute) refuses most captions
@@ -202,7 +203,7 @@ def main() -> None:
     print(
         f"/help latency while the worker runs tiny-BLIP captions of {CAPTION_TOKENS} tokens back to back "
         f"({helps} samples each, "
-        f"{args.backlog} captions always waiting, quotas off, batch size 1)"
+        f"{args.backlog} captions always waiting, quotas off, batch size 1, no batch window)"
     )
     print(machine("end"))
     print("\n".join(ours.report("this bot (worker thread)")))
