@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from _common import machine, percentile  # also puts the project on sys.path; sets HF_HUB_OFFLINE=1
 
-from bot import photo_index
+from bot.stores import photo_index
 from bot.stores.photo_index import ModelSpec, PhotoIndex, PhotoRecord
 
 SPEC = ModelSpec("openai/clip-vit-large-patch14", 768)
