@@ -21,7 +21,7 @@ with AVX512-BF16 or AMX, fp32 elsewhere), then freed before the next one:
 Each section is timed as the median of --repeats calls after one warm-up call; sections are skipped, and
 the report says so, past --budget-s. The load average and CPU model are printed with the table.
 
-    python bench/real_size_cpu.py --quick     # 1 timed call each, 8 decode tokens: ~10-15 minutes on 2 cores
+    python bench/real_size_cpu.py --quick     # 1 timed call each, 8 decode tokens: ~3.5 min on a quiet 2-core CPU
     python bench/real_size_cpu.py             # 3 timed calls each, 32 decode tokens
     python bench/real_size_cpu.py --only blip,clip
 """
