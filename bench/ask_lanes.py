@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # date, CPU model and load average next to every table; sets HF_HUB_OFFLINE=1
 
 QUESTIONS = ["Why?", "What colour is the square?", "How many are there?", "Anything else in this picture?"]
 
@@ -126,6 +128,7 @@ def main() -> None:
         help="torch threads per lane (on a busy 2-core machine, OpenMP teams made tiny-model timings erratic)",
     )
     args = parser.parse_args()
+    print(machine("start"), flush=True)
     import logging
     import warnings
 
@@ -176,6 +179,7 @@ def main() -> None:
     )
     print(f"  with lanes    : {median(with_lanes):6.2f} s   {fmt(with_lanes)}   (goal <= 2 s)")
     print(f"  without lanes : {median(without_lanes):6.2f} s   {fmt(without_lanes)}")
+    print(machine("end"))
 
 
 def fmt(values: list[float]) -> str:

@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # date, CPU model and load average next to every table; sets HF_HUB_OFFLINE=1
 
 QUESTION = "What is the dog in the corner of this photo doing right now?"
 ANSWER = "The dog is lying on a red blanket next to the sofa, looking at the camera."
@@ -224,11 +226,13 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=1000)
     parser.add_argument("--context", type=int, default=4096, help="VLM_CONTEXT_TOKENS (the tiny model allows 4096)")
     args = parser.parse_args()
+    print(machine("start"), flush=True)
     import logging
 
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(run(args.requests, args.turns, args.context, Path(tmp)))
+    print(machine("end"))
 
 
 if __name__ == "__main__":

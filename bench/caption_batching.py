@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import time
 
-from _common import tiny_blip
+from _common import machine, tiny_blip  # sets HF_HUB_OFFLINE=1
 from PIL import Image
 
 
@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    print(machine("start"), flush=True)
     from bot.settings import Settings
 
     settings = Settings(telegram_bot_token="bench", caption_model=str(tiny_blip()), device="cpu")
@@ -57,6 +58,7 @@ def main() -> None:
     print(f"  one at a time : {u:.3f} s")
     print(f"  batched (≤{args.batch}): {b:.3f} s")
     print(f"  ratio batched/unbatched: {b / u:.2f}  (goal ≤ 0.50)")
+    print(machine("end"))
 
 
 if __name__ == "__main__":

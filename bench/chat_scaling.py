@@ -36,9 +36,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import percentile  # also puts the project on sys.path
+from _common import machine, percentile  # also puts the project on sys.path; sets HF_HUB_OFFLINE=1
 
-from bot import photo_index
+from bot.stores import photo_index
 from bot.stores.photo_index import ModelSpec, PhotoIndex, PhotoRecord
 
 SPEC = ModelSpec("openai/clip-vit-large-patch14", 768)
@@ -174,14 +174,6 @@ def child(args: argparse.Namespace, *extra: str) -> list[dict]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown CPU"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--chats", default="1000,5000,10000", help="checkpoints, comma separated")
@@ -206,10 +198,8 @@ def main() -> None:
     import resource
 
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    print(
-        f"CPU: {cpu_model()}, {os.cpu_count()} cores; file limit {limit}; "
-        f"load average {os.getloadavg()[0]:.2f} at the start; store on {'disk' if args.disk else 'tmpfs'}"
-    )
+    print(machine("start"))
+    print(f"file limit {limit}; store on {'disk' if args.disk else 'tmpfs'}")
     rows = child(args, "--scale", "bounded", "--chats", args.chats, "--searches", str(args.searches))
     if args.baseline:
         rows += child(args, "--scale", "unbounded", "--chats", args.baseline, "--searches", str(args.searches))
@@ -242,7 +232,8 @@ def main() -> None:
             " (this bot)" if result["sync_threshold"] != 1000 else " (chromadb's default; older collections)"
         )
         print(f"| {label} | " + " | ".join(f"{result['first_ms'][str(size)]:.1f}" for size in sizes) + " |")
-    print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
+    print()
+    print(machine("end"))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CAP = 40_000_000
-
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import machine  # date, CPU model and load average next to every table; sets HF_HUB_OFFLINE=1
 
 # -- inputs (built once, by the parent) -----------------------------------------------------------------
 
@@ -270,6 +271,7 @@ def main() -> None:
     parser.add_argument("--before", default="main", help="the commit to compare with (default: main)")
     parser.add_argument("--only", default=",".join(MEASUREMENTS))
     args = parser.parse_args()
+    print(machine("start"), flush=True)
     folder = Path(tempfile.mkdtemp(prefix="bench-inputs-"))
     build_inputs(folder)
     trees = {f"before ({args.before})": export(args.before), "after (this tree)": ROOT}
@@ -277,6 +279,7 @@ def main() -> None:
         print(f"== {what}")
         for label, tree in trees.items():
             print(f"  {label:<22} {json.dumps(child(tree, what, folder), ensure_ascii=False)}", flush=True)
+    print(machine("end"))
 
 
 if __name__ == "__main__":

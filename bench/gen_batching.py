@@ -26,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import machine  # date, CPU model and load average next to every table; sets HF_HUB_OFFLINE=1
 
 from bot.queue.gpu_queue import GpuQueue
 from bot.queue.jobs import Job
@@ -223,4 +225,6 @@ if __name__ == "__main__":
     parser.add_argument("--gpu", action="store_true", help="real-size SDXL at 512x512 in fp16 on CUDA")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    print(machine("start"), flush=True)
     asyncio.run(main(args.gpu, args.rounds))
+    print(machine("end"))

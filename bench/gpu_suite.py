@@ -53,6 +53,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from _common import machine  # date, CPU model and load average next to every table; sets HF_HUB_OFFLINE=1
 
 # Peak memory bandwidth (bytes/s) by card name, from the vendors' data sheets; the first match wins.
 PEAK_BANDWIDTH = (
@@ -141,6 +142,7 @@ class Suite:
                 f"{'small configs' if self.small else 'real sizes'}, random weights; wall {wall:.0f} s"
                 + (f"; {why}" if why else "")
             )
+            print(machine())
             print()
             print("| section | case | result |")
             print("|---|---|---|")
@@ -837,6 +839,7 @@ def main() -> None:
     timer = threading.Timer(budget + 60, watchdog)
     timer.daemon = True
     timer.start()
+    print(machine("start"), flush=True)
     print(
         f"GPU suite: {suite.name}, budget {budget:.0f} s, {'small' if args.small else 'real-size'} models", flush=True
     )

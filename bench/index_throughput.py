@@ -11,11 +11,15 @@ config with random weights (the same speed as the real weights; nothing is downl
   photo), then the worker's `ClipEmbedder.embed_images` on batches of --batch photos under
   `torch.inference_mode()`, in the device's precision (CPU fp32; CUDA fp16), normalised.
 
-The two alternate in rounds so that a neighbour's load on a shared machine hits both alike. The report
-gives photos/s, the ratio, and the achieved FLOP/s against the device's peak (a measured GEMM peak and,
-on a CPU, the nominal AVX-512 peak from the core count and clock).
+The paths are interleaved within every round (the order turned from round to round), each on the same
+--batch photos, over --rounds rounds (7 by default): a neighbour's load that comes and goes hits every
+path alike, and the ratio is taken per round, so the report gives the median ratio and its spread (IQR,
+min-max) rather than one figure that whatever else the machine did decides. It also gives photos/s and
+the achieved FLOP/s against the device's peak (a measured GEMM peak and, on a CPU, the nominal peak from
+the core count and clock), and the load average and CPU model at the start and end (bench/_common.py).
 
-    python bench/index_throughput.py                  # CPU, about two minutes on 2 cores
+    python bench/index_throughput.py                  # CPU: 7 rounds of 16 photos a path, ~8 minutes on 2 cores
+    python bench/index_throughput.py --quick          # CPU: 7 rounds of 8 photos a path, ~3-4 minutes
     python bench/index_throughput.py --device cuda    # a CUDA GPU: fp16 batches against the fp32 loop
 """
 
@@ -26,15 +30,17 @@ import copy
 import io
 import os
 import random
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
+from _common import load_average, machine, spread  # sets HF_HUB_OFFLINE=1; puts the project on sys.path
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.imaging.decode import shrink_for_embedding
 from models.base import Device
@@ -149,88 +155,103 @@ def nominal_cpu_peak() -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--photos", type=int, default=0, help="tutorial photos per round (default 8 CPU, 256 GPU)")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=0, help="batch size of the batched path (default 16 CPU, 64 GPU)")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds (at least 7 for a spread)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        help="batch size of the batched path, and photos per path per round (default 16 CPU, 64 GPU; 8 with --quick)",
+    )
+    parser.add_argument("--quick", action="store_true", help="batches of 8 on a CPU: about 3-4 minutes on 2 cores")
     parser.add_argument(
         "--cpu-bf16",
         choices=("auto", "yes", "no"),
         default="auto",
-        help="also time the batched path with bf16 weights on the CPU (auto: when it has AMX)",
+        help="also time the batched path with bf16 weights on the CPU (auto: when it has AMX, not with --quick)",
     )
     args = parser.parse_args()
     device = torch.device(args.device)
     gpu = device.type == "cuda"
-    count = args.photos or (256 if gpu else 8)
-    batch = args.batch or (64 if gpu else 16)
+    batch = args.batch or (64 if gpu else 8 if args.quick else 16)
     ours = Device(device, torch.float16 if gpu else torch.float32)
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    bf16 = not gpu and (args.cpu_bf16 == "yes" or (args.cpu_bf16 == "auto" and "amx_bf16" in cpuinfo))
+    amx = "amx_bf16" in cpuinfo
+    bf16 = not gpu and (args.cpu_bf16 == "yes" or (args.cpu_bf16 == "auto" and amx and not args.quick))
+    print(machine("start"), flush=True)
 
     started = time.perf_counter()
     reference, processor = vit_l14(device, torch.float32)  # the tutorial's model: fp32
     model = reference if ours.dtype == torch.float32 else vit_l14(device, ours.dtype)[0]
-    paths = {"batched": ClipEmbedder(model, processor, ours, "clip-vit-large-patch14 (random)")}
+    paths: dict[str, Callable[[list[Image.Image]], None]] = {
+        "tutorial": lambda images: tutorial_loop(reference, processor, images, device),
+        "one at a time": lambda images: tutorial_loop(reference, processor, images, device, inference_mode=True),
+    }
+    embedders = {"batched": ClipEmbedder(model, processor, ours, "clip-vit-large-patch14 (random)")}
     if bf16:
         cpu_bf16 = Device(device, torch.bfloat16)
-        paths["batched bf16"] = ClipEmbedder(copy.deepcopy(reference).to(torch.bfloat16), processor, cpu_bf16, "bf16")
+        embedders["batched bf16"] = ClipEmbedder(
+            copy.deepcopy(reference).to(torch.bfloat16), processor, cpu_bf16, "bf16"
+        )
+    for name, embedder in embedders.items():
+        paths[name] = lambda images, embedder=embedder: batched(embedder, images, batch, device)
     print(
-        f"built ViT-L/14 CLIP in {time.perf_counter() - started:.0f} s; torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, device {device}"
+        f"built ViT-L/14 CLIP in {time.perf_counter() - started:.0f} s; device {device}"
         + (f" ({torch.cuda.get_device_name(device)})" if gpu else ""),
         flush=True,
     )
 
-    # The batched paths get twice the photos per round on a CPU, so each round's batches are full.
-    ours_count = max(batch, count if gpu else count * 2)
-    images = photos(max(count, ours_count))
+    # Every path gets the same photos each round: one full batch.
+    images = photos(batch)
     peaks = [gemm_peak(device, ours.dtype)]
-    tutorial_loop(reference, processor, images[:2], device)  # warm-up
-    tutorial_loop(reference, processor, images[:2], device, inference_mode=True)
-    for embedder in paths.values():
-        batched(embedder, images[:batch], batch, device)
-    times = {"tutorial": 0.0, "one at a time": 0.0, **{name: 0.0 for name in paths}}
-    done = dict.fromkeys(times, 0)
-    for round_ in range(args.rounds):  # alternating, so that other load on the machine hits every path
-        for name, no_grad in (("tutorial", False), ("one at a time", True)):
+    for name, run in paths.items():  # warm-up
+        run(images if name.startswith("batched") else images[:2])
+    rates: dict[str, list[float]] = {name: [] for name in paths}
+    names = list(paths)
+    for round_ in range(args.rounds):
+        # Interleaved, the order turned each round: a neighbour's load that comes and goes hits every path alike.
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        if round_ % 2:
+            order.reverse()
+        for name in order:
             t = time.perf_counter()
-            tutorial_loop(reference, processor, images[:count], device, inference_mode=no_grad)
-            times[name] += time.perf_counter() - t
-            done[name] += count
-        for name, embedder in paths.items():
-            t = time.perf_counter()
-            batched(embedder, images[:ours_count], batch, device)
-            times[name] += time.perf_counter() - t
-            done[name] += ours_count
+            paths[name](images)
+            rates[name].append(len(images) / (time.perf_counter() - t))
         print(
-            f"round {round_ + 1}/{args.rounds}: "
-            + ", ".join(f"{name} {done[name] / times[name]:.2f} photos/s" for name in times),
+            f"round {round_ + 1}/{args.rounds} ({', '.join(order)}): "
+            + ", ".join(f"{name} {rates[name][-1]:.2f}" for name in names)
+            + f" photos/s; batched/tutorial {rates['batched'][-1] / rates['tutorial'][-1]:.2f}x; {load_average()}",
             flush=True,
         )
 
     flops = flops_per_image(reference, processor, images[0], device, torch.float32)
     peaks.append(gemm_peak(device, ours.dtype))
     peak = max(peaks)
-    rate = {k: done[k] / times[k] for k in times}
     precision = {
         "tutorial": "fp32, autograd on",
         "one at a time": "fp32, inference mode",
         "batched": str(ours.dtype).removeprefix("torch.") + ", inference mode",
         "batched bf16": "bf16 weights (AMX), inference mode",
     }
-    print()
     dtype_name = str(ours.dtype).removeprefix("torch.")
+    print()
     print(
-        "| path | precision | photos per forward pass | photos/s | vs tutorial | achieved GFLOP/s "
-        f"| of {dtype_name} GEMM peak |"
+        f"CLIP ViT-L/14 indexing (random weights, 1280x960 JPEG photos), {args.rounds} interleaved rounds of "
+        f"{batch} photos per path; median, IQR and min-max of the rounds"
+    )
+    print(machine("end"))
+    print()
+    print(
+        "| path | precision | photos per forward pass | photos/s median (IQR; min-max) | vs tutorial, per round "
+        f"| GFLOP/s at the median | of {dtype_name} GEMM peak |"
     )
     print("|---|---|---|---|---|---|---|")
-    for name in times:
-        achieved = rate[name] * flops
+    for name in names:
+        median = statistics.median(rates[name])
+        ratios = [a / b for a, b in zip(rates[name], rates["tutorial"], strict=True)]
         label = "tutorial loop" if name == "tutorial" else f"{name} (this bot)" if name == "batched" else name
         print(
-            f"| {label} | {precision[name]} | {batch if name.startswith('batched') else 1} | {rate[name]:.2f} | "
-            f"{rate[name] / rate['tutorial']:.2f}x | {achieved / 1e9:.0f} | {achieved / peak:.0%} |"
+            f"| {label} | {precision[name]} | {batch if name.startswith('batched') else 1} | {spread(rates[name])} "
+            f"| {spread(ratios)}x | {median * flops / 1e9:.0f} | {median * flops / peak:.0%} |"
         )
     print()
     print(f"ViT-L/14 image tower: {flops / 1e9:.1f} GFLOP per photo (torch FlopCounterMode, 224x224).")
@@ -242,16 +263,11 @@ def main() -> None:
     if not gpu:
         nominal, how = nominal_cpu_peak()
         if nominal:
-            print(
-                f"Nominal fp32 CPU peak: {nominal / 1e9:.0f} GFLOP/s ({how}); the batched path runs at "
-                f"{rate['batched'] * flops / nominal:.0%} of it, the tutorial loop at "
-                f"{rate['tutorial'] * flops / nominal:.0%}."
-            )
-    print(
-        f"Ratio batched / tutorial: {rate['batched'] / rate['tutorial']:.2f}x; batching alone (batched / one at "
-        f"a time): {rate['batched'] / rate['one at a time']:.2f}x (wall {sum(times.values()):.0f} s, "
-        f"{os.cpu_count()} CPUs visible)."
-    )
+            print(f"Nominal fp32 CPU peak: {nominal / 1e9:.0f} GFLOP/s ({how}).")
+    batching = [a / b for a, b in zip(rates["batched"], rates["one at a time"], strict=True)]
+    overall = [a / b for a, b in zip(rates["batched"], rates["tutorial"], strict=True)]
+    print(f"Ratio batched / tutorial, per round: {spread(overall)}x")
+    print(f"Batching alone (batched / one at a time, inference mode both), per round: {spread(batching)}x")
 
 
 if __name__ == "__main__":

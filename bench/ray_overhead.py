@@ -13,7 +13,7 @@ import os
 import statistics
 import time
 
-from _common import ROOT, summary, tiny_blip
+from _common import ROOT, machine, summary, tiny_blip  # sets HF_HUB_OFFLINE=1
 from PIL import Image
 
 
@@ -43,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=30)
     args = parser.parse_args()
+    print(machine("start"), flush=True)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ["PYTHONPATH"] = str(ROOT)  # Ray's workers import the project
     from bot.settings import Settings
@@ -60,6 +61,7 @@ def main() -> None:
         f"  Ray overhead per job: {overhead * 1000:.1f} ms (mean), "
         f"ratio {statistics.mean(ray_times) / statistics.mean(local_times):.2f}x"
     )
+    print(machine("end"))
 
 
 if __name__ == "__main__":
