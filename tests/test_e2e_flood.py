@@ -32,9 +32,7 @@ def _settled(tg, chat_id: int, quiet: float = 3.0, timeout: float = 120.0) -> li
     raise AssertionError(f"the chat did not settle: {last}")
 
 
-def test_a_flood_of_captions_is_refused_without_downloads_and_help_stays_quick(
-    new_bot, tiny_blip, tiny_clip, user_ids
-):
+def test_a_flood_of_captions_is_refused_without_downloads_and_help_stays_quick(new_bot, tiny_blip, tiny_clip, user_ids):
     tg, bot = new_bot(
         caption_model=tiny_blip,
         clip_model=tiny_clip,

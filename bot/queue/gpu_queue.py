@@ -176,8 +176,11 @@ class GpuQueue:
         self._batches: set[asyncio.Task[None]] = set()
         self._counts = Counter[tuple[Lane, bool]]()  # (lane, succeeded) -> jobs
         self._announced: dict[int, dict[int, float]] = {}  # user -> {seq: when} of requests being prepared
-        self._withdrawn = asyncio.Event()  # set (and replaced) whenever an announced request is withdrawn
+        self._withdrawn = asyncio.Event()  # set (and replaced) whenever an announced request is admitted or withdrawn
         self._preparing: dict[int, tuple[int, int, asyncio.Event]] = {}  # seq -> (user, chat, set when done)
+        # Requests admitted (`reserve`) but not submitted yet: their photo is downloading. They count
+        # against the caps like queued jobs, so a flood is refused before anything is downloaded.
+        self._reserved: dict[int, set[int]] = {}  # user -> seqs
         self._closed = False
 
     # -- public API ---------------------------------------------------------------------------
@@ -235,19 +238,19 @@ class GpuQueue:
             if not seqs:
                 del self._announced[user_id]
             self._wake.set()
-            self._withdrawn.set()
-            self._withdrawn = asyncio.Event()
+            self._changed_preparing()
 
     async def wait_admission(self, user_id: int, seq: int) -> None:
-        """Wait until the user's announced requests before `seq` have submitted or withdrawn (or held for
-        ANNOUNCED_HOLD_S): a request's quota and caps are counted after those of the requests sent before it,
-        whichever photo downloads first."""
+        """Wait until the user's announced requests before `seq` are admitted (`reserve`), submitted or
+        withdrawn (or held for ANNOUNCED_HOLD_S): a request's quota and caps are counted after those of the
+        requests sent before it, whichever photo downloads first."""
         while True:
             now = time.monotonic()
+            reserved = self._reserved.get(user_id, ())
             ends = [
                 at + ANNOUNCED_HOLD_S
                 for s, at in self._announced.get(user_id, {}).items()
-                if s < seq and at + ANNOUNCED_HOLD_S > now
+                if s < seq and s not in reserved and at + ANNOUNCED_HOLD_S > now
             ]
             if not ends:
                 return
@@ -255,23 +258,54 @@ class GpuQueue:
                 async with asyncio.timeout(max(ends) - now):
                     await self._withdrawn.wait()
 
+    def reserve(self, user_id: int, seq: int) -> None:
+        """Admit a request before its work is prepared (its photo downloaded): raises Busy or TooManyPending
+        when a cap is reached, counting the jobs waiting and running and the requests already admitted.
+        The job it then submits takes the place; `release` gives it back if none comes."""
+        if self._closed:
+            raise ShuttingDown(f"request {seq} not admitted: the queue is closed")
+        self._check_caps(user_id, seq)
+        self._reserved.setdefault(user_id, set()).add(seq)
+        self._changed_preparing()
+
+    def release(self, user_id: int, seq: int) -> None:
+        """A request admitted by `reserve` ended without submitting its job (bad input, a failed download)."""
+        seqs = self._reserved.get(user_id)
+        if seqs is not None and seq in seqs:
+            seqs.discard(seq)
+            if not seqs:
+                del self._reserved[user_id]
+
+    def _check_caps(self, user_id: int, seq: int) -> None:
+        reserved = self._reserved.get(user_id, set())
+        pending = (
+            sum(len(q) for q in self._waiting.values())
+            + sum(len(seqs) for seqs in self._reserved.values())
+            - (seq in reserved)
+        )
+        if pending >= self._max_pending:
+            raise Busy(f"queue full ({pending} waiting)")
+        mine = (
+            len(self._waiting.get(user_id, ()))
+            + sum(t.job.user_id == user_id and t.job.lane is Lane.INTERACTIVE for t in self._running)
+            + len(reserved - {seq})
+        )
+        if mine >= self._max_per_user:
+            raise TooManyPending(f"user {user_id} has {mine} pending", user_message=texts.too_many_pending(mine))
+
+    def _changed_preparing(self) -> None:
+        self._withdrawn.set()
+        self._withdrawn = asyncio.Event()
+
     def submit(self, job: Job) -> Ticket:
         """Queue `job`; raises Busy or TooManyPending when a cap is reached."""
         if self._closed:  # a request still preparing when the bot stopped: its journal entry replays it
             raise ShuttingDown(f"job {job.id} not queued: the queue is closed")
         if job.lane is Lane.BACKGROUND:
             return self._submit_background(job)
-        pending = sum(len(q) for q in self._waiting.values())
-        if pending >= self._max_pending:
-            raise Busy(f"queue full ({pending} waiting)")
-        mine = len(self._waiting.get(job.user_id, ())) + sum(
-            t.job.user_id == job.user_id and t.job.lane is Lane.INTERACTIVE for t in self._running
-        )
-        if mine >= self._max_per_user:
-            raise TooManyPending(
-                f"user {job.user_id} has {mine} pending",
-                user_message=texts.too_many_pending(mine),
-            )
+        if job.seq not in self._reserved.get(job.user_id, ()):  # else admitted before: its place is kept
+            self._check_caps(job.user_id, job.seq)
+        self.release(job.user_id, job.seq)
         self.withdraw(job.user_id, job.seq)
         ticket = Ticket(job)
         # A user's jobs run in the order they were sent (seq), not in the order their downloads finished.
