@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from bot.features.photos import CHAT_PENDING_MAX, DEFERRED_QUIET_S
 from tests.support.chat import answer_to, answered_at, is_status, photo_bytes
 
 pytestmark = pytest.mark.timeout(300)
@@ -15,7 +16,6 @@ pytestmark = pytest.mark.timeout(300)
 FLOOD = 500
 QUOTA = 10  # per minute
 CAP = 5  # QUEUE_MAX_PER_USER
-INDEXING_BOUND = 32  # bot.features.photos.CHAT_PENDING_MAX: a chat's photos indexed while it floods
 
 
 def _settled(tg, chat_id: int, quiet: float = 3.0, timeout: float = 120.0) -> list[dict]:
@@ -61,6 +61,7 @@ def test_a_flood_of_captions_is_refused_without_downloads_and_help_stays_quick(n
                 time.sleep(ahead)
 
     flooding = threading.Thread(target=flood)
+    started = time.time()
     flooding.start()
     latencies = []
     for _ in range(6):
@@ -72,8 +73,10 @@ def test_a_flood_of_captions_is_refused_without_downloads_and_help_stays_quick(n
     messages = _settled(tg, flood_chat["id"])
 
     flood_ids = {size["file_id"] for request in sent for size in request["photo"]}
-    get_files = [c for c in tg.calls("getFile") if c.params.get("file_id") in flood_ids]
-    downloads = tg.calls("file_download")
+    # Until the flood has been quiet for DEFERRED_QUIET_S; then the photos waiting on disk are indexed.
+    before = started + DEFERRED_QUIET_S
+    get_files = [c for c in tg.calls("getFile") if c.params.get("file_id") in flood_ids and c.time < before]
+    downloads = [c for c in tg.calls("file_download") if c.time < before]
     answers = [m for m in messages if not is_status(m.get("text"))]
     refusals = [m for m in answers if "limit" in (m.get("text") or "") or "waiting" in (m.get("text") or "")]
     print(
@@ -83,8 +86,8 @@ def test_a_flood_of_captions_is_refused_without_downloads_and_help_stays_quick(n
     )
     assert len(sent) == FLOOD
     # Only the admitted requests are downloaded for their command; indexing takes a bounded share meanwhile.
-    assert len(get_files) <= QUOTA + INDEXING_BOUND, len(get_files)
-    assert len(downloads) <= QUOTA + INDEXING_BOUND, len(downloads)
+    assert len(get_files) <= QUOTA + CHAT_PENDING_MAX, len(get_files)
+    assert len(downloads) <= QUOTA + CHAT_PENDING_MAX, len(downloads)
     # At most the quota's answers plus one refusal per reason (the cap, then the quota).
     assert len(messages) <= QUOTA + 3, [m.get("text") for m in messages]
     assert 1 <= len(refusals) <= 3, [m.get("text") for m in refusals]
