@@ -220,9 +220,10 @@ class GpuQueue:
         deadline = time.monotonic() + ANNOUNCED_HOLD_S
         while True:
             earlier = [
-                (s, done) for s, (user, chat, done) in self._preparing.items() if user == user_id and chat == chat_id
+                (s, done)
+                for s, (user, chat, done) in self._preparing.items()
+                if user == user_id and chat == chat_id and s < seq
             ]
-            earlier = [(s, done) for s, done in earlier if s < seq]
             if not earlier:
                 return
             # The latest earlier one: it prepares only after those before it, so a flood's requests each wait
