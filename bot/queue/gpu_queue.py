@@ -113,6 +113,8 @@ class GpuQueue:
     rather than in arrival order. Jobs of one user keep the order they were sent in (`Job.seq`), even
     when an earlier one is submitted later (its photo took longer to download): a request `announce()`d
     when it arrives holds back the same user's later jobs until it is submitted or withdrawn.
+    Admission: a request `reserve()`s its place before its work is prepared (its photo downloaded), and
+    counts against the caps from then on, so a flood is refused before it costs a download.
     Batching: jobs waiting behind the chosen one with the same batch key join it, in fair order,
     up to the task's batch size. A lone job arriving at an idle worker waits `batch_window_s`
     (a few ms) for batch mates; jobs arriving while the worker is busy simply gather.
