@@ -177,7 +177,9 @@ def build_application(
     from handlers.forget import bot_removed
 
     index_filter = filters.UpdateType.MESSAGE & (IMAGE_MESSAGE | filters.REPLY)
-    application.add_handler(MessageHandler(index_filter, index_photo), group=INDEX_GROUP)
+    # Not blocking: noting a photo waits on the disk, and a flood of photos must not hold up the updates
+    # behind it (another user's /help); the photo is noted in memory before the handler's first await.
+    application.add_handler(MessageHandler(index_filter, index_photo, block=False), group=INDEX_GROUP)
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, chat_migrated), group=INDEX_GROUP)
     application.add_handler(ChatMemberHandler(bot_removed, ChatMemberHandler.MY_CHAT_MEMBER), group=INDEX_GROUP)
     application.add_error_handler(on_error)

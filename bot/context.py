@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from telegram.ext import CallbackContext, ExtBot
 
+from bot.features.flood import RefusalBursts
 from bot.i18n import Text
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class Services:
     photos: ChatPhotos  # photo memory: `photos.index_message(message)` indexes a sent photo
     chat_stores: list[ChatStore]  # what /forget and the bot's removal delete
     decoder: ImageDecoder  # every photo a command or indexing reads is decoded through it
+    refusals: RefusalBursts = field(default_factory=RefusalBursts)  # a flood's refusals: answered once per burst
 
     async def forget_chat(self, chat_id: int) -> dict[Text, int]:
         """Delete everything kept for the chat, leaving no byte of its texts on disk: {what: how many}.

@@ -4,7 +4,9 @@ A command's handler says what to run and how to answer; the request around it do
 
 1. the journal entry (before anything else, so a crash loses nothing) and its replay after a restart;
 2. the user's order: their requests reach the queue in the order they were sent;
-3. the quota, taken when the job is queued (and given back when the queue refuses it);
+3. admission: the queue's caps and the user's quota, checked before anything is downloaded or decoded
+   (`admit`), given back when the request ends without queueing its job; a flood's refusals answered once
+   per burst (bot.features.flood);
 4. the queue, the status message ("⏳ Queued: #3", edited into the answer) and the chat action;
 5. the error reply: a BotError's own words, in the user's language; anything else is a bug for on_error.
 """
@@ -16,13 +18,14 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from telegram import Bot, Message, Update
 from telegram.error import TelegramError
 
 from bot import texts
-from bot.errors import BotError, ShuttingDown, StorageBusy
+from bot.errors import BotError, Busy, QuotaExceeded, ShuttingDown, StorageBusy, TooManyPending
 from bot.i18n import Lang, Say, language_of
 from bot.messaging.access import is_admin
 from bot.messaging.commands import parse_command
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
 
     from bot.context import BotContext, Services
     from bot.queue.gpu_queue import GpuQueue, Ticket
-    from contract.requests import Asks, Request, Result
+    from contract.requests import Asks, Request, Result, Task
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,9 @@ R = TypeVar("R")
 
 # What a command's handler is: it gets the request, and answers through it.
 Handler = Callable[["UserRequest"], Awaitable[Any]]
+
+# Refusals for how much a user asks (not for what): a flood of them is answered once per burst.
+REFUSALS: dict[type[BotError], str] = {QuotaExceeded: "quota", TooManyPending: "cap", Busy: "busy"}
 
 
 def requester_id(update: Update) -> int:
@@ -77,6 +83,7 @@ class UserRequest:
         self.lang: Lang = language_of(update.effective_user)  # of whoever asked (pressed), also for button presses
         self.status: StatusMessage | None = None
         self._in_order = False
+        self._admitted: _Admission | None = None  # quota and queue place taken, job not yet submitted
 
     @property
     def text(self) -> str:
@@ -110,7 +117,13 @@ class UserRequest:
         except BotError as error:
             if isinstance(error, ShuttingDown):
                 raise
+            reason = REFUSALS.get(type(error))
+            if reason is not None and not self.services.refusals.should_answer(self.user_id, reason):
+                log.debug("request %s refused (%s), not answered: %s", self.update.update_id, reason, error)
+                return
             await self.reply_error(error)
+        finally:
+            await self._give_back()
 
     async def _serve_journaled(self, handle: Handler) -> None:
         """Keep the update in the job journal from before the handler starts until it has answered."""
@@ -178,8 +191,47 @@ class UserRequest:
             log.warning("could not send the error reply: %s", exc)
 
     async def fetch_image(self, photo: PhotoRef) -> Image:
-        """Download and decode the request's photo (once per message: indexing shares the decode)."""
+        """Download and decode the request's photo (once per message: indexing shares the decode).
+        Call `admit` first: a request over a quota or a cap is refused before its photo costs anything."""
         return await fetch_image(self.bot, photo, self.services.decoder)
+
+    async def admit(self, task: Task) -> None:
+        """Take the request's place in the queue and count it against the user's quota, before its work is
+        prepared (a photo downloaded and decoded): raises QuotaExceeded, TooManyPending or Busy.
+
+        In the order the user sent their requests; admins are exempt from the quota, and a replay after a
+        restart was counted the first time. `run()` then submits into the place kept; a request that ends
+        without submitting (a bad photo, a failed download) gives both back. `run()` admits by itself when
+        the handler didn't.
+        """
+        if self._admitted is not None:
+            if self._admitted.task == task:
+                return
+            await self._give_back()
+        services, seq = self.services, self.update.update_id
+        queue = services.queue
+        await queue.wait_admission(self.user_id, seq)  # quota and caps in the order the user sent requests
+        queue.reserve(self.user_id, seq)
+        try:
+            replayed = await services.journal.status_message(seq)
+            counted = replayed is None and self.user_id not in services.settings.admin_user_ids
+            taken = await services.quotas.take(self.user_id, str(task)) if counted else None
+        except BaseException:
+            queue.release(self.user_id, seq)
+            raise
+        self._admitted = _Admission(task, taken)
+
+    async def _give_back(self) -> None:
+        """The request ends (or changes task) without submitting the job it was admitted for."""
+        admitted, self._admitted = self._admitted, None
+        if admitted is None:
+            return
+        self.services.queue.release(self.user_id, self.update.update_id)
+        if admitted.taken is not None:
+            try:
+                await self.services.quotas.refund(self.user_id, str(admitted.task), admitted.taken)
+            except StorageBusy as exc:
+                log.warning("quota of update %s not given back: %s", self.update.update_id, exc)
 
     def job(self, work: Request) -> Job:
         """The queue's job for `work`, ordered by the update that asked for it."""
@@ -203,17 +255,10 @@ class UserRequest:
         job = self.job(cast("Request", work))
         services = self.services
         queue, journal = services.queue, services.journal
-        await queue.wait_admission(job.user_id, job.seq)  # quota and caps in the order the user sent requests
+        await self.admit(job.task)
+        ticket = queue.submit(job)  # into the place admit() kept: no cap can refuse it now
+        self._admitted = None
         replayed = await journal.status_message(job.seq)
-        # Admins are exempt; a replay after a restart was counted the first time.
-        counted = replayed is None and job.user_id not in services.settings.admin_user_ids
-        taken = await services.quotas.take(job.user_id, str(job.task)) if counted else None
-        try:
-            ticket = queue.submit(job)
-        except BotError:
-            if taken is not None:
-                await services.quotas.refund(job.user_id, str(job.task), taken)
-            raise
 
         async def remember(sent: Message) -> None:
             await journal.set_status_message(job.seq, sent.message_id)
@@ -268,6 +313,12 @@ class UserRequest:
         """Delete the status message before an answer that can't be an edit of it (a photo, an album)."""
         if self.status is not None:
             await self.status.delete()
+
+
+@dataclass(frozen=True)
+class _Admission:
+    task: Task
+    taken: float | None  # when the quota counted it (for a refund); None: not counted
 
 
 async def _mark(note: Awaitable[None]) -> None:

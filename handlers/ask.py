@@ -17,7 +17,7 @@ from bot.messaging.commands import (
 )
 from bot.pipeline import UserRequest
 from bot.stores.history import Conversation
-from contract.requests import AskRequest, Turn
+from contract.requests import AskRequest, Task, Turn
 
 MAX_QUESTION_CHARS = 2000
 
@@ -38,6 +38,7 @@ async def ask(request: UserRequest) -> None:
     else:  # /ask, or "@bot what is this?", which asks the same way
         question = command_args(text) if parse_command(text) else without_mention(text, request.bot.username)
         _check_length(question)  # before a new photo is downloaded and stored
+        await request.admit(Task.ASK)  # so is the quota, and the cap
         subject = await subject_of_command(message, request.bot, history, decoder, request.update.update_id)
         if subject is None:
             await request.reply(texts.ASK_USAGE)

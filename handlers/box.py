@@ -13,7 +13,7 @@ from bot.imaging.boxes import annotate
 from bot.messaging.commands import command, command_args
 from bot.messaging.replies import reply_photo
 from bot.pipeline import UserRequest
-from contract.requests import BoxRequest
+from contract.requests import BoxRequest, Task
 
 MAX_TARGET_CHARS = 200
 
@@ -30,6 +30,7 @@ async def box(request: UserRequest) -> None:
         raise BadInput(
             f"target of {len(target)} chars", user_message=texts.too_long("description", len(target), MAX_TARGET_CHARS)
         )
+    await request.admit(Task.BOX)  # a request over a quota or a cap costs no download
     subject = await subject_of_command(
         message, request.bot, history, request.services.decoder, request.update.update_id
     )  # a replay: the same conversation

@@ -9,7 +9,7 @@ from bot.errors import BadInput
 from bot.messaging.commands import command, command_args
 from bot.messaging.media import find_photo
 from bot.pipeline import UserRequest
-from contract.requests import CaptionRequest
+from contract.requests import CaptionRequest, Task
 
 MAX_PREFIX_CHARS = 200
 
@@ -25,6 +25,7 @@ async def caption(request: UserRequest) -> None:
         raise BadInput(
             f"prefix of {len(prefix)} chars", user_message=texts.too_long("prefix", len(prefix), MAX_PREFIX_CHARS)
         )
+    await request.admit(Task.CAPTION)  # a request over a quota or a cap costs no download
     image = await request.fetch_image(photo)
     result = await request.run(CaptionRequest(image, prefix or None), ChatAction.TYPING)
     await request.answer(result.text.strip() or texts.NO_CAPTION)

@@ -8,7 +8,7 @@ from bot import texts
 from bot.messaging.commands import command
 from bot.messaging.media import find_photo
 from bot.pipeline import UserRequest
-from contract.requests import ClassifyRequest
+from contract.requests import ClassifyRequest, Task
 
 
 async def classify(request: UserRequest) -> None:
@@ -17,6 +17,7 @@ async def classify(request: UserRequest) -> None:
     if photo is None:
         await request.reply(texts.CLASSIFY_USAGE)
         return
+    await request.admit(Task.CLASSIFY)  # a request over a quota or a cap costs no download
     image = await request.fetch_image(photo)
     result = await request.run(ClassifyRequest(image), ChatAction.TYPING)
     await request.answer(texts.classification(result.labels))

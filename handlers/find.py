@@ -21,7 +21,7 @@ from bot.messaging.commands import command, command_args, replied_message
 from bot.messaging.media import find_photo
 from bot.messaging.status import keep_chat_action, send_chat_action
 from bot.pipeline import UserRequest
-from contract.requests import EmbedImageRequest, EmbedTextRequest
+from contract.requests import EmbedImageRequest, EmbedTextRequest, Task
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ async def find(request: UserRequest) -> None:
         exclude = [example.file_unique_id]
         query = await photos.stored_embedding(message.chat_id, example.file_unique_id)
         if query is None:
+            await request.admit(Task.EMBED)  # a request over a quota or a cap costs no download
             image = await photos.example_image(example)
             query = await request.run(EmbedImageRequest(image), ChatAction.UPLOAD_PHOTO)
     else:

@@ -166,3 +166,53 @@ async def test_a_locked_database_gets_a_plain_reply_and_never_holds_up_others(ap
     assert (await send(app, tg, tg.private_chat(ann), ann, photo=photo_bytes(2), caption="/caption x"))["text"] == (
         "caption of x"
     )
+
+
+async def test_a_request_over_the_quota_is_refused_before_its_photo_is_downloaded_and_a_burst_once(
+    app, tg, monkeypatch
+):
+    import bot.pipeline
+
+    fetched: list[str] = []  # the photos fetched for a command (indexing fetches them too, in the background)
+    fetch = bot.pipeline.fetch_image
+
+    async def fetch_image(telegram_bot, photo, decoder):
+        fetched.append(photo.file_id)
+        return await fetch(telegram_bot, photo, decoder)
+
+    monkeypatch.setattr(bot.pipeline, "fetch_image", fetch_image)
+    flo = tg.user(5, "Flo")
+    chat = tg.private_chat(flo)
+    for n in ("one", "two"):  # the limit is 2 a minute
+        assert (await send(app, tg, chat, flo, photo=photo_bytes(10), caption=f"/caption {n}"))["text"] == (
+            f"caption of {n}"
+        )
+    assert len(fetched) == 2
+    over = await send(app, tg, chat, flo, photo=photo_bytes(11), caption="/caption three")
+    assert "limit of 2 /caption requests per minute" in over["text"]
+    # The rest of the burst: refused without a word, and nothing of it downloaded.
+    more = [tg.message(chat, flo, photo=photo_bytes(12 + i), caption="/caption") for i in range(5)]
+    for sent in more:
+        await app.process_update(Update.de_json({"update_id": tg.inject(sent), "message": sent}, app.bot))
+    await asyncio.sleep(0.5)
+    assert not any(replies_to(tg, sent) for sent in more)
+    assert len(fetched) == 2  # none of the refused requests' photos was fetched for its command
+    # Another user is answered as ever.
+    ann = tg.user(6, "Ann")
+    assert (await send(app, tg, tg.private_chat(ann), ann, photo=photo_bytes(20), caption="/caption hi"))[
+        "text"
+    ] == "caption of hi"
+
+
+async def test_a_request_that_fails_after_admission_gives_its_quota_and_place_back(app, tg):
+    bo = tg.user(7, "Bo")
+    chat = tg.private_chat(bo)
+    not_an_image = dict(document=b"not an image", document_mime="image/png", document_name="x.png")
+    bad = await send(app, tg, chat, bo, caption="/caption", **not_an_image)
+    assert "limit" not in bad["text"] and bad["text"] != "caption of "
+    for n in ("one", "two"):  # the failed one did not count against the 2 a minute
+        assert (await send(app, tg, chat, bo, photo=photo_bytes(30), caption=f"/caption {n}"))["text"] == (
+            f"caption of {n}"
+        )
+    queue = app.bot_data["services"].queue
+    assert not queue._reserved  # no place kept for a request that is over

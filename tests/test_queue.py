@@ -364,3 +364,49 @@ async def test_wait_admission_lets_a_users_requests_count_in_the_order_they_were
     assert not later.done()
     queue.withdraw(1, seq=10)
     await asyncio.wait_for(later, 1.0)
+
+
+async def test_admitted_requests_count_against_the_caps_before_their_jobs_are_submitted():
+    backend = FakeBackend()
+    backend.gate.clear()
+    queue = make_queue(backend, max_per_user=2, max_pending=3)
+    await queue.start()
+    for seq in (10, 11, 12):
+        queue.announce(1, seq)
+    queue.reserve(1, 10)  # photos still downloading: no job yet
+    queue.reserve(1, 11)
+    with pytest.raises(TooManyPending):
+        queue.reserve(1, 12)  # refused before anything of it is downloaded
+    queue.withdraw(1, 12)
+    queue.submit(job(1, "A0", seq=10))  # into its kept place: no cap refuses it
+    queue.release(1, 11)  # its photo was bad: the place is free again
+    queue.announce(1, 13)
+    queue.reserve(1, 13)
+    queue.announce(2, 20)
+    queue.reserve(2, 20)
+    with pytest.raises(Busy):  # A0, 1's admitted 13 and 2's admitted 20 fill the queue
+        queue.reserve(3, 30)
+    backend.gate.set()
+    await queue.close()
+
+
+async def test_wait_admission_waits_for_earlier_requests_to_be_admitted_not_submitted():
+    queue = make_queue(FakeBackend())
+    for seq in range(10, 15):
+        queue.announce(1, seq)
+    later = [asyncio.create_task(queue.wait_admission(1, seq)) for seq in range(11, 15)]
+    await settle()
+    assert not any(task.done() for task in later)
+    queue.reserve(1, 10)  # admitted: its photo may download for long, the next one's quota counts now
+    await asyncio.wait_for(later[0], 1.0)
+    await settle()
+    assert not any(task.done() for task in later[1:])
+    queue.withdraw(1, 11)  # refused or failed before admission
+    queue.reserve(1, 12)
+    queue.release(1, 12)  # admitted, then its photo was bad: it held up nobody meanwhile and doesn't now
+    await asyncio.wait_for(later[1], 1.0)
+    await asyncio.wait_for(later[2], 1.0)
+    assert not later[3].done()
+    queue.reserve(1, 13)
+    await asyncio.wait_for(later[3], 1.0)
+    await queue.close()

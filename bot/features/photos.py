@@ -11,6 +11,14 @@ embedded in one batch (up to the embedding task's batch size), and stored with o
 
 With a PendingPhotos store, a noted photo is also written to disk (`note()`) until it is indexed, and the
 ones a kill or a stop left behind are indexed after the start.
+
+A flood of photos in one chat is bounded: at most CHAT_PENDING_MAX of a chat's photos wait in memory (so
+another chat's photo never queues behind more than that many of the flood's, and memory doesn't grow with
+it); the chat's further photos wait only on disk, in the backlog, and are taken up CHAT_PENDING_MAX at a time
+once the flood is over (no photo past the bound for DEFERRED_QUIET_S) and the chat's earlier ones are
+indexed. They are kept, not dropped, because every photo of a chat is meant to be searchable, a large
+legitimate upload too; the backlog's own per-chat bound (bot.stores.pending_photos) is where a flood stops
+being recorded (logged). Without a backlog, photos past the bound are dropped with a log line.
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ MODEL_DOWN_PAUSE_S = 60.0  # after "the CLIP model can't be loaded", don't downl
 ALBUM_QUIET_S = 1.0  # an album is complete once no part of it arrived for this long...
 ALBUM_MAX = 10  # ...or once it has as many photos as Telegram allows in one
 NOTE_WAIT_S = 0.5  # how long noting a photo on disk may hold up the update that brought it
+CHAT_PENDING_MAX = 32  # a chat's photos waiting in memory for indexing; more wait on disk (see above)
+DEFERRED_QUIET_S = 30.0  # a chat's photos left on disk are taken up once none was left there for this long
 
 
 def _log_failed_note(write: asyncio.Future[None]) -> None:
@@ -131,6 +141,12 @@ class ChatPhotos:
         # Set while the CLIP model can't be loaded: photos aren't downloaded for it meanwhile.
         self._model_down: TTLCache[str, bool] = TTLCache(maxsize=1, ttl=MODEL_DOWN_PAUSE_S, timer=time.monotonic)
         self.indexed = 0
+        # Chats with photos waiting only on disk (past CHAT_PENDING_MAX), and how far each has been taken up.
+        self._deferred: set[int] = set()
+        self._deferred_timers: dict[int, asyncio.TimerHandle] = {}
+        self._taken_up_to: dict[int, float] = {}  # chat -> `created` of the last backlog row taken up
+        self._refills: dict[int, asyncio.Task[None]] = {}
+        self.deferred = 0  # photos left on disk for later (counted, for tests and /stats-like checks)
 
     async def start(self, bot: Bot) -> None:
         """Open the index (a failure is logged; /find then says search is unavailable) and start indexing."""
@@ -146,16 +162,16 @@ class ChatPhotos:
         if self.backlog is not None:
             left = await self.backlog.all()
             for record, size in left:
-                self._note(record, size, None)
+                self._note(record, size, None, on_disk=True, quiet=False)
             if left:
                 log.info("indexing %d photo(s) left over from before the restart", len(left))
 
     async def close(self) -> None:
-        for timer in self._album_timers.values():
+        for timer in [*self._album_timers.values(), *self._deferred_timers.values()]:
             timer.cancel()
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        for task in [*self._workers, *self._refills.values()]:
+            task.cancel()
+        await asyncio.gather(*self._workers, *self._refills.values(), return_exceptions=True)
         await asyncio.to_thread(self.index.close)
 
     def _learn_spec(self, generations: Sequence) -> None:
@@ -181,7 +197,7 @@ class ChatPhotos:
         found = photo_record(message)
         if found is None:
             return False
-        return self._note(*found, message.media_group_id)
+        return self._note(*found, message.media_group_id, on_disk=False)
 
     async def note(self, message: Message) -> bool:
         """`index_message()`, with the photo also written to the backlog on disk, so no kill loses it."""
@@ -192,7 +208,7 @@ class ChatPhotos:
         new = (record.chat_id, record.key) not in self._keys_in_flight
         # In memory first, so a /find that came with it already waits for it; the row is written next,
         # long before a download and a forward pass end and delete it.
-        noted = self._note(record, size, message.media_group_id)
+        noted = self._note(record, size, message.media_group_id, on_disk=self.backlog is not None)
         if noted and new and self.backlog is not None:
             write = asyncio.ensure_future(self.backlog.add(record, size))
             try:  # a locked file must not hold up the updates behind this one: the write goes on meanwhile
@@ -203,10 +219,17 @@ class ChatPhotos:
                 log.warning("photo %s of chat %s not journaled: %s", record.key, record.chat_id, exc)
         return noted
 
-    def _note(self, record: PhotoRecord, size: int | None, media_group_id: str | None) -> bool:
+    def _note(
+        self, record: PhotoRecord, size: int | None, media_group_id: str | None, *, on_disk: bool, quiet: bool = True
+    ) -> bool:
+        """Queue the photo for indexing; past the chat's CHAT_PENDING_MAX, leave it on disk for later
+        (`on_disk`: it is, or is being, written to the backlog), or drop it. With `quiet`, the chat's photos
+        on disk are taken up only after DEFERRED_QUIET_S without another one past the bound (a flood)."""
         slot = (record.chat_id, record.key)
         if slot in self._keys_in_flight:
             return True
+        if self._in_flight.get(record.chat_id, 0) >= CHAT_PENDING_MAX:
+            return self._defer(record, on_disk, quiet)
         pending = _Pending(record, size, self._epochs.get(record.chat_id, 0))
         if media_group_id:
             album = (record.chat_id, media_group_id)
@@ -226,6 +249,67 @@ class ChatPhotos:
         self._keys_in_flight.add(slot)
         self._in_flight[record.chat_id] = self._in_flight.get(record.chat_id, 0) + 1
         return True
+
+    def _defer(self, record: PhotoRecord, on_disk: bool, quiet: bool) -> bool:
+        chat_id = record.chat_id
+        if not on_disk:
+            log.warning(
+                "chat %s has %d photos waiting to be indexed: photo %s not indexed",
+                chat_id,
+                self._in_flight.get(chat_id, 0),
+                record.key,
+            )
+            return False
+        log.debug("photo %s of chat %s waits on disk: the chat has enough being indexed", record.key, chat_id)
+        self.deferred += 1
+        self._deferred.add(chat_id)
+        if quiet:  # a flood: take its photos up once it is over
+            timer = self._deferred_timers.pop(chat_id, None)
+            if timer is not None:
+                timer.cancel()
+            loop = asyncio.get_running_loop()
+            self._deferred_timers[chat_id] = loop.call_later(DEFERRED_QUIET_S, self._quiet, chat_id)
+        return True
+
+    def _quiet(self, chat_id: int) -> None:
+        self._deferred_timers.pop(chat_id, None)
+        if not self._in_flight.get(chat_id):  # else once they are indexed (`_finished`)
+            self._refill(chat_id)
+
+    def _refill(self, chat_id: int) -> None:
+        """Take up the chat's next photos waiting on disk (a task: reading the backlog is a disk read)."""
+        if chat_id in self._refills or chat_id not in self._deferred or chat_id in self._deferred_timers:
+            return
+        task = asyncio.get_running_loop().create_task(self._take_up(chat_id), name=f"photo-backlog-{chat_id}")
+        self._refills[chat_id] = task
+        task.add_done_callback(lambda _: self._refills.pop(chat_id, None))
+
+    async def _take_up(self, chat_id: int) -> None:
+        assert self.backlog is not None
+        limit = 2 * CHAT_PENDING_MAX
+        try:
+            rows = await self.backlog.of_chat(chat_id, self._taken_up_to.get(chat_id, 0.0), limit)
+        except Exception as exc:  # taken up again once the chat's next photos are indexed, or after a restart
+            log.warning("photos of chat %s waiting on disk not taken up: %s", chat_id, exc)
+            return
+        for record, size, created in rows:
+            if record.chat_id != chat_id or chat_id not in self._deferred:
+                return  # forgotten meanwhile
+            if (chat_id, record.key) not in self._keys_in_flight:
+                if self._in_flight.get(chat_id, 0) >= CHAT_PENDING_MAX:
+                    return  # the rest when these are indexed
+                self._note(record, size, None, on_disk=True, quiet=False)
+            self._taken_up_to[chat_id] = created
+        if len(rows) < limit:
+            self._deferred.discard(chat_id)
+
+    def _drop_deferred(self, chat_id: int) -> None:
+        """The chat's backlog is gone (/forget, a move to a supergroup): nothing of it is left to take up."""
+        self._deferred.discard(chat_id)
+        self._taken_up_to.pop(chat_id, None)
+        timer = self._deferred_timers.pop(chat_id, None)
+        if timer is not None:
+            timer.cancel()
 
     def _enqueue(self, group: list[_Pending]) -> bool:
         try:
@@ -294,6 +378,8 @@ class ChatPhotos:
             self._in_flight[record.chat_id] = left
         else:
             self._in_flight.pop(record.chat_id, None)
+            if record.chat_id in self._deferred:
+                self._refill(record.chat_id)
         async with self._settled:
             self._settled.notify_all()
 
@@ -432,6 +518,7 @@ class ChatPhotos:
         """Delete the chat's photo index, including photos still being indexed; returns how many it had."""
         async with self._writes:
             self._epochs[chat_id] = self._epochs.get(chat_id, 0) + 1
+            self._drop_deferred(chat_id)
             if self.backlog is not None:
                 await self.backlog.forget(chat_id)
             return await asyncio.to_thread(self.index.forget, chat_id)
@@ -441,6 +528,9 @@ class ChatPhotos:
         await self.wait_indexed(old_chat_id, MIGRATE_WAIT_S)
         async with self._writes:
             self._epochs[old_chat_id] = self._epochs.get(old_chat_id, 0) + 1
+            if old_chat_id in self._deferred:  # a flood just before the move: those photos stay unindexed
+                log.warning("chat %s moved with photos still waiting on disk; they are not indexed", old_chat_id)
+            self._drop_deferred(old_chat_id)
             if self.backlog is not None:
                 await self.backlog.forget(old_chat_id)
             return await asyncio.to_thread(self.index.migrate, old_chat_id, new_chat_id)

@@ -113,6 +113,8 @@ class GpuQueue:
     rather than in arrival order. Jobs of one user keep the order they were sent in (`Job.seq`), even
     when an earlier one is submitted later (its photo took longer to download): a request `announce()`d
     when it arrives holds back the same user's later jobs until it is submitted or withdrawn.
+    Admission: a request `reserve()`s its place before its work is prepared (its photo downloaded), and
+    counts against the caps from then on, so a flood is refused before it costs a download.
     Batching: jobs waiting behind the chosen one with the same batch key join it, in fair order,
     up to the task's batch size. A lone job arriving at an idle worker waits `batch_window_s`
     (a few ms) for batch mates; jobs arriving while the worker is busy simply gather.
@@ -176,8 +178,11 @@ class GpuQueue:
         self._batches: set[asyncio.Task[None]] = set()
         self._counts = Counter[tuple[Lane, bool]]()  # (lane, succeeded) -> jobs
         self._announced: dict[int, dict[int, float]] = {}  # user -> {seq: when} of requests being prepared
-        self._withdrawn = asyncio.Event()  # set (and replaced) whenever an announced request is withdrawn
+        self._admitted: dict[int, asyncio.Event] = {}  # seq -> set once the announced request is admitted or withdrawn
         self._preparing: dict[int, tuple[int, int, asyncio.Event]] = {}  # seq -> (user, chat, set when done)
+        # Requests admitted (`reserve`) but not submitted yet: their photo is downloading. They count
+        # against the caps like queued jobs, so a flood is refused before anything is downloaded.
+        self._reserved: dict[int, set[int]] = {}  # user -> seqs
         self._closed = False
 
     # -- public API ---------------------------------------------------------------------------
@@ -203,6 +208,7 @@ class GpuQueue:
         is withdrawn, the user's jobs with a later seq wait for it (at most ANNOUNCED_HOLD_S), and so
         do their later requests in `chat_id` that call `wait_turn` (see there)."""
         self._announced.setdefault(user_id, {})[seq] = time.monotonic()
+        self._admitted.setdefault(seq, asyncio.Event())
         if chat_id is not None:
             self._preparing.setdefault(seq, (user_id, chat_id, asyncio.Event()))
 
@@ -213,47 +219,98 @@ class GpuQueue:
         about), so "/ask what is this?" on a new photo and at once "/ask and the colour?" must prepare in
         the order they were sent, not in the order their downloads happen to finish.
         """
-        earlier = [
-            done.wait()
-            for s, (user, chat, done) in self._preparing.items()
-            if user == user_id and chat == chat_id and s < seq
-        ]
-        if earlier:
+        deadline = time.monotonic() + ANNOUNCED_HOLD_S
+        while True:
+            earlier = [
+                (s, done)
+                for s, (user, chat, done) in self._preparing.items()
+                if user == user_id and chat == chat_id and s < seq
+            ]
+            if not earlier:
+                return
+            # The latest earlier one: it prepares only after those before it, so a flood's requests each wait
+            # on one event (waking all of them at each step costs the loop the square of the flood).
+            _, done = max(earlier, key=lambda pair: pair[0])
             try:
-                async with asyncio.timeout(ANNOUNCED_HOLD_S):
-                    await asyncio.gather(*earlier)
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    await done.wait()
             except TimeoutError:
                 log.warning("request %s of user %s went ahead of an earlier one still preparing", seq, user_id)
+                return
 
     def withdraw(self, user_id: int, seq: int) -> None:
         """The request is done preparing (submitted its job, answered without one, or failed)."""
         preparing = self._preparing.pop(seq, None)
         if preparing is not None:
             preparing[2].set()
+        admitted = self._admitted.pop(seq, None)
+        if admitted is not None:
+            admitted.set()
         seqs = self._announced.get(user_id)
         if seqs is not None and seqs.pop(seq, None) is not None:
             if not seqs:
                 del self._announced[user_id]
             self._wake.set()
-            self._withdrawn.set()
-            self._withdrawn = asyncio.Event()
 
     async def wait_admission(self, user_id: int, seq: int) -> None:
-        """Wait until the user's announced requests before `seq` have submitted or withdrawn (or held for
-        ANNOUNCED_HOLD_S): a request's quota and caps are counted after those of the requests sent before it,
-        whichever photo downloads first."""
+        """Wait until the user's announced requests before `seq` are admitted (`reserve`), submitted or
+        withdrawn (or held for ANNOUNCED_HOLD_S): a request's quota and caps are counted after those of the
+        requests sent before it, whichever photo downloads first."""
         while True:
             now = time.monotonic()
-            ends = [
-                at + ANNOUNCED_HOLD_S
+            earlier = [
+                (s, at + ANNOUNCED_HOLD_S)
                 for s, at in self._announced.get(user_id, {}).items()
-                if s < seq and at + ANNOUNCED_HOLD_S > now
+                if s < seq and at + ANNOUNCED_HOLD_S > now and not self._is_admitted(s)
             ]
-            if not ends:
+            if not earlier:
                 return
+            latest = max(s for s, _ in earlier)  # admitted only after those before it: one event to wait on
+            event = self._admitted[latest]
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(ends) - now):
-                    await self._withdrawn.wait()
+                async with asyncio.timeout(max(end for _, end in earlier) - now):
+                    await event.wait()
+
+    def _is_admitted(self, seq: int) -> bool:
+        event = self._admitted.get(seq)
+        return event is None or event.is_set()
+
+    def reserve(self, user_id: int, seq: int) -> None:
+        """Admit a request before its work is prepared (its photo downloaded): raises Busy or TooManyPending
+        when a cap is reached, counting the jobs waiting and running and the requests already admitted.
+        The job it then submits takes the place; `release` gives it back if none comes."""
+        if self._closed:
+            raise ShuttingDown(f"request {seq} not admitted: the queue is closed")
+        self._check_caps(user_id, seq)
+        self._reserved.setdefault(user_id, set()).add(seq)
+        admitted = self._admitted.get(seq)
+        if admitted is not None:
+            admitted.set()
+
+    def release(self, user_id: int, seq: int) -> None:
+        """A request admitted by `reserve` ended without submitting its job (bad input, a failed download)."""
+        seqs = self._reserved.get(user_id)
+        if seqs is not None and seq in seqs:
+            seqs.discard(seq)
+            if not seqs:
+                del self._reserved[user_id]
+
+    def _check_caps(self, user_id: int, seq: int) -> None:
+        reserved = self._reserved.get(user_id, set())
+        pending = (
+            sum(len(q) for q in self._waiting.values())
+            + sum(len(seqs) for seqs in self._reserved.values())
+            - (seq in reserved)
+        )
+        if pending >= self._max_pending:
+            raise Busy(f"queue full ({pending} waiting)")
+        mine = (
+            len(self._waiting.get(user_id, ()))
+            + sum(t.job.user_id == user_id and t.job.lane is Lane.INTERACTIVE for t in self._running)
+            + len(reserved - {seq})
+        )
+        if mine >= self._max_per_user:
+            raise TooManyPending(f"user {user_id} has {mine} pending", user_message=texts.too_many_pending(mine))
 
     def submit(self, job: Job) -> Ticket:
         """Queue `job`; raises Busy or TooManyPending when a cap is reached."""
@@ -261,17 +318,9 @@ class GpuQueue:
             raise ShuttingDown(f"job {job.id} not queued: the queue is closed")
         if job.lane is Lane.BACKGROUND:
             return self._submit_background(job)
-        pending = sum(len(q) for q in self._waiting.values())
-        if pending >= self._max_pending:
-            raise Busy(f"queue full ({pending} waiting)")
-        mine = len(self._waiting.get(job.user_id, ())) + sum(
-            t.job.user_id == job.user_id and t.job.lane is Lane.INTERACTIVE for t in self._running
-        )
-        if mine >= self._max_per_user:
-            raise TooManyPending(
-                f"user {job.user_id} has {mine} pending",
-                user_message=texts.too_many_pending(mine),
-            )
+        if job.seq not in self._reserved.get(job.user_id, ()):  # else admitted before: its place is kept
+            self._check_caps(job.user_id, job.seq)
+        self.release(job.user_id, job.seq)
         self.withdraw(job.user_id, job.seq)
         ticket = Ticket(job)
         # A user's jobs run in the order they were sent (seq), not in the order their downloads finished.

@@ -30,9 +30,11 @@ CREATE TABLE IF NOT EXISTS pending_photos (
 )
 """
 
-# Past this many rows new photos aren't journaled (they are still indexed while the bot runs); rows older
-# than KEEP_S (a CLIP model that never loads) are dropped on open.
+# Past this many rows (or this many of one chat: a flood in one chat leaves room for the others) new photos
+# aren't journaled (they are still indexed while the bot runs, unless the chat has too many waiting in memory);
+# rows older than KEEP_S (a CLIP model that never loads) are dropped on open.
 MAX_ROWS = 10_000
+MAX_ROWS_PER_CHAT = 2_000
 KEEP_S = 7 * 86_400.0
 
 
@@ -58,6 +60,11 @@ class PendingPhotos(SQLiteStore):
         """Drop the chat's pending photos (/forget, a move to a supergroup)."""
         return await self._run(_forget, chat_id)
 
+    async def of_chat(self, chat_id: int, after: float, limit: int) -> list[tuple[PhotoRecord, int | None, float]]:
+        """The chat's oldest `limit` pending photos noted after `after` (a time.time()), with when they were."""
+        rows = await self._run(_of_chat, chat_id, after, limit)
+        return [(PhotoRecord(**json.loads(record)), size, created) for record, size, created in rows]
+
     async def all(self) -> list[tuple[PhotoRecord, int | None]]:
         """Every pending photo, oldest first."""
         rows = await self._run(_all)
@@ -66,7 +73,8 @@ class PendingPhotos(SQLiteStore):
 
 def _add(db: sqlite3.Connection, record: PhotoRecord, file_size: int | None) -> None:
     (count,) = db.execute("SELECT COUNT(*) FROM pending_photos").fetchone()
-    if count >= MAX_ROWS:
+    (of_chat,) = db.execute("SELECT COUNT(*) FROM pending_photos WHERE chat_id = ?", (record.chat_id,)).fetchone()
+    if count >= MAX_ROWS or of_chat >= MAX_ROWS_PER_CHAT:
         log.warning(
             "indexing backlog on disk is full: photo %s of chat %s is not journaled", record.key, record.chat_id
         )
@@ -86,6 +94,14 @@ def _remove(db: sqlite3.Connection, chat_id: int, keys: list[str]) -> None:
 
 def _forget(db: sqlite3.Connection, chat_id: int) -> int:
     return db.execute("DELETE FROM pending_photos WHERE chat_id = ?", (chat_id,)).rowcount
+
+
+def _of_chat(db: sqlite3.Connection, chat_id: int, after: float, limit: int) -> list[tuple[str, int | None, float]]:
+    return db.execute(
+        "SELECT record_json, file_size, created FROM pending_photos WHERE chat_id = ? AND created > ?"
+        " ORDER BY created LIMIT ?",
+        (chat_id, after, limit),
+    ).fetchall()
 
 
 def _all(db: sqlite3.Connection) -> list[tuple[str, int | None]]:
