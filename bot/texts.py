@@ -75,9 +75,11 @@ COMMANDS = {
         ),
         Text(
             "options after the prompt: --seed N · --steps N · --size WxH · --n 1–4 · --no words to avoid · "
-            "--file (PNG); /gen alone explains them",
+            "--file (PNG); /gen alone explains them. On a photo (as its caption, or replying to it) /gen redraws "
+            "the photo: /gen a watercolour painting --strength 0.6 (0.1–1.0, how much changes; 0.5 if left out)",
             "提示词后可加选项：--seed N · --steps N · --size 宽x高 · --n 1–4 · --no 要避免的内容 · "
-            "--file（PNG 文件）；单独发送 /gen 查看说明",
+            "--file（PNG 文件）；单独发送 /gen 查看说明。写在照片上（作为说明，或回复照片）时 /gen 会重画这张照片："
+            "/gen a watercolour painting --strength 0.6（0.1–1.0，改动多少；不填为 0.5）",
         ),
     ),
     "safety": CommandText(
@@ -431,10 +433,18 @@ def gen_usage(max_steps: int, min_side: int, max_side: int, max_count: int, nega
     en += [
         "--file — send full-quality PNG files instead of photos",
         "",
+        "On a photo (the command as its caption, or replying to it), /gen redraws that photo:",
+        "/gen a watercolour painting --strength 0.6",
+        "--strength S — how much of the photo changes (0.1–1.0; 0.5 if left out); steps × strength must be at least 1",
+        "",
         "Under every result: 🔁 draws it again with the same seed, 🎲 with a new one.",
     ]
     zh += [
         "--file — 以原画质 PNG 文件发送，而不是照片",
+        "",
+        "写在照片上（作为照片说明，或回复照片）时，/gen 会重画这张照片：",
+        "/gen a watercolour painting --strength 0.6",
+        "--strength S — 照片改动多少（0.1–1.0；不填为 0.5）；步数 × 强度至少要为 1",
         "",
         "每张结果下面：🔁 用相同的种子重画，🎲 换一个新种子。",
     ]
@@ -464,7 +474,30 @@ _OPTION_VALUES = {
     "size": "--size 768x512",
     "n": "--n 2",
     "no": "--no blurry, text",
+    "strength": "--strength 0.5",
 }
+
+STRENGTH_NEEDS_PHOTO = Text(
+    "--strength only works on a photo: send /gen as the photo's caption, or reply /gen to a photo.",
+    "--strength 只能用于照片：把 /gen 写在照片说明里，或用 /gen 回复一张照片。",
+)
+
+
+def strength_range(low: float, high: float) -> Text:
+    return Text(
+        f"--strength must be a number from {low:g} to {high:g}, e.g. --strength 0.5.",
+        f"--strength 必须是 {low:g} 到 {high:g} 之间的数，例如 --strength 0.5。",
+    )
+
+
+def no_step_to_run(steps: int, strength: float) -> Text:
+    """Image-to-image runs int(steps × strength) steps: these settings would run none."""
+    return Text(
+        f"--steps {steps} with --strength {strength:g} leaves no step to run: steps × strength must be at least 1. "
+        "Raise --steps or --strength.",
+        f"--steps {steps} 配 --strength {strength:g} 一步也不会画：步数 × 强度至少要为 1。"
+        "请调高 --steps 或 --strength。",
+    )
 
 
 def option_range(name: str, low: int, high: int) -> Text:
@@ -485,8 +518,9 @@ def size_range(min_side: int, max_side: int) -> Text:
 def unknown_option(name: str) -> Text:
     return Text(
         f"I don't know the option --{name}. "
-        "Options: --seed, --steps, --size, --n, --no, --file (/gen alone explains them).",
-        f"我不认识选项 --{name}。可用选项：--seed、--steps、--size、--n、--no、--file（单独发送 /gen 查看说明）。",
+        "Options: --seed, --steps, --size, --n, --no, --file, --strength (/gen alone explains them).",
+        f"我不认识选项 --{name}。可用选项：--seed、--steps、--size、--n、--no、--file、--strength"
+        "（单独发送 /gen 查看说明）。",
     )
 
 
@@ -539,8 +573,11 @@ def rerun_for(name: str) -> Text:
     return Text(f"🔁 for {name}", f"🔁 为 {name} 重画")
 
 
-def gen_settings_line(seeds: tuple[int, ...], steps: int, width: int, height: int, negative: str | None) -> Text:
-    """seed, steps, size (and negative prompt) of a result, as its caption shows them."""
+def gen_settings_line(
+    seeds: tuple[int, ...], steps: int, width: int, height: int, negative: str | None, strength: float | None = None
+) -> Text:
+    """seed, steps, size (and negative prompt; for a redrawn photo, the strength) of a result, as its caption
+    shows them."""
     if len(seeds) == 1:
         en_seed, zh_seed = f"seed {seeds[0]}", f"种子 {seeds[0]}"
     elif list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
@@ -550,6 +587,8 @@ def gen_settings_line(seeds: tuple[int, ...], steps: int, width: int, height: in
         zh_seed = "种子 " + "、".join(map(str, seeds))
     en = f"🌱 {en_seed} · {steps} step{'s' if steps != 1 else ''} · {width}×{height}"
     zh = f"🌱 {zh_seed} · {steps} 步 · {width}×{height}"
+    if strength is not None:
+        en, zh = en + f" · 🖼 from the photo, strength {strength:g}", zh + f" · 🖼 据照片重画，强度 {strength:g}"
     if negative:
         en, zh = en + f" · no: {negative}", zh + f" · 避免：{negative}"
     return Text(en, zh)
