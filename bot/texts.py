@@ -665,6 +665,17 @@ ASK_USAGE = Text(
 
 # What /ask asks the model when the user gave only a photo (in the user's language: the model answers in it).
 DEFAULT_QUESTION = Text("Describe this photo.", "请描述这张照片。")
+DEFAULT_ALBUM_QUESTION = Text("Describe these photos.", "请描述这些照片。")
+
+
+def album_first_photo_only(photos: int) -> Text:
+    """A single-image model was asked about an album: it saw the first photo only."""
+    return Text(
+        f"ℹ️ The model I use for /ask sees one photo at a time: this answer is about the first of the album's "
+        f"{photos} photos only.",
+        f"ℹ️ 我用于 /ask 的模型一次只能看一张照片：这个回答只针对相册 {photos} 张照片中的第一张。",
+    )
+
 
 NO_ANSWER = Text("I have no answer to that one.", "这个问题我回答不了。")
 
