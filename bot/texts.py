@@ -68,7 +68,7 @@ COMMANDS = {
         Text("/classify (on a photo)", "/classify（写在照片上）"),
     ),
     "gen": CommandText(
-        Text("Draw a picture from words", "根据文字画图"),
+        Text("Draw a picture from words, or redraw a photo", "根据文字画图，或重画一张照片"),
         Text(
             "/gen a red fox in the snow --seed 42 --size 768x512 --n 2",
             "/gen a red fox in the snow --seed 42 --size 768x512 --n 2（提示词用英文效果最好）",
@@ -86,10 +86,16 @@ COMMANDS = {
         Text("Switch the /gen safety filter", "开关 /gen 的安全过滤"), Text("/safety on", "/safety on")
     ),
     "ask": CommandText(
-        Text("Chat about a photo", "就一张照片聊天"),
+        Text("Chat about a photo or an album", "就一张照片或一个相册聊天"),
         Text(
             "/ask what is the dog doing? (on a photo; then follow up, or reply to my answer)",
             "/ask 这只狗在做什么？（写在照片上；之后可继续追问，或回复我的回答）",
+        ),
+        Text(
+            "On an album (up to 10 photos: /ask as the album's caption, or replying to any of its photos) I look at "
+            "all of them at once, e.g. /ask which of these is sharpest?",
+            "用在相册上（最多 10 张照片：把 /ask 写在相册说明里，或用它回复相册中的任意一张）时，"
+            "我会同时看所有照片，例如 /ask 哪一张最清晰？",
         ),
     ),
     "box": CommandText(
@@ -656,9 +662,11 @@ def safety_switched(on: bool) -> Text:
 
 ASK_USAGE = Text(
     "Send a photo with /ask and your question as its caption, or reply /ask <question> to a photo. "
+    "On an album, I look at all of its photos at once. "
     "Then keep asking with /ask <question>, or reply to my answer: I remember our conversation "
     "about the last photo here until you send /reset.",
     "发送照片并以 /ask 加问题作为说明，或用 /ask <问题> 回复一张照片。"
+    "用在相册上时，我会同时看相册里的所有照片。"
     "之后可以继续用 /ask <问题> 提问，或直接回复我的回答：在你发送 /reset 之前，"
     "我会记住我们关于这里最后一张照片的对话。",
 )

@@ -126,3 +126,51 @@ async def test_forget_deletes_the_albums_and_their_conversations(start_app, tg):
     db = services.history._db
     assert db.execute("SELECT COUNT(*) FROM chat_conversation_photos").fetchone() == (0,)
     assert db.execute("SELECT COUNT(*) FROM album_photos WHERE chat_id = ?", (chat["id"],)).fetchone() == (0,)
+
+
+async def test_through_vlm_url_the_server_gets_every_photo_of_the_album_in_one_request(fake_api, tmp_path):
+    """The whole bot in-process with VLM_URL at the fake OpenAI-compatible server: one request per question,
+    every photo of the album an image_url part of its first user message, follow-ups too."""
+    from bot.app import build_application
+    from bot.queue.remote import RemoteVlmBackend
+    from bot.settings import Settings
+    from tests.support.bot_process import TOKEN
+    from tests.support.fake_backend import FakeBackend
+    from tests.support.fake_openai import MODEL, FakeChatServer
+
+    tg = fake_api
+    with FakeChatServer(lambda request: f"You asked: {request.question}") as server:
+        settings = Settings(
+            telegram_bot_token=TOKEN,
+            telegram_base_url=tg.base_url,
+            telegram_base_file_url=tg.base_file_url,
+            data_dir=tmp_path,
+            vlm_url=server.url,
+            vlm_model=MODEL,
+            quota_per_minute={"*": 0},
+            quota_per_day={"*": 0},
+        )
+        app = build_application(settings, backend=RemoteVlmBackend(FakeBackend(), settings))
+        await app.initialize()
+        await app.post_init(app)
+        await app.start()
+        try:
+            app.bot_data["services"].albums.quiet_s = 0.3
+            ed = tg.user(6, "Ed")
+            chat = tg.private_chat(ed)
+            album = await send_album(app, tg, chat, ed, "/ask which is sharpest?", "g6", count=4)
+            reply = await answer(tg, album[0], timeout=15)
+            assert reply["text"] == "You asked: which is sharpest?"
+            follow_up = tg.message(chat, ed, text="why?", reply_to=reply)
+            await deliver(app, tg, follow_up)
+            assert (await answer(tg, follow_up, timeout=15))["text"] == "You asked: why?"
+        finally:
+            await app.stop()
+            await app.post_shutdown(app)
+            await app.shutdown()
+        assert len(server.requests) == 2  # one per question, not one per photo
+        for request in server.requests:
+            first = request.messages[0]["content"]
+            assert [p["type"] for p in first] == ["image_url"] * 4 + ["text"]
+            assert len(request.images) == 4
+        assert [m["role"] for m in server.requests[1].messages] == ["user", "assistant", "user"]
