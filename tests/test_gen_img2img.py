@@ -106,8 +106,9 @@ async def test_gen_replying_to_a_photo_redraws_it_at_the_given_strength_and_size
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ("--strength 0.5", texts.no_step_to_run(1, 0.5)),  # turbo's default 1 step × 0.5 runs nothing
+        ("--steps 1", texts.no_step_to_run(1, 0.5)),  # 1 step × the default 0.5 runs nothing
         ("--steps 2 --strength 0.4", texts.no_step_to_run(2, 0.4)),
+        ("--strength 0.2", texts.no_step_to_run(4, 0.2)),  # even turbo's 4 steps run none at 0.2
         ("--strength 1.5", texts.strength_range(0.1, 1.0)),
         ("--strength 0.05 --steps 4", texts.strength_range(0.1, 1.0)),
         ("--strength lots", texts.strength_range(0.1, 1.0)),
@@ -120,6 +121,19 @@ async def test_bad_strengths_are_refused_before_anything_is_drawn(start_app, tg,
     await deliver(app, tg, request)
     assert (await answer(tg, request))["text"] == expected.en
     assert not drawn(app)
+
+
+@pytest.mark.parametrize(
+    ("options", "steps", "strength"), [("", 2, 0.5), ("--strength 0.3", 4, 0.3), ("--strength 1", 1, 1.0)]
+)
+async def test_without_steps_a_redraw_takes_the_fewest_steps_that_run_one(start_app, tg, options, steps, strength):
+    app = await start_app(gen_model_kind="turbo")
+    ed = tg.user(5, "Ed")
+    request = tg.message(tg.private_chat(ed), ed, photo=photo_bytes(6), caption=f"/gen a fox {options}")
+    await deliver(app, tg, request)
+    await answer(tg, request)
+    (work,) = drawn(app)
+    assert (work.steps, work.strength, work.denoising_steps) == (steps, strength, 1)
 
 
 async def test_strength_without_a_photo_is_refused_and_plain_gen_stays_text_to_image(start_app, tg):

@@ -8,7 +8,8 @@ starting with `--` (Telegram apps that turn `--` into a dash are understood too)
     --size WxH   sides multiples of 64 within the model's range, or one number for a square
     --file       PNG documents instead of photos
     --strength S on a photo (image-to-image): 0.1 .. 1.0, how much of it is redrawn (default 0.5);
-                 int(steps * S) steps run, which must be at least one
+                 int(steps * S) steps run, which must be at least one (without --steps, the default
+                 steps are raised until one runs, as far as the model's limit)
 
 The limits depend on the model, and the bot knows the model's kind without loading it (or torch):
 `GEN_MODEL_KIND=turbo|full` says it outright; `auto` (the default) calls it turbo when the model's
@@ -177,6 +178,9 @@ def parse_gen_args(
     strength = None
     if on_photo:
         strength = _strength(values)
+        if "steps" not in values:  # the fewest steps from the default up that run one at this strength
+            while denoising_steps(steps, strength) < 1 and steps < profile.max_steps:
+                steps += 1
         if denoising_steps(steps, strength) < 1:
             raise BadInput(f"{steps} steps at strength {strength}", user_message=texts.no_step_to_run(steps, strength))
     elif "strength" in values:
