@@ -174,3 +174,42 @@ async def test_through_vlm_url_the_server_gets_every_photo_of_the_album_in_one_r
             assert [p["type"] for p in first] == ["image_url"] * 4 + ["text"]
             assert len(request.images) == 4
         assert [m["role"] for m in server.requests[1].messages] == ["user", "assistant", "user"]
+
+
+@pytest.mark.timeout(180)
+async def test_with_the_tiny_qwen2_5_vl_one_answer_comes_from_one_prompt_with_every_photo(
+    fake_api, tmp_path, tiny_qwen2_5_vl, tiny_clip, monkeypatch
+):
+    """End to end with the real adapter and the LocalBackend: the model's processor gets the album's 3 photos in
+    one call, and a follow-up gets them again."""
+    from transformers import Qwen2_5_VLProcessor
+
+    from tests.test_gen_img2img import real_app, stop
+
+    seen: list[int] = []
+    original = Qwen2_5_VLProcessor.__call__
+
+    def spy(self, *args, **kwargs):
+        inputs = original(self, *args, **kwargs)
+        seen.append(len(inputs["image_grid_thw"]))
+        return inputs
+
+    monkeypatch.setattr(Qwen2_5_VLProcessor, "__call__", spy)
+    tg = fake_api
+    app = await real_app(tg, tmp_path, vlm_model=str(tiny_qwen2_5_vl), vlm_max_new_tokens=4, clip_model=str(tiny_clip))
+    try:
+        app.bot_data["services"].albums.quiet_s = 0.3
+        gus = tg.user(8, "Gus")
+        chat = tg.private_chat(gus)
+        album = await send_album(app, tg, chat, gus, "/ask which is sharpest?", "g8")
+        reply = await answer(tg, album[0], timeout=60)
+        assert seen == [3]
+        follow_up = tg.message(chat, gus, text="why?", reply_to=reply)
+        await deliver(app, tg, follow_up)
+        await answer(tg, follow_up, timeout=60)
+        assert seen == [3, 3]
+        await asyncio.sleep(0.3)
+        answers = [m for m in tg.bot_messages(chat["id"]) if not is_status(m.get("text"))]
+        assert len(answers) == 2  # one per question, none per photo
+    finally:
+        await stop(app)

@@ -148,3 +148,65 @@ async def test_strength_without_a_photo_is_refused_and_plain_gen_stays_text_to_i
     assert "🖼" not in (await answer(tg, plain))["caption"]
     (work,) = drawn(app)
     assert work.source is None and (work.width, work.height) == (512, 512)
+
+
+async def real_app(fake_api, tmp_path, **models):
+    """The whole bot in this process with its real LocalBackend and tiny models (no FakeBackend)."""
+    from bot.app import build_application
+    from bot.settings import Settings
+    from tests.support.bot_process import TOKEN
+
+    settings = Settings(
+        telegram_bot_token=TOKEN,
+        telegram_base_url=fake_api.base_url,
+        telegram_base_file_url=fake_api.base_file_url,
+        data_dir=tmp_path,
+        device="cpu",
+        quota_per_minute={"*": 0},
+        quota_per_day={"*": 0},
+        **models,
+    )
+    app = build_application(settings)
+    await app.initialize()
+    await app.post_init(app)
+    await app.start()
+    return app
+
+
+async def stop(app) -> None:
+    await app.stop()
+    await app.post_shutdown(app)
+    await app.shutdown()
+
+
+@pytest.mark.timeout(180)
+async def test_with_the_tiny_sdxl_a_redraw_and_its_same_seed_rerun_are_the_same_picture(
+    fake_api, tmp_path, tiny_sdxl, tiny_clip
+):
+    """End to end with the real adapter: the photo is redrawn at the asked size, 🔁 downloads the same photo again
+    and draws the very same PNG, 🎲 another one."""
+    tg = fake_api
+    app = await real_app(tg, tmp_path, gen_model=str(tiny_sdxl), gen_model_kind="turbo", clip_model=str(tiny_clip))
+    try:
+        fay = tg.user(7, "Fay")
+        chat = tg.private_chat(fay)
+        request = tg.message(chat, fay, photo=photo_bytes(8, size=(320, 200)), caption="/gen ink --seed 3 --size 256")
+        await deliver(app, tg, request)
+        result = await answer(tg, request, timeout=60)
+        assert result["caption"] == "ink\n🌱 seed 3 · 2 steps · 256×256 · 🖼 from the photo, strength 0.5"
+        png = tg.file_bytes(result["photo"][-1]["file_id"])
+        assert Image.open(io.BytesIO(png)).size == (256, 256)
+        assert b"Denoising strength: 0.5" in png
+
+        def photos() -> list[dict]:
+            return [m for m in tg.bot_messages(chat["id"]) if m.get("photo")]
+
+        await press(app, tg, result, keyboard(result)[texts.BUTTON_SAME_SEED.en], fay)
+        await wait_for(lambda: len(photos()) == 2, timeout=60)
+        await press(app, tg, result, keyboard(result)[texts.BUTTON_NEW_SEED.en], fay)
+        await wait_for(lambda: len(photos()) == 3, timeout=60)
+        same, fresh = (tg.file_bytes(m["photo"][-1]["file_id"]) for m in photos()[1:])
+        assert same == png  # the same seed redrawing the same source photo
+        assert fresh != png
+    finally:
+        await stop(app)
