@@ -63,7 +63,7 @@ async def test_an_album_captioned_ask_gets_one_answer_about_all_its_photos_and_f
     assert reply["text"] == "answer to which of these is sharpest?"
     (work,) = asked(app)  # one question to the model, with every photo
     assert tags(work) == SIZES
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # time for any further answer (there must be none), and for the answer to be linked
     answers = [m for m in tg.bot_messages(chat["id"]) if not is_status(m.get("text"))]
     assert len(answers) == 1  # one answer per album, not one per photo
 
@@ -161,6 +161,7 @@ async def test_through_vlm_url_the_server_gets_every_photo_of_the_album_in_one_r
             album = await send_album(app, tg, chat, ed, "/ask which is sharpest?", "g6", count=4)
             reply = await answer(tg, album[0], timeout=15)
             assert reply["text"] == "You asked: which is sharpest?"
+            await asyncio.sleep(0.3)  # the answer is linked to its conversation right after it is sent
             follow_up = tg.message(chat, ed, text="why?", reply_to=reply)
             await deliver(app, tg, follow_up)
             assert (await answer(tg, follow_up, timeout=15))["text"] == "You asked: why?"
@@ -204,6 +205,7 @@ async def test_with_the_tiny_qwen2_5_vl_one_answer_comes_from_one_prompt_with_ev
         album = await send_album(app, tg, chat, gus, "/ask which is sharpest?", "g8")
         reply = await answer(tg, album[0], timeout=60)
         assert seen == [3]
+        await asyncio.sleep(0.3)  # the answer is linked to its conversation right after it is sent
         follow_up = tg.message(chat, gus, text="why?", reply_to=reply)
         await deliver(app, tg, follow_up)
         await answer(tg, follow_up, timeout=60)
@@ -213,3 +215,28 @@ async def test_with_the_tiny_qwen2_5_vl_one_answer_comes_from_one_prompt_with_ev
         assert len(answers) == 2  # one per question, none per photo
     finally:
         await stop(app)
+
+
+async def test_the_album_store_keeps_albums_per_chat_moves_them_with_the_chat_and_drops_old_ones(tmp_path):
+    import sqlite3
+
+    from bot.stores.albums import AlbumPhoto, AlbumStore
+
+    path = tmp_path / "bot.sqlite3"
+    store = AlbumStore(path)
+    store.open()
+    photos = [AlbumPhoto(f"file{i}", f"key{i}", 100 + i, 10 + i) for i in (2, 0, 1)]
+    for photo in photos + photos[:1]:  # seen twice: still one row
+        await store.add(-5, "g", photo)
+    await store.add(-6, "g", AlbumPhoto("other", "key9", None, 1))
+    assert [p.file_unique_id for p in await store.photos(-5, "g")] == ["key0", "key1", "key2"]  # in sent order
+    assert [p.file_id for p in await store.photos(-6, "g")] == ["other"]  # the same album id in another chat
+    assert await store.migrate(-5, -1005) == 3
+    assert await store.photos(-5, "g") == [] and len(await store.photos(-1005, "g")) == 3
+    assert await store.forget(-1005) == 3 and await store.photos(-1005, "g") == []
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE album_photos SET created = created - 31 * 86400")
+    store.open()  # rows past KEEP_S go on open
+    assert await store.photos(-6, "g") == []
+    store.close()
