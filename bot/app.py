@@ -27,6 +27,7 @@ from telegram.ext import (
 from bot import texts
 from bot.context import BotContext, Services
 from bot.errors import BotError, ShuttingDown
+from bot.features.albums import ChatAlbums
 from bot.features.generation import GenService
 from bot.features.photos import ChatPhotos
 from bot.i18n import LANGUAGES, language_of, localize
@@ -44,6 +45,7 @@ from bot.pipeline import UserRequest
 from bot.queue.backend import Backend
 from bot.queue.gpu_queue import GpuQueue
 from bot.settings import Settings
+from bot.stores.albums import AlbumStore
 from bot.stores.history import ChatHistory
 from bot.stores.journal import JobJournal
 from bot.stores.pending_photos import PendingPhotos
@@ -92,6 +94,8 @@ def build_application(
     decoder = ImageDecoder(settings.max_image_pixels)
     backlog = PendingPhotos(settings.sqlite_path)
     photos = ChatPhotos(PhotoIndex.from_settings(settings), queue, settings, decoder=decoder, pending=backlog)
+    album_store = AlbumStore(settings.sqlite_path)
+    albums = ChatAlbums(album_store)
     services = Services(
         settings=settings,
         queue=queue,
@@ -104,10 +108,11 @@ def build_application(
         photos=photos,
         chat_stores=[photos, history],
         decoder=decoder,
+        albums=albums,
     )
 
     async def post_init(application: Application) -> None:
-        for store in (history, journal, quotas, backlog):
+        for store in (history, journal, quotas, backlog, album_store):
             await asyncio.to_thread(store.open)
         await gen.start()
         await backend.start()
@@ -130,6 +135,7 @@ def build_application(
         await journal.stopped_cleanly()
         journal.close()
         backlog.close()
+        album_store.close()
         quotas.close()
         await gen.close()
         history.close()

@@ -12,6 +12,7 @@ from bot.features.flood import RefusalBursts
 from bot.i18n import Text
 
 if TYPE_CHECKING:
+    from bot.features.albums import ChatAlbums
     from bot.features.generation import GenService
     from bot.features.photos import ChatPhotos
     from bot.imaging.decoding import ImageDecoder
@@ -51,6 +52,7 @@ class Services:
     photos: ChatPhotos  # photo memory: `photos.index_message(message)` indexes a sent photo
     chat_stores: list[ChatStore]  # what /forget and the bot's removal delete
     decoder: ImageDecoder  # every photo a command or indexing reads is decoded through it
+    albums: ChatAlbums  # which photos make up each album a chat shared (/ask on an album)
     refusals: RefusalBursts = field(default_factory=RefusalBursts)  # a flood's refusals: answered once per burst
 
     async def forget_chat(self, chat_id: int) -> dict[Text, int]:
@@ -62,6 +64,7 @@ class Services:
         """
         counts = {store.what: await store.forget(chat_id) for store in self.chat_stores}
         await self.gen.forget(chat_id)
+        await self.albums.forget(chat_id)
         await self.journal.forget(chat_id)
         if chat_id > 0:  # a private chat: Telegram gives groups and channels negative ids
             await self.quotas.forget_user(chat_id)
@@ -74,6 +77,7 @@ class Services:
         photos = await self.photos.migrate(old_chat_id, new_chat_id)
         conversations = await self.history.migrate(old_chat_id, new_chat_id)
         buttons = await self.gen.migrate(old_chat_id, new_chat_id)
+        await self.albums.migrate(old_chat_id, new_chat_id)
         if photos or conversations or buttons:
             log.info(
                 "chat %s became %s: moved %d photos, %d conversations, %d rerun prompts",

@@ -68,26 +68,34 @@ COMMANDS = {
         Text("/classify (on a photo)", "/classify（写在照片上）"),
     ),
     "gen": CommandText(
-        Text("Draw a picture from words", "根据文字画图"),
+        Text("Draw a picture from words, or redraw a photo", "根据文字画图，或重画一张照片"),
         Text(
             "/gen a red fox in the snow --seed 42 --size 768x512 --n 2",
             "/gen a red fox in the snow --seed 42 --size 768x512 --n 2（提示词用英文效果最好）",
         ),
         Text(
             "options after the prompt: --seed N · --steps N · --size WxH · --n 1–4 · --no words to avoid · "
-            "--file (PNG); /gen alone explains them",
+            "--file (PNG); /gen alone explains them. On a photo (as its caption, or replying to it) /gen redraws "
+            "the photo: /gen a watercolour painting --strength 0.6 (0.1–1.0, how much changes; 0.5 if left out)",
             "提示词后可加选项：--seed N · --steps N · --size 宽x高 · --n 1–4 · --no 要避免的内容 · "
-            "--file（PNG 文件）；单独发送 /gen 查看说明",
+            "--file（PNG 文件）；单独发送 /gen 查看说明。写在照片上（作为说明，或回复照片）时 /gen 会重画这张照片："
+            "/gen a watercolour painting --strength 0.6（0.1–1.0，改动多少；不填为 0.5）",
         ),
     ),
     "safety": CommandText(
         Text("Switch the /gen safety filter", "开关 /gen 的安全过滤"), Text("/safety on", "/safety on")
     ),
     "ask": CommandText(
-        Text("Chat about a photo", "就一张照片聊天"),
+        Text("Chat about a photo or an album", "就一张照片或一个相册聊天"),
         Text(
             "/ask what is the dog doing? (on a photo; then follow up, or reply to my answer)",
             "/ask 这只狗在做什么？（写在照片上；之后可继续追问，或回复我的回答）",
+        ),
+        Text(
+            "On an album (up to 10 photos: /ask as the album's caption, or replying to any of its photos) I look at "
+            "all of them at once, e.g. /ask which of these is sharpest?",
+            "用在相册上（最多 10 张照片：把 /ask 写在相册说明里，或用它回复相册中的任意一张）时，"
+            "我会同时看所有照片，例如 /ask 哪一张最清晰？",
         ),
     ),
     "box": CommandText(
@@ -431,10 +439,18 @@ def gen_usage(max_steps: int, min_side: int, max_side: int, max_count: int, nega
     en += [
         "--file — send full-quality PNG files instead of photos",
         "",
+        "On a photo (the command as its caption, or replying to it), /gen redraws that photo:",
+        "/gen a watercolour painting --strength 0.6",
+        "--strength S — how much of the photo changes (0.1–1.0; 0.5 if left out); steps × strength must be at least 1",
+        "",
         "Under every result: 🔁 draws it again with the same seed, 🎲 with a new one.",
     ]
     zh += [
         "--file — 以原画质 PNG 文件发送，而不是照片",
+        "",
+        "写在照片上（作为照片说明，或回复照片）时，/gen 会重画这张照片：",
+        "/gen a watercolour painting --strength 0.6",
+        "--strength S — 照片改动多少（0.1–1.0；不填为 0.5）；步数 × 强度至少要为 1",
         "",
         "每张结果下面：🔁 用相同的种子重画，🎲 换一个新种子。",
     ]
@@ -464,7 +480,30 @@ _OPTION_VALUES = {
     "size": "--size 768x512",
     "n": "--n 2",
     "no": "--no blurry, text",
+    "strength": "--strength 0.5",
 }
+
+STRENGTH_NEEDS_PHOTO = Text(
+    "--strength only works on a photo: send /gen as the photo's caption, or reply /gen to a photo.",
+    "--strength 只能用于照片：把 /gen 写在照片说明里，或用 /gen 回复一张照片。",
+)
+
+
+def strength_range(low: float, high: float) -> Text:
+    return Text(
+        f"--strength must be a number from {low:g} to {high:g}, e.g. --strength 0.5.",
+        f"--strength 必须是 {low:g} 到 {high:g} 之间的数，例如 --strength 0.5。",
+    )
+
+
+def no_step_to_run(steps: int, strength: float) -> Text:
+    """Image-to-image runs int(steps × strength) steps: these settings would run none."""
+    return Text(
+        f"--steps {steps} with --strength {strength:g} leaves no step to run: steps × strength must be at least 1. "
+        "Raise --steps or --strength.",
+        f"--steps {steps} 配 --strength {strength:g} 一步也不会画：步数 × 强度至少要为 1。"
+        "请调高 --steps 或 --strength。",
+    )
 
 
 def option_range(name: str, low: int, high: int) -> Text:
@@ -485,8 +524,9 @@ def size_range(min_side: int, max_side: int) -> Text:
 def unknown_option(name: str) -> Text:
     return Text(
         f"I don't know the option --{name}. "
-        "Options: --seed, --steps, --size, --n, --no, --file (/gen alone explains them).",
-        f"我不认识选项 --{name}。可用选项：--seed、--steps、--size、--n、--no、--file（单独发送 /gen 查看说明）。",
+        "Options: --seed, --steps, --size, --n, --no, --file, --strength (/gen alone explains them).",
+        f"我不认识选项 --{name}。可用选项：--seed、--steps、--size、--n、--no、--file、--strength"
+        "（单独发送 /gen 查看说明）。",
     )
 
 
@@ -539,8 +579,11 @@ def rerun_for(name: str) -> Text:
     return Text(f"🔁 for {name}", f"🔁 为 {name} 重画")
 
 
-def gen_settings_line(seeds: tuple[int, ...], steps: int, width: int, height: int, negative: str | None) -> Text:
-    """seed, steps, size (and negative prompt) of a result, as its caption shows them."""
+def gen_settings_line(
+    seeds: tuple[int, ...], steps: int, width: int, height: int, negative: str | None, strength: float | None = None
+) -> Text:
+    """seed, steps, size (and negative prompt; for a redrawn photo, the strength) of a result, as its caption
+    shows them."""
     if len(seeds) == 1:
         en_seed, zh_seed = f"seed {seeds[0]}", f"种子 {seeds[0]}"
     elif list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
@@ -550,6 +593,8 @@ def gen_settings_line(seeds: tuple[int, ...], steps: int, width: int, height: in
         zh_seed = "种子 " + "、".join(map(str, seeds))
     en = f"🌱 {en_seed} · {steps} step{'s' if steps != 1 else ''} · {width}×{height}"
     zh = f"🌱 {zh_seed} · {steps} 步 · {width}×{height}"
+    if strength is not None:
+        en, zh = en + f" · 🖼 from the photo, strength {strength:g}", zh + f" · 🖼 据照片重画，强度 {strength:g}"
     if negative:
         en, zh = en + f" · no: {negative}", zh + f" · 避免：{negative}"
     return Text(en, zh)
@@ -617,15 +662,28 @@ def safety_switched(on: bool) -> Text:
 
 ASK_USAGE = Text(
     "Send a photo with /ask and your question as its caption, or reply /ask <question> to a photo. "
+    "On an album, I look at all of its photos at once. "
     "Then keep asking with /ask <question>, or reply to my answer: I remember our conversation "
     "about the last photo here until you send /reset.",
     "发送照片并以 /ask 加问题作为说明，或用 /ask <问题> 回复一张照片。"
+    "用在相册上时，我会同时看相册里的所有照片。"
     "之后可以继续用 /ask <问题> 提问，或直接回复我的回答：在你发送 /reset 之前，"
     "我会记住我们关于这里最后一张照片的对话。",
 )
 
 # What /ask asks the model when the user gave only a photo (in the user's language: the model answers in it).
 DEFAULT_QUESTION = Text("Describe this photo.", "请描述这张照片。")
+DEFAULT_ALBUM_QUESTION = Text("Describe these photos.", "请描述这些照片。")
+
+
+def album_first_photo_only(photos: int) -> Text:
+    """A single-image model was asked about an album: it saw the first photo only."""
+    return Text(
+        f"ℹ️ The model I use for /ask sees one photo at a time: this answer is about the first of the album's "
+        f"{photos} photos only.",
+        f"ℹ️ 我用于 /ask 的模型一次只能看一张照片：这个回答只针对相册 {photos} 张照片中的第一张。",
+    )
+
 
 NO_ANSWER = Text("I have no answer to that one.", "这个问题我回答不了。")
 

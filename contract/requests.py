@@ -63,6 +63,8 @@ class GenerateRequest(Asks["GeneratedImages"]):
 
     `guidance` 0 means no classifier-free guidance (turbo models); then `negative_prompt` has no effect.
     `check_safety` asks the worker to run the safety checker (when one is configured) on every image.
+    With `source` (image-to-image), every image redraws that photo, fitted to width x height (centre crop, no
+    stretching); `strength` (0 < s <= 1) is how much of it is redrawn: int(steps * strength) steps run.
     """
 
     prompt: str
@@ -74,6 +76,8 @@ class GenerateRequest(Asks["GeneratedImages"]):
     count: int = 1
     negative_prompt: str | None = None
     check_safety: bool = False
+    source: Image | None = None
+    strength: float = 1.0
 
     task = Task.GENERATE
 
@@ -84,8 +88,20 @@ class GenerateRequest(Asks["GeneratedImages"]):
     @property
     def batch_key(self) -> Hashable:
         """One pipeline call takes one size, step count and guidance; negative prompts all or none
-        (the pipeline encodes "no negative prompt" as zeros, which a batch mate's text would change)."""
-        return self.task, self.width, self.height, self.steps, self.guidance, self.negative_prompt is not None
+        (the pipeline encodes "no negative prompt" as zeros, which a batch mate's text would change);
+        image-to-image requests batch with each other at one strength."""
+        redraw = self.strength if self.source is not None else None
+        return self.task, self.width, self.height, self.steps, self.guidance, self.negative_prompt is not None, redraw
+
+    @property
+    def denoising_steps(self) -> int:
+        """The steps that really run: all of them, or (image-to-image) int(steps * strength), as diffusers counts."""
+        return self.steps if self.source is None else denoising_steps(self.steps, self.strength)
+
+
+def denoising_steps(steps: int, strength: float) -> int:
+    """How many of `steps` an image-to-image run at `strength` takes (diffusers' get_timesteps): 0 runs nothing."""
+    return min(int(steps * strength), steps)
 
 
 @dataclass(frozen=True)
@@ -136,11 +152,14 @@ class AskRequest(Asks["Answer"]):
     """/ask: answer `question` about `image`, seeing the conversation's earlier `history` (oldest first).
 
     Multi-turn models trim `history` to their context, oldest turns first; single-turn ones ignore it.
+    An album's other photos come in `more_images`: multi-image models see them all (sharing one pixel
+    budget), single-image ones only `image` (their Answer says so through `images_used`).
     """
 
     image: Image
     question: str
     history: tuple[Turn, ...] = ()
+    more_images: tuple[Image, ...] = ()
 
     task = Task.ASK
     streamed = True  # the worker reports partial answers while it generates
@@ -151,14 +170,21 @@ class AskRequest(Asks["Answer"]):
         together, so one deadline fits them all, and a cancel stops only its own answer (Interrupt.drop)."""
         return self.task
 
+    @property
+    def images(self) -> tuple[Image, ...]:
+        """Every photo asked about, the first one first."""
+        return (self.image, *self.more_images)
+
 
 @dataclass(frozen=True)
 class Answer:
     """The model's answer; `history_used` = how many of the newest earlier turns fit its context
-    (None for single-turn models, which see no history)."""
+    (None for single-turn models, which see no history); `images_used` = how many of the request's
+    photos it saw (single-image models: the first only)."""
 
     text: str
     history_used: int | None = None
+    images_used: int = 1
 
     @property
     def multi_turn(self) -> bool:

@@ -39,11 +39,14 @@ async def ask(request: UserRequest) -> None:
         question = command_args(text) if parse_command(text) else without_mention(text, request.bot.username)
         _check_length(question)  # before a new photo is downloaded and stored
         await request.admit(Task.ASK)  # so is the quota, and the cap
-        subject = await subject_of_command(message, request.bot, history, decoder, request.update.update_id)
+        subject = await subject_of_command(
+            message, request.bot, history, decoder, request.update.update_id, albums=request.services.albums
+        )
         if subject is None:
             await request.reply(texts.ASK_USAGE)
             return
-        question = question or texts.DEFAULT_QUESTION.in_(request.lang)
+        default = texts.DEFAULT_QUESTION if len(subject.images) == 1 else texts.DEFAULT_ALBUM_QUESTION
+        question = question or default.in_(request.lang)
 
     conversation = subject.conversation
     update_id = request.update.update_id
@@ -59,10 +62,13 @@ async def ask(request: UserRequest) -> None:
             await _link(request, conversation, sent)
             return
         conversation = await history.get(conversation.scope, conversation.id) or conversation
-        result = await request.run(AskRequest(subject.image, question, conversation.turns), ChatAction.TYPING)
+        work = AskRequest(subject.image, question, conversation.turns, more_images=subject.more_images)
+        result = await request.run(work, ChatAction.TYPING)
         shown = result.text or texts.NO_ANSWER.in_(request.lang)
         if not result.multi_turn:
             shown += "\n\n" + texts.SINGLE_TURN_NOTE.in_(request.lang)
+        if result.images_used < len(subject.images):  # a single-image model, asked about an album
+            shown += "\n\n" + texts.album_first_photo_only(len(subject.images)).in_(request.lang)
         # The turn is stored before the answer goes out (keyed by the request, so a replay stores it once):
         # an answer the user saw always has its turn.
         shown_so_far = request.status.parts if request.status is not None else []

@@ -97,9 +97,11 @@ async def index_photo(update: Update, context: BotContext) -> None:
     if message is None:
         return
     await photos.note(message)  # on disk before anything else: a kill from now on doesn't lose it
+    await context.services.albums.note(message)  # a photo of an album: /ask on the album finds it
     replied = replied_message(message)
     if replied is not None and replied.chat.id == message.chat.id:
         await photos.note(replied)  # in groups with privacy mode on, often the only way the bot sees it
+        await context.services.albums.note(replied)
 
 
 async def chat_migrated(update: Update, context: BotContext) -> None:

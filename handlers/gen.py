@@ -1,4 +1,5 @@
-"""/gen <prompt> [options]: draw pictures with GEN_MODEL (SDXL-turbo by default), with rerun buttons."""
+"""/gen <prompt> [options]: draw pictures with GEN_MODEL (SDXL-turbo by default), with rerun buttons; on a photo
+(its caption, or a reply to it) redraw that photo (image-to-image, --strength)."""
 
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ from bot.errors import BotError
 from bot.features.gen_options import parse_gen_args
 from bot.i18n import Lang, localize
 from bot.messaging.commands import command, command_args
+from bot.messaging.media import download_file, find_photo
 from bot.messaging.replies import reply, reply_media
 from bot.pipeline import UserRequest
 from bot.stores.gen_store import GenParams
 from contract.requests import GeneratedImages
 
 if TYPE_CHECKING:
+    from PIL.Image import Image
     from telegram import User
 
     from bot.features.gen_options import GenProfile
@@ -35,9 +38,9 @@ SAME_SEED, NEW_SEED = "same", "new"
 
 
 async def gen(request: UserRequest) -> None:
-    """Draw what the prompt says, with the options that follow it."""
+    """Draw what the prompt says, with the options that follow it; on a photo, redraw the photo."""
     profile = await request.services.gen.profile()
-    text = command_args(request.message.text)
+    text = command_args(request.text)
     if not text:
         await request.reply(
             texts.gen_usage(
@@ -45,7 +48,14 @@ async def gen(request: UserRequest) -> None:
             )
         )
         return
-    await draw(request, parse_gen_args(text, profile).seeded(), profile)
+    photo = find_photo(request.message)
+    params = parse_gen_args(text, profile, on_photo=photo is not None).seeded()  # bad options: no download
+    source = None
+    if photo is not None:
+        source = await request.fetch_image(photo)
+        shaped = parse_gen_args(text, profile, on_photo=True, photo_size=source.size)
+        params = replace(params, width=shaped.width, height=shaped.height, source_file_id=photo.file_id)
+    await draw(request, params, profile, source=source)
 
 
 async def gen_button(request: UserRequest) -> None:
@@ -80,16 +90,28 @@ async def gen_button(request: UserRequest) -> None:
     await draw(request, params, profile, rerun_by=query.from_user)
 
 
-async def draw(request: UserRequest, params: GenParams, profile: GenProfile, rerun_by: User | None = None) -> None:
+async def draw(
+    request: UserRequest,
+    params: GenParams,
+    profile: GenProfile,
+    rerun_by: User | None = None,
+    source: Image | None = None,
+) -> None:
     """Queue the drawing for the request's sender, then send the pictures as a reply to the request's message
-    (for a rerun: the message with the buttons), with the texts (status, caption, buttons) in the sender's language."""
+    (for a rerun: the message with the buttons), with the texts (status, caption, buttons) in the sender's language.
+    An image-to-image request redraws `source`, or (a rerun) the photo behind its source_file_id, downloaded again."""
     services = request.services
     message, lang = request.message, request.lang
     safety = await services.gen.safety_on()
     if safety:
         services.gen.check_prompt(params.prompt)
+    if params.source_file_id is not None and source is None:
+        file_id = params.source_file_id
+        source = await services.decoder.for_command(None, lambda: download_file(request.bot, file_id, None))
     work = params.request(
-        guidance=profile.guidance, check_safety=safety and bool(services.settings.safety_checker_model)
+        guidance=profile.guidance,
+        check_safety=safety and bool(services.settings.safety_checker_model),
+        source=source,
     )
     action = ChatAction.UPLOAD_DOCUMENT if params.as_file else ChatAction.UPLOAD_PHOTO
     result = await request.run(work, action)
@@ -128,7 +150,12 @@ async def send_result(
         return []
     details = [
         texts.gen_settings_line(
-            tuple(i.seed for i in images), params.steps, params.width, params.height, params.negative_prompt
+            tuple(i.seed for i in images),
+            params.steps,
+            params.width,
+            params.height,
+            params.negative_prompt,
+            params.strength if params.source_file_id is not None else None,
         ).in_(lang)
     ]
     if result.blocked:
@@ -150,4 +177,4 @@ async def send_result(
     return album
 
 
-COMMAND = command("gen", gen, long_running=True, on_button=gen_button)
+COMMAND = command("gen", gen, on_photo=True, long_running=True, on_button=gen_button)

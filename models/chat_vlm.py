@@ -1,5 +1,6 @@
 """What the multi-turn chat VLMs (Qwen-VL, GLM-4V) share: prompts with history trimmed to the context,
-streamed generation, and grounding. Each family's file says only what differs."""
+streamed generation, grounding, and questions about several photos at once (an album: the photos share
+VLM_IMAGE_PIXELS). Each family's file says only what differs."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from models.grounding import GroundingFormat, parse_boxes
 from models.processors import load_image_only_processor
 from models.quantization import is_placed, quantized_load_kwargs
 from models.registry import read_model_type
+from models.remote_vlm import smart_resize
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -48,16 +50,16 @@ class BatchMateFailed(RuntimeError):
     queue runs the batch's jobs one by one and only that job gets its reply."""
 
 
-def chat_messages(history: Sequence[Turn], question: str) -> list[dict[str, Any]]:
-    """The chat for a prompt: earlier turns oldest first, then `question`. The photo goes with the
-    first user message, so it stays in the prompt whichever turns are trimmed away."""
+def chat_messages(history: Sequence[Turn], question: str, photos: int = 1) -> list[dict[str, Any]]:
+    """The chat for a prompt: earlier turns oldest first, then `question`. The photos (one placeholder each)
+    go with the first user message, so they stay in the prompt whichever turns are trimmed away."""
     messages: list[dict[str, Any]] = []
     questions = [turn.question for turn in history] + [question]
     answers = [turn.answer for turn in history]
     for index, text in enumerate(questions):
         content: list[dict[str, str]] = [{"type": "text", "text": text}]
         if index == 0:
-            content.insert(0, {"type": "image"})
+            content[:0] = [{"type": "image"}] * photos
         messages.append({"role": "user", "content": content})
         if index < len(answers):
             messages.append({"role": "assistant", "content": answers[index]})
@@ -98,6 +100,8 @@ class ChatVlm:
             )
             self.max_new_tokens = self.context_tokens // 2
         self._limit_image_pixels(settings.vlm_image_pixels)
+        # One photo's pixel budget (VLM_IMAGE_PIXELS, or the processor's own lower limit); an album shares it.
+        self.image_pixels = self.processor.image_processor.size["longest_edge"] // self.pixel_budget_frames
         self._hidden_tokens = [t for t in self.tokenizer.all_special_tokens if t not in _KEEP_TOKENS]
         self._per_turn: int | None = None
 
@@ -142,10 +146,10 @@ class ChatVlm:
 
     # -- prompts -----------------------------------------------------------------------------------
 
-    def prompt(self, history: Sequence[Turn], question: str) -> str:
-        """The chat template's text for `history` + `question` (one image placeholder), ready to generate."""
+    def prompt(self, history: Sequence[Turn], question: str, photos: int = 1) -> str:
+        """The chat template's text for `history` + `question` (an image placeholder per photo), ready to generate."""
         return self.processor.apply_chat_template(
-            chat_messages(history, question), add_generation_prompt=True, tokenize=False
+            chat_messages(history, question, photos), add_generation_prompt=True, tokenize=False
         )
 
     def image_tokens(self, image: Image) -> int:
@@ -154,24 +158,48 @@ class ChatVlm:
         patches = image_processor.get_number_of_image_patches(image.height, image.width, {})
         return patches // image_processor.merge_size**2
 
+    def shared_budget(self, images: Sequence[Image]) -> list[Image]:
+        """Several photos asked about together share VLM_IMAGE_PIXELS: each is scaled to at most budget/n pixels
+        (as the processor would scale it: sides multiples of its patch grid), so the album costs what one photo
+        may. One photo is left to the processor."""
+        if len(images) < 2:
+            return list(images)
+        from PIL import Image as PILImage
+
+        image_processor = self.processor.image_processor
+        factor = image_processor.patch_size * image_processor.merge_size
+        # The processor scales anything under its minimum back up: the share can't go below it.
+        least = max(factor * factor, image_processor.size["shortest_edge"] // self.pixel_budget_frames)
+        share = max(least, self.image_pixels // len(images))
+        shared = []
+        for image in images:
+            height, width = smart_resize(image.height, image.width, factor, least, share)
+            if height * width < least:  # rounded down below the minimum: the next size up the grid
+                height, width = smart_resize(image.height, image.width, factor, least, least * 2)
+            if (width, height) != image.size:
+                image = image.resize((width, height), PILImage.Resampling.BICUBIC)
+            shared.append(image)
+        return shared
+
     def count_tokens(self, prompt: str, image_tokens: int) -> int:
         """Prompt length in tokens once the processor has expanded the image placeholder."""
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         return len(ids) - prompt.count(self.image_token) + image_tokens
 
-    def fit(self, image: Image, history: Sequence[Turn], question: str) -> tuple[str, int]:
+    def fit(self, image: Image | Sequence[Image], history: Sequence[Turn], question: str) -> tuple[str, int]:
         """The prompt with as many of the newest turns as fit the context budget, and how many that is.
 
-        The budget is the context minus room for the answer; the photo and the question always
-        stay, and the oldest turns go first. Raises InputRejected when not even those fit.
+        The budget is the context minus room for the answer; the photo (or the photos) and the question
+        always stay, and the oldest turns go first. Raises InputRejected when not even those fit.
         A long history is not rendered whole: per-turn token counts (one batch tokenization)
         estimate how many turns fit, and the real prompt is checked around that estimate.
         """
+        images = [image] if not isinstance(image, Sequence) else list(image)
         budget = self.context_tokens - self.max_new_tokens
-        image_tokens = self.image_tokens(image)
+        image_tokens = sum(self.image_tokens(i) for i in images)
 
         def measured(kept: int) -> tuple[int, str]:
-            prompt = self.prompt(history[len(history) - kept :], question)
+            prompt = self.prompt(history[len(history) - kept :], question, len(images))
             return self.count_tokens(prompt, image_tokens), prompt
 
         base, prompt = measured(0)
@@ -241,7 +269,8 @@ class ChatVlm:
         emits: Sequence[Callable[[str], None] | None] | None = None,
         rows: Sequence[int] | None = None,
     ):
-        """One generate() for several prompts (left-padded; one photo each): the raw answers, and the inputs.
+        """One generate() for several prompts (left-padded): the raw answers, and the inputs. `images` are every
+        prompt's photos in order (one for each placeholder: one per prompt, or an album's several).
 
         `rows` are the batch's request indices of the prompts: a dropped request's row stops alone and
         stops streaming; `emits[i]` (if given) gets prompt i's answer so far.
@@ -281,9 +310,10 @@ class ChatVlm:
         answer i streams through on_partial(rows[i], text). A question that can't be asked fails the batch
         with BatchMateFailed (so the queue asks them one by one), or with its own error when alone."""
         fitted = []
-        for request in requests:
+        photos = [self.shared_budget(request.images) for request in requests]
+        for request, images in zip(requests, photos, strict=True):
             try:
-                fitted.append(self.fit(request.image, request.history, request.question))
+                fitted.append(self.fit(images, request.history, request.question))
             except WorkerError as exc:
                 if len(requests) == 1:
                     raise
@@ -299,10 +329,14 @@ class ChatVlm:
         if on_partial is not None:
             emits = [lambda text, row=row: on_partial(row, text) for row in rows]
         started = time.monotonic()
-        raws, _ = self._generate([prompt for prompt, _ in fitted], [r.image for r in requests], interrupt, emits, rows)
+        every_photo = [image for images in photos for image in images]
+        raws, _ = self._generate([prompt for prompt, _ in fitted], every_photo, interrupt, emits, rows)
         if len(requests) > 1:
             log.info("answered %d questions together in %.1f s", len(requests), time.monotonic() - started)
-        return [Answer(visible_answer(raw), history_used=kept) for raw, (_, kept) in zip(raws, fitted, strict=False)]
+        return [
+            Answer(visible_answer(raw), history_used=kept, images_used=len(images))
+            for raw, (_, kept), images in zip(raws, fitted, photos, strict=False)
+        ]
 
     # -- grounding ---------------------------------------------------------------------------------
 

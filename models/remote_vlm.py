@@ -18,7 +18,8 @@ from VLM_MODEL's name ("Qwen/Qwen2.5-VL-7B-Instruct", "qwen2.5vl:7b" -> qwen2_5_
 config.json when VLM_MODEL is a local directory. Qwen2.5-VL writes boxes in pixels of the image
 its processor made, so the photo is sent already resized the way that processor would resize it
 (`smart_resize`: sides multiples of 28, at most VLM_IMAGE_PIXELS): the server keeps it as it is
-(as long as its own max_pixels is not lower), and its coordinates map back exactly.
+(as long as its own max_pixels is not lower), and its coordinates map back exactly. An album's photos go
+as several image_url parts of the first user message, each scaled to VLM_IMAGE_PIXELS / n.
 
 Server errors become contract WorkerErrors whose kinds the bot puts into words (unreachable, key refused, no such model,
 request refused, server failure) and one log line each; users never see a traceback.
@@ -138,15 +139,17 @@ def prepared_photo(image: Image, family: str | None, max_pixels: int) -> tuple[b
     return out.getvalue(), (new_width, new_height)
 
 
-def chat_messages(history: Sequence[Turn], question: str, image_url: str) -> list[dict[str, Any]]:
+def chat_messages(history: Sequence[Turn], question: str, image_url: str | Sequence[str]) -> list[dict[str, Any]]:
     """Chat Completions messages: earlier turns oldest first, then `question`; the photo (an image_url
-    part) goes with the first user message, so it stays whichever turns are trimmed away."""
+    part; an album: one part per photo) goes with the first user message, so it stays whichever turns
+    are trimmed away."""
+    urls = [image_url] if isinstance(image_url, str) else list(image_url)
     messages: list[dict[str, Any]] = []
     questions = [turn.question for turn in history] + [question]
     for index, text in enumerate(questions):
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         if index == 0:
-            content.insert(0, {"type": "image_url", "image_url": {"url": image_url}})
+            content[:0] = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
         messages.append({"role": "user", "content": content})
         if index < len(history):
             messages.append({"role": "assistant", "content": history[index].answer})
@@ -219,21 +222,25 @@ class RemoteVlm:
         return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
 
     async def ask(self, request: AskRequest, interrupt: Interrupt, emit: Callable[[str], None] | None = None) -> Answer:
-        """Answer one question, with as many of the conversation's newest turns as fit the context."""
-        jpeg, size = await asyncio.to_thread(prepared_photo, request.image, self.family, self.image_pixels)
-        kept = self.turns_that_fit(request.history, request.question, size)
+        """Answer one question, with as many of the conversation's newest turns as fit the context; an album's
+        photos all go, sharing VLM_IMAGE_PIXELS."""
+        images = request.images
+        share = max(MIN_PIXELS, self.image_pixels // len(images))
+        photos = await asyncio.to_thread(lambda: [prepared_photo(image, self.family, share) for image in images])
+        sizes = [size for _, size in photos]
+        kept = self.turns_that_fit(request.history, request.question, sizes)
         history = request.history[len(request.history) - kept :]
-        messages = chat_messages(history, request.question, _data_url(jpeg))
+        messages = chat_messages(history, request.question, [_data_url(jpeg) for jpeg, _ in photos])
         log.debug(
-            "ask via %s (%d of %d earlier turns, photo %dx%d): %s",
+            "ask via %s (%d of %d earlier turns, photos %s): %s",
             self.url,
             kept,
             len(request.history),
-            *size,
+            ", ".join(f"{w}x{h}" for w, h in sizes),
             json.dumps(_without_images(messages), ensure_ascii=False),
         )
         raw = await self._complete(messages, interrupt, emit)
-        return Answer(visible_answer(raw), history_used=kept)
+        return Answer(visible_answer(raw), history_used=kept, images_used=len(images))
 
     async def box(self, request: BoxRequest, interrupt: Interrupt) -> Boxes:
         """Ask for every `target` in the photo; parse the boxes back into the photo's own pixels."""
@@ -253,14 +260,19 @@ class RemoteVlm:
         log.debug("box answer %s -> %d boxes", json.dumps(raw, ensure_ascii=False), len(boxes))
         return Boxes(tuple(boxes), visible_answer(raw))
 
-    def turns_that_fit(self, history: Sequence[Turn], question: str, photo_size: tuple[int, int]) -> int:
+    def turns_that_fit(
+        self, history: Sequence[Turn], question: str, photo_size: tuple[int, int] | Sequence[tuple[int, int]]
+    ) -> int:
         """How many of the newest turns fit VLM_CONTEXT_TOKENS less the answer's room, by estimate.
 
-        The photo and the question always go; raises InputRejected when not even they fit.
+        The photo (or an album's photos: a list of sizes) and the question always go; raises InputRejected
+        when not even they fit.
         """
+        sizes = [photo_size] if isinstance(photo_size[0], int) else list(photo_size)
         factor = PIXEL_FACTOR.get(self.family or "", 28)
         budget = self.context_tokens - self.max_new_tokens
-        used = photo_size[0] * photo_size[1] // factor**2 + estimated_tokens(question) + TOKENS_PER_MESSAGE
+        photo_tokens = sum(width * height // factor**2 for width, height in cast("list[tuple[int, int]]", sizes))
+        used = photo_tokens + estimated_tokens(question) + TOKENS_PER_MESSAGE
         if used > budget:
             raise InputRejected("question does not fit the context", ErrorKind.QUESTION_TOO_LONG)
         kept = 0

@@ -1,4 +1,7 @@
-"""SDXL text-to-image (stabilityai/sdxl-turbo, SDXL base and its fine-tunes) through diffusers."""
+"""SDXL text-to-image and image-to-image (stabilityai/sdxl-turbo, SDXL base and its fine-tunes) through diffusers.
+
+Image-to-image runs SDXL's img2img pipeline built over the loaded text-to-image pipeline's own modules
+(`AutoPipelineForImage2Image.from_pipe`): one copy of the weights serves both."""
 
 from __future__ import annotations
 
@@ -13,13 +16,16 @@ from typing import TYPE_CHECKING, ClassVar, Self
 
 import torch
 from cachetools import TTLCache
-from diffusers import AutoPipelineForText2Image, StableDiffusionXLPipeline
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image, StableDiffusionXLPipeline
+from PIL import Image as PILImage
+from PIL import ImageOps
 from PIL.PngImagePlugin import PngInfo
 
 from contract.errors import ErrorKind, Interrupted, ModelUnavailable
 from contract.requests import GeneratedImage, GeneratedImages, GenerateRequest, Task
 
 if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
     from PIL.Image import Image
 
     from bot.settings import Settings
@@ -70,6 +76,14 @@ def load_pipeline(source: str, device: Device) -> StableDiffusionXLPipeline:
     return pipe
 
 
+def fitted(source: Image, width: int, height: int) -> Image:
+    """`source` as an RGB image of exactly width x height: scaled to cover it and centre-cropped (no stretching)."""
+    image = source.convert("RGB")
+    if image.size == (width, height):
+        return image
+    return ImageOps.fit(image, (width, height), method=PILImage.Resampling.LANCZOS)
+
+
 def speed_up(pipe: StableDiffusionXLPipeline, *, compile_backend: str | None = "inductor") -> None:
     """GEN_COMPILE: the SDXL speed-ups diffusers documents for CUDA, applied in place.
 
@@ -110,6 +124,7 @@ class SdxlGenerator:
         # Why the checker couldn't be loaded, remembered a while before trying again.
         self._checker_failed: TTLCache[str, str] = TTLCache(maxsize=1, ttl=RETRY_CHECKER_AFTER_S, timer=time.monotonic)
         self._checker_lock = threading.Lock()
+        self._img2img: DiffusionPipeline | None = None
         # zlib releases the GIL: a batch's PNGs encode in parallel, on the CPU cores the GPU leaves idle.
         self._encoder = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="png")
 
@@ -208,23 +223,36 @@ class SdxlGenerator:
             log.info("loaded safety checker %r", self.checker_source)
             return self._checker
 
+    @property
+    def img2img(self) -> DiffusionPipeline:
+        """SDXL's image-to-image pipeline over this pipeline's modules (the same objects: no second copy)."""
+        if self._img2img is None:
+            self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
+            self._img2img.set_progress_bar_config(disable=True)
+        return self._img2img
+
     def _draw(self, requests: list[GenerateRequest], seeds: list[int], interrupt: Interrupt) -> list[Image]:
         """One pipeline call; `requests[k]` (repeated for its count) is drawn with `seeds[k]`."""
         first = requests[0]
         # CPU generators: the same seed gives the same picture on any GPU or CPU (diffusers' advice).
         generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
         negative = [r.negative_prompt or "" for r in requests] if first.negative_prompt is not None else None
+        common = {
+            "prompt": [r.prompt for r in requests],
+            "negative_prompt": negative,
+            "num_inference_steps": first.steps,
+            "guidance_scale": first.guidance,
+            "generator": generators,
+            "callback_on_step_end": _stop_when_interrupted(interrupt),
+        }
         try:
-            output = self.pipe(
-                prompt=[r.prompt for r in requests],
-                negative_prompt=negative,
-                num_inference_steps=first.steps,
-                guidance_scale=first.guidance,
-                height=first.height,
-                width=first.width,
-                generator=generators,
-                callback_on_step_end=_stop_when_interrupted(interrupt),
-            )
+            if first.source is not None:
+                if first.denoising_steps < 1:  # the bot refuses these; diffusers would fail with a ValueError
+                    raise ValueError(f"{first.steps} steps at strength {first.strength} run no step")
+                sources = [fitted(r.source, r.width, r.height) for r in requests if r.source is not None]
+                output = self.img2img(image=sources, strength=first.strength, **common)
+            else:
+                output = self.pipe(height=first.height, width=first.width, **common)
         except _Interrupted as stopped:
             raise Interrupted(f"generation stopped after step {stopped.args[0]} of {first.steps}") from None
         return list(output.images)
@@ -239,6 +267,8 @@ class SdxlGenerator:
             f"\nSteps: {request.steps}, CFG scale: {request.guidance:g}, Seed: {seed}, "
             f"Size: {request.width}x{request.height}, Model: {self.model_name}"
         )
+        if request.source is not None:
+            parameters += f", Denoising strength: {request.strength:g}"
         info.add_text("parameters", parameters)
         out = io.BytesIO()
         picture.save(out, "PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)

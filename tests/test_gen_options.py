@@ -251,3 +251,34 @@ def test_expired_buttons_are_forgotten_and_pruned(tmp_path):
         keys = {k for (k,) in db.execute("SELECT key FROM gen_buttons")}
     assert keys == {new}
     store.close()
+
+
+def test_a_redraws_source_photo_and_strength_are_kept_and_an_older_file_gains_their_columns(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    with sqlite3.connect(path) as db:  # the table as the first release created it
+        db.execute(
+            "CREATE TABLE gen_buttons (key TEXT PRIMARY KEY, chat_id INTEGER NOT NULL, user_id INTEGER NOT NULL,"
+            " created REAL NOT NULL, prompt TEXT NOT NULL, seed INTEGER NOT NULL, steps INTEGER NOT NULL,"
+            " width INTEGER NOT NULL, height INTEGER NOT NULL, count INTEGER NOT NULL, negative_prompt TEXT,"
+            " as_file INTEGER NOT NULL)"
+        )
+        db.execute("INSERT INTO gen_buttons VALUES ('old', 1, 1, 9e9, 'a fox', 3, 1, 512, 512, 1, NULL, 0)")
+    store = GenStore(path)
+    store.open()
+    assert store.recall("old", chat_id=1) == GenParams("a fox", 3, 1, 512, 512)
+    redraw = GenParams("ink", 5, 2, 512, 384, source_file_id="AgAC-photo", strength=0.6)
+    key = store.remember(redraw, chat_id=1, user_id=1)
+    assert store.recall(key, chat_id=1) == redraw
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("photo", "size"),
+    [((300, 150), (704, 384)), ((150, 300), (384, 704)), ((640, 640), (512, 512)), ((20000, 100), (1024, 256))],
+)
+def test_a_redraw_without_size_takes_the_photos_shape_at_the_default_pixel_count(photo, size):
+    params = parse_gen_args("a fox", TURBO, on_photo=True, photo_size=photo)
+    assert (params.width, params.height) == size and params.strength == 0.5 and params.steps == 2
+    sized = parse_gen_args("a fox --size 768x512", TURBO, on_photo=True, photo_size=photo)
+    assert (sized.width, sized.height) == (768, 512)
+    assert parse_gen_args("a fox", TURBO).strength is None  # text-to-image: no strength

@@ -189,3 +189,45 @@ def test_gen_compile_on_a_cpu_is_ignored_with_a_warning(tiny_sdxl, caplog):
     )
     assert not isinstance(generator.pipe.unet, torch._dynamo.eval_frame.OptimizedModule)
     assert "GEN_COMPILE=true needs a CUDA device" in caplog.text
+
+
+# -- image-to-image ----------------------------------------------------------------------------------
+
+
+def source_photo(seed: int = 0, size: tuple[int, int] = (200, 120)) -> Image.Image:
+    from tests.support.chat import photo_bytes
+
+    return Image.open(io.BytesIO(photo_bytes(seed, size))).convert("RGB")
+
+
+def test_img2img_shares_the_loaded_modules_no_second_copy(pool):
+    generator = pool.get(Task.GENERATE)
+    text2img, img2img = generator.pipe, generator.img2img
+    assert type(img2img).__name__ == "StableDiffusionXLImg2ImgPipeline"
+    for name in ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"):
+        assert getattr(img2img, name) is getattr(text2img, name), name
+    assert generator.img2img is img2img  # built once
+
+
+def test_img2img_redraws_the_source_at_the_requested_size_deterministically(pool, unet_calls):
+    photo = source_photo(1)
+    redraw = request(5, steps=4, source=photo, strength=0.5, width=SIZE, height=64)
+    (first,), (again,) = draw(pool, redraw)[0].images, draw(pool, redraw)[0].images
+    assert first.png == again.png and Image.open(io.BytesIO(first.png)).size == (SIZE, 64)
+    assert unet_calls == [1, 1, 1, 1]  # int(4 * 0.5) = 2 steps, twice
+    assert b"Denoising strength: 0.5" in first.png
+    other = draw(pool, replace(redraw, source=source_photo(2)))[0].images[0]
+    assert (pixels(first.png) != pixels(other.png)).mean() > 0.1  # the source photo matters
+    plain = draw(pool, replace(redraw, source=None))[0].images[0]
+    assert (pixels(first.png) != pixels(plain.png)).mean() > 0.1
+
+
+def test_img2img_and_text2img_requests_batch_apart(pool, unet_calls):
+    results = draw(pool, request(1, steps=2), request(2, steps=2, source=source_photo(3), strength=0.5))
+    assert [len(r.images) for r in results] == [1, 1]
+    assert unet_calls == [1, 1, 1]  # 2 steps of text-to-image, then 1 step of image-to-image
+
+
+def test_img2img_with_no_step_to_run_is_a_clear_error(pool):
+    with pytest.raises(ValueError, match="run no step"):
+        draw(pool, request(1, steps=1, source=source_photo(), strength=0.5))

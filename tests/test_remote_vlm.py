@@ -296,3 +296,30 @@ def test_stats_show_the_server_and_how_many_requests_were_in_flight():
     report = texts.stats_report(QueueStats({}, 2, 10, 0), {"device": "cpu (float32)", "vlm_server": server})
     assert f"/ask and /box: {MODEL} at http://gpu:8000/v1, 2 in flight (at most 6 so far), 12 sent" in report.en
     assert "http://gpu:8000/v1" in report.zh and "6" in report.zh
+
+
+async def test_an_albums_photos_all_go_as_image_url_parts_of_one_message_sharing_the_budget(server):
+    budget = 1_003_520
+    vlm = await started(settings(server.url, vlm_image_pixels=budget))
+    album = (photo(), photo((480, 640)), photo((800, 800)))
+    history = (Turn("Which is sharpest?", "The second."),)
+    try:
+        answer = await vlm.ask(AskRequest(album[0], "Why?", history, more_images=album[1:]), Interrupt())
+    finally:
+        await vlm.close()
+    assert answer.images_used == 3 and answer.history_used == 1
+    (request,) = server.requests  # one request for the whole album
+    first = request.messages[0]["content"]
+    assert [p["type"] for p in first] == ["image_url"] * 3 + ["text"]
+    assert all(p["type"] == "text" for m in request.messages[1:] if m["role"] == "user" for p in m["content"])
+    images = request.images
+    assert len(images) == 3
+    assert [i.size[::-1] for i in images] == [
+        smart_resize(h, w, 28, 56 * 56, budget // 3)
+        for w, h in (
+            (640, 480),
+            (480, 640),
+            (800, 800),
+        )
+    ]
+    assert sum(i.width * i.height for i in images) <= budget

@@ -7,6 +7,9 @@ starting with `--` (Telegram apps that turn `--` into a dash are understood too)
     --steps N    1 .. the model's limit                         --no words  negative prompt (to the next option)
     --size WxH   sides multiples of 64 within the model's range, or one number for a square
     --file       PNG documents instead of photos
+    --strength S on a photo (image-to-image): 0.1 .. 1.0, how much of it is redrawn (default 0.5);
+                 int(steps * S) steps run, which must be at least one (without --steps, the default
+                 steps are raised until one runs, as far as the model's limit)
 
 The limits depend on the model, and the bot knows the model's kind without loading it (or torch):
 `GEN_MODEL_KIND=turbo|full` says it outright; `auto` (the default) calls it turbo when the model's
@@ -17,6 +20,7 @@ anything else is a full SDXL model.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -25,12 +29,14 @@ from bot import texts
 from bot.errors import BadInput, ModelUnavailable
 from bot.stores.gen_store import GenParams
 from contract.errors import WorkerError
-from contract.requests import SEED_LIMIT
+from contract.requests import SEED_LIMIT, denoising_steps
 from models.checkpoints import read_json
 
 MAX_PROMPT_CHARS = 500
 MAX_NEGATIVE_CHARS = 200
 SIZE_STEP = 64  # the VAE halves the image 3 times and the UNet 3 more: sides must divide by 64
+STRENGTH_RANGE = (0.1, 1.0)
+DEFAULT_STRENGTH = 0.5  # keeps the photo's layout and colours, redraws its details (diffusers' img2img example)
 
 TURBO_WORDS = frozenset({"turbo", "lightning", "lcm", "hyper"})
 FEW_STEP_SCHEDULERS = frozenset({"LCMScheduler", "TCDScheduler"})
@@ -97,9 +103,10 @@ def _scheduler_config(source: str) -> dict[str, Any]:
         raise ModelUnavailable(f"gen model {source!r}: no scheduler config: {exc}") from None
 
 
-OPTIONS = ("seed", "steps", "size", "n", "no", "file")
+OPTIONS = ("seed", "steps", "size", "n", "no", "file", "strength")
 _DASHES = ("--", "—", "–")  # iOS/macOS Telegram turns a typed "--" into an em or en dash
 _INTEGER = re.compile(r"^[+-]?\d+$")
+_DECIMAL = re.compile(r"^(\d+(\.\d*)?|\.\d+)$")
 _SIZE = re.compile(r"^(\d+)(?:[x×X*](\d+))?$")
 
 
@@ -111,8 +118,15 @@ def _option(token: str) -> str | None:
     return None
 
 
-def parse_gen_args(text: str, profile: GenProfile) -> GenParams:
-    """Parse what follows /gen; raises BadInput naming the bad option and its allowed range."""
+def parse_gen_args(
+    text: str, profile: GenProfile, *, on_photo: bool = False, photo_size: tuple[int, int] | None = None
+) -> GenParams:
+    """Parse what follows /gen; raises BadInput naming the bad option and its allowed range.
+
+    `on_photo`: the command came with a photo to redraw (image-to-image): --strength applies (and gets its
+    default), and without --size the picture takes the photo's shape (`photo_size`, once it is known) at the
+    model's default pixel count. The caller sets the source photo's file id.
+    """
     tokens = text.split()
     first = next((i for i, t in enumerate(tokens) if _option(t) is not None), len(tokens))
     prompt = " ".join(tokens[:first])
@@ -147,6 +161,8 @@ def parse_gen_args(text: str, profile: GenProfile) -> GenParams:
     width, height = profile.default_size
     if "size" in values:
         width, height = _size(values["size"] or "", profile)
+    elif on_photo and photo_size is not None:
+        width, height = shaped_like(photo_size, profile)
     negative = None
     if "no" in values:
         negative = values["no"] or ""
@@ -158,16 +174,51 @@ def parse_gen_args(text: str, profile: GenProfile) -> GenParams:
             raise BadInput(
                 "long negative prompt", user_message=texts.too_long("negative", len(negative), MAX_NEGATIVE_CHARS)
             )
+    steps = _integer(values, "steps", 1, profile.max_steps, profile.default_steps) or profile.default_steps
+    strength = None
+    if on_photo:
+        strength = _strength(values)
+        if "steps" not in values:  # the fewest steps from the default up that run one at this strength
+            while denoising_steps(steps, strength) < 1 and steps < profile.max_steps:
+                steps += 1
+        if denoising_steps(steps, strength) < 1:
+            raise BadInput(f"{steps} steps at strength {strength}", user_message=texts.no_step_to_run(steps, strength))
+    elif "strength" in values:
+        raise BadInput("--strength without a photo", user_message=texts.STRENGTH_NEEDS_PHOTO)
     return GenParams(
         prompt=prompt,
-        steps=_integer(values, "steps", 1, profile.max_steps, profile.default_steps) or profile.default_steps,
+        steps=steps,
         width=width,
         height=height,
         count=_integer(values, "n", 1, profile.max_count, 1) or 1,
         seed=_integer(values, "seed", 0, SEED_LIMIT - 1, None),
         negative_prompt=negative,
         as_file="file" in values,
+        strength=strength,
     )
+
+
+def shaped_like(photo_size: tuple[int, int], profile: GenProfile) -> tuple[int, int]:
+    """A size with the photo's aspect ratio and about the model's default pixel count, sides multiples of 64
+    within the model's range (a very long or thin photo is cropped to the nearest shape that fits)."""
+    photo_width, photo_height = photo_size
+    area = profile.default_size[0] * profile.default_size[1]
+    aspect = photo_width / max(1, photo_height)
+
+    def side(value: float) -> int:
+        return min(profile.max_side, max(profile.min_side, round(value / SIZE_STEP) * SIZE_STEP))
+
+    return side(math.sqrt(area * aspect)), side(math.sqrt(area / aspect))
+
+
+def _strength(values: dict[str, str | None]) -> float:
+    if "strength" not in values:
+        return DEFAULT_STRENGTH
+    raw = values["strength"] or ""
+    low, high = STRENGTH_RANGE
+    if not _DECIMAL.match(raw) or not low <= float(raw) <= high:
+        raise BadInput(f"--strength {raw!r}", user_message=texts.strength_range(low, high))
+    return float(raw)
 
 
 def _integer(values: dict[str, str | None], name: str, low: int, high: int, default: int | None) -> int | None:

@@ -7,9 +7,13 @@ import sqlite3
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.stores.sqlite import SQLiteStore
 from contract.requests import SEED_LIMIT, GenerateRequest
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 # Rerun buttons keep working this long; older entries are deleted.
 BUTTON_TTL_S = 30 * 24 * 3600
@@ -18,7 +22,8 @@ BUTTON_TTL_S = 30 * 24 * 3600
 @dataclass(frozen=True)
 class GenParams:
     """A /gen request as the user gave it: parsed from the command, kept for the rerun buttons (Telegram's
-    callback_data holds only 64 bytes), and turned into the worker's GenerateRequest. `seed` None: pick one."""
+    callback_data holds only 64 bytes), and turned into the worker's GenerateRequest. `seed` None: pick one.
+    `source_file_id`: the photo an image-to-image request redraws (a rerun downloads it again), at `strength`."""
 
     prompt: str
     seed: int | None
@@ -28,14 +33,18 @@ class GenParams:
     count: int = 1
     negative_prompt: str | None = None
     as_file: bool = False
+    source_file_id: str | None = None
+    strength: float | None = None
 
     def seeded(self) -> GenParams:
         """These parameters with a seed: the given one, or a random one."""
         return self if self.seed is not None else replace(self, seed=secrets.randbelow(SEED_LIMIT))
 
-    def request(self, *, guidance: float, check_safety: bool) -> GenerateRequest:
-        """The worker's request to draw these (with the model's guidance); the seed must be set."""
+    def request(self, *, guidance: float, check_safety: bool, source: Image | None = None) -> GenerateRequest:
+        """The worker's request to draw these (with the model's guidance); the seed must be set, and
+        `source` (the decoded photo behind source_file_id) given for an image-to-image request."""
         assert self.seed is not None, "seeded() first"
+        assert (source is None) == (self.source_file_id is None), "the source photo goes with its file id"
         return GenerateRequest(
             prompt=self.prompt,
             seed=self.seed,
@@ -46,6 +55,8 @@ class GenParams:
             count=self.count,
             negative_prompt=self.negative_prompt,
             check_safety=check_safety,
+            source=source,
+            strength=self.strength if self.strength is not None else 1.0,
         )
 
 
@@ -62,7 +73,9 @@ CREATE TABLE IF NOT EXISTS gen_buttons (
     height INTEGER NOT NULL,
     count INTEGER NOT NULL,
     negative_prompt TEXT,
-    as_file INTEGER NOT NULL
+    as_file INTEGER NOT NULL,
+    source_file_id TEXT,
+    strength REAL
 );
 CREATE INDEX IF NOT EXISTS gen_buttons_created ON gen_buttons (created);
 CREATE TABLE IF NOT EXISTS bot_flags (
@@ -73,6 +86,8 @@ CREATE TABLE IF NOT EXISTS bot_flags (
 );
 """
 _FIELDS = tuple(GenParams.__dataclass_fields__)
+# Columns added after the first release (image-to-image), added to an older file on open.
+_ADDED_COLUMNS = (("source_file_id", "TEXT"), ("strength", "REAL"))
 
 
 class GenStore(SQLiteStore):
@@ -83,6 +98,14 @@ class GenStore(SQLiteStore):
     def __init__(self, path: Path, ttl_s: float = BUTTON_TTL_S) -> None:
         super().__init__(path)
         self.ttl_s = ttl_s
+
+    def open(self) -> None:
+        super().open()
+        db = self._conn()
+        known = {row[1] for row in db.execute("PRAGMA table_info(gen_buttons)")}
+        for column, kind in _ADDED_COLUMNS:
+            if column not in known:
+                db.execute(f"ALTER TABLE gen_buttons ADD COLUMN {column} {kind}")
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:

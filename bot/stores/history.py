@@ -1,7 +1,7 @@
 """ChatHistory: conversations about photos, per chat and forum topic, in SQLite (they survive restarts).
 
-A conversation is one photo (its bytes, so it can be rebuilt after a restart without Telegram) and
-the questions and answers about it. Each chat and forum topic has a current conversation: the one
+A conversation is one photo, or an album's photos (their bytes, so it can be rebuilt after a restart
+without Telegram), and the questions and answers about it. Each chat and forum topic has a current conversation: the one
 about its last photo, which `/ask` without a photo continues. The bot's answer messages are linked
 to their conversation, so replying to any of them continues that conversation, even an older one.
 Nothing is shared between chats: every lookup is keyed by the chat it comes from.
@@ -52,6 +52,12 @@ CREATE TABLE IF NOT EXISTS chat_answer_messages (
     PRIMARY KEY (chat_id, message_id)
 );
 CREATE INDEX IF NOT EXISTS chat_answer_messages_conversation ON chat_answer_messages (conversation_id);
+CREATE TABLE IF NOT EXISTS chat_conversation_photos (
+    conversation_id INTEGER NOT NULL REFERENCES chat_conversations (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    image BLOB NOT NULL,
+    PRIMARY KEY (conversation_id, position)
+);
 """
 
 # Columns added after the first release (table, column, type), and the indexes on them.
@@ -91,13 +97,19 @@ def scope_of(message: Message) -> Scope:
 
 @dataclass(frozen=True)
 class Conversation:
-    """One photo and what was asked about it, oldest turn first."""
+    """One photo (an album: its first photo, the others in `more_images`) and what was asked about it,
+    oldest turn first."""
 
     id: int
     scope: Scope
     image: bytes
     file_unique_id: str | None
     turns: tuple[Turn, ...]
+    more_images: tuple[bytes, ...] = ()
+
+    @property
+    def photos(self) -> int:
+        return 1 + len(self.more_images)
 
 
 class ChatHistory(SQLiteStore):
@@ -170,13 +182,14 @@ class ChatHistory(SQLiteStore):
         file_id: str | None,
         file_unique_id: str | None,
         origin_message_id: int | None = None,
+        more_images: tuple[bytes, ...] = (),
     ) -> Conversation:
-        """A new conversation about `image`; it becomes the scope's current one.
+        """A new conversation about `image` (an album: and `more_images`); it becomes the scope's current one.
 
         With `origin_message_id` (the message with the photo), a replay of the same request gets the
         conversation it started before, not a second one.
         """
-        return await self._run(_start, scope, image, file_id, file_unique_id, origin_message_id)
+        return await self._run(_start, scope, image, file_id, file_unique_id, origin_message_id, more_images)
 
     async def add_turn(
         self,
@@ -223,8 +236,16 @@ def _conversation(db: sqlite3.Connection, row: tuple) -> Conversation:
     turns = db.execute(
         "SELECT question, answer FROM chat_turns WHERE conversation_id = ? ORDER BY id", (conversation_id,)
     ).fetchall()
+    more = db.execute(
+        "SELECT image FROM chat_conversation_photos WHERE conversation_id = ? ORDER BY position", (conversation_id,)
+    ).fetchall()
     return Conversation(
-        conversation_id, Scope(chat_id, thread_id), image, file_unique_id, tuple(Turn(q, a) for q, a in turns)
+        conversation_id,
+        Scope(chat_id, thread_id),
+        image,
+        file_unique_id,
+        tuple(Turn(q, a) for q, a in turns),
+        tuple(row[0] for row in more),
     )
 
 
@@ -294,6 +315,7 @@ def _start(
     file_id: str | None,
     file_unique_id: str | None,
     origin_message_id: int | None,
+    more_images: tuple[bytes, ...] = (),
 ) -> Conversation:
     now = time.time()
     with db:
@@ -311,8 +333,12 @@ def _start(
             " origin_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (scope.chat_id, scope.thread_id, image, file_id, file_unique_id, now, now, origin_message_id),
         )
+        db.executemany(
+            "INSERT INTO chat_conversation_photos (conversation_id, position, image) VALUES (?, ?, ?)",
+            [(cursor.lastrowid, position, more) for position, more in enumerate(more_images, start=1)],
+        )
     assert cursor.lastrowid is not None  # an INSERT always sets it
-    return Conversation(cursor.lastrowid, scope, image, file_unique_id, ())
+    return Conversation(cursor.lastrowid, scope, image, file_unique_id, (), tuple(more_images))
 
 
 def _add_turn(

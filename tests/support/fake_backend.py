@@ -51,6 +51,8 @@ class FakeBackend:
 
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
+        self.requests: list = []  # every request run, in order
+        self.single_image = False  # answer /ask like a single-image model: about the first photo only
         self.gate = asyncio.Event()
         self.gate.set()
         self.fail_on: set[str] = set()
@@ -67,19 +69,21 @@ class FakeBackend:
     async def run(self, task: Task, requests, interrupt: Interrupt, on_partial=None):
         self.interrupts.append(interrupt)
         self.batches.append([tag(r) for r in requests])
+        self.requests.extend(requests)
         await self.gate.wait()
         if self.unavailable:
             raise ModelUnavailable("no weights")
         if any(tag(r) in self.fail_on for r in requests):
             raise RuntimeError("CUDA error: device-side assert")
-        return [_result(r) for r in requests]
+        return [_result(r, self.single_image) for r in requests]
 
 
-def _result(request):
+def _result(request, single_image: bool = False):
     if isinstance(request, CaptionRequest):
         return Caption(f"caption of {request.prefix}")
     if isinstance(request, AskRequest):
-        return Answer(f"answer to {request.question}", history_used=len(request.history))
+        seen = 1 if single_image else len(request.images)
+        return Answer(f"answer to {request.question}", history_used=len(request.history), images_used=seen)
     if isinstance(request, GenerateRequest):
         return GeneratedImages(
             tuple(GeneratedImage(request.seed + n, _png(request.seed + n)) for n in range(request.count))
