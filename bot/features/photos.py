@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
 
@@ -75,10 +75,12 @@ def photo_record(message: Message) -> tuple[PhotoRecord, int | None] | None:
         file_id, key, size = photo.file_id, photo.file_unique_id, photo.file_size
     if message.from_user is not None:
         sender_id, sender = message.from_user.id, message.from_user.full_name
+        username = message.from_user.username or ""
     elif message.sender_chat is not None:
         sender_id, sender = message.sender_chat.id, message.sender_chat.title or ""
+        username = message.sender_chat.username or ""
     else:
-        sender_id, sender = 0, ""
+        sender_id, sender, username = 0, "", ""
     record = PhotoRecord(
         key=key,
         chat_id=message.chat_id,
@@ -87,6 +89,7 @@ def photo_record(message: Message) -> tuple[PhotoRecord, int | None] | None:
         message_id=message.message_id,
         sender_id=sender_id,
         sender=sender,
+        username=username.lower(),
         date=int(message.date.timestamp()),
         caption=message.caption or "",
     )
@@ -402,9 +405,28 @@ class ChatPhotos:
             raise ReindexNeeded(f"chat {chat_id} has photos indexed with {stale[0].spec}, not {self.model_id}")
         return bool(generations)
 
-    async def search(self, chat_id: int, query: Embedding, k: int, exclude: Sequence[str] = ()) -> list[Match]:
-        """The chat's `k` photos most similar to `query`, best first (only ever this chat's)."""
-        return await asyncio.to_thread(self.index.query, chat_id, self._spec_of(query), query.vector, k, exclude)
+    async def search(
+        self,
+        chat_id: int,
+        query: Embedding,
+        k: int,
+        exclude: Sequence[str] = (),
+        where: dict[str, Any] | None = None,
+    ) -> list[Match]:
+        """The chat's `k` photos most similar to `query`, best first (only ever this chat's), among those
+        matching `where` (who sent them, when: bot.features.find_filters)."""
+        return await asyncio.to_thread(self.index.query, chat_id, self._spec_of(query), query.vector, k, exclude, where)
+
+    async def newest(self, chat_id: int, k: int, where: dict[str, Any] | None) -> list[Match]:
+        """The chat's `k` newest photos matching `where` (a /find with filters and no words)."""
+        spec = self.spec
+        if spec is None:
+            generations = await asyncio.to_thread(self.index.generations, chat_id)
+            current = [g.spec for g in generations if g.spec.model == self.model_id]
+            if not current:
+                return []
+            spec = current[0]
+        return await asyncio.to_thread(self.index.newest, chat_id, spec, k, where)
 
     async def stored_embedding(self, chat_id: int, key: str) -> Embedding | None:
         """The embedding this chat already has for one of its photos (saves a download and a forward pass)."""
