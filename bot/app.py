@@ -29,6 +29,7 @@ from bot.context import BotContext, Services
 from bot.errors import BotError, ShuttingDown
 from bot.features.generation import GenService
 from bot.features.photos import ChatPhotos
+from bot.features.reposts import RepostWatcher
 from bot.i18n import LANGUAGES, language_of, localize
 from bot.imaging.decoding import ImageDecoder
 from bot.messaging.access import AccessGate
@@ -49,6 +50,7 @@ from bot.stores.journal import JobJournal
 from bot.stores.pending_photos import PendingPhotos
 from bot.stores.photo_index import PhotoIndex
 from bot.stores.quotas import Quotas
+from bot.stores.reposts import RepostStore
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,9 @@ def build_application(
     decoder = ImageDecoder(settings.max_image_pixels)
     backlog = PendingPhotos(settings.sqlite_path)
     photos = ChatPhotos(PhotoIndex.from_settings(settings), queue, settings, decoder=decoder, pending=backlog)
+    repost_store = RepostStore(settings.sqlite_path)
+    reposts = RepostWatcher(repost_store, photos.index)
+    photos.listeners.append(reposts)
     services = Services(
         settings=settings,
         queue=queue,
@@ -102,13 +107,15 @@ def build_application(
         gen=gen,
         history=history,
         photos=photos,
-        chat_stores=[photos, history],
+        chat_stores=[photos, history, reposts],
         decoder=decoder,
+        reposts=reposts,
     )
 
     async def post_init(application: Application) -> None:
-        for store in (history, journal, quotas, backlog):
+        for store in (history, journal, quotas, backlog, repost_store):
             await asyncio.to_thread(store.open)
+        reposts.start(application.bot)
         await gen.start()
         await backend.start()
         await queue.start()
@@ -130,6 +137,7 @@ def build_application(
         await journal.stopped_cleanly()
         journal.close()
         backlog.close()
+        repost_store.close()
         quotas.close()
         await gen.close()
         history.close()

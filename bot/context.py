@@ -13,6 +13,7 @@ from bot.i18n import Text
 if TYPE_CHECKING:
     from bot.features.generation import GenService
     from bot.features.photos import ChatPhotos
+    from bot.features.reposts import RepostWatcher
     from bot.imaging.decoding import ImageDecoder
     from bot.messaging.commands import Command
     from bot.queue.backend import Backend
@@ -50,6 +51,7 @@ class Services:
     photos: ChatPhotos  # photo memory: `photos.index_message(message)` indexes a sent photo
     chat_stores: list[ChatStore]  # what /forget and the bot's removal delete
     decoder: ImageDecoder  # every photo a command or indexing reads is decoded through it
+    reposts: RepostWatcher  # /reposts: near-duplicates of a chat's earlier photos pointed out
 
     async def forget_chat(self, chat_id: int) -> dict[Text, int]:
         """Delete everything kept for the chat, leaving no byte of its texts on disk: {what: how many}.
@@ -72,6 +74,7 @@ class Services:
         photos = await self.photos.migrate(old_chat_id, new_chat_id)
         conversations = await self.history.migrate(old_chat_id, new_chat_id)
         buttons = await self.gen.migrate(old_chat_id, new_chat_id)
+        await self.reposts.migrate(old_chat_id, new_chat_id)
         if photos or conversations or buttons:
             log.info(
                 "chat %s became %s: moved %d photos, %d conversations, %d rerun prompts",

@@ -840,8 +840,8 @@ def repost_seen(sender: str, timestamp: int, link: str | None) -> Text:
     who_zh = f"由 {user_name(sender)} " if sender else ""
     where = f"\n{link}" if link else ""
     return Text(
-        f"🔁 Posted here before{who_en} on {day.en}.{where}",
-        f"🔁 这张照片{who_zh}在 {day.zh} 发过。{where}",
+        f"🔁 Posted again: this picture was first posted here{who_en} on {day.en}.{where}",
+        f"🔁 重复发布：这张照片最早{who_zh}在 {day.zh} 发在这里。{where}",
     )
 
 

@@ -20,12 +20,13 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cachetools import TTLCache
 
 from bot import texts
 from bot.errors import BadImage, BotError, ModelUnavailable, ReindexNeeded
+from bot.i18n import Lang, language_of_message
 from bot.imaging.decoding import ImageDecoder
 from bot.messaging.media import download_file, photo_in
 from bot.queue.jobs import Job, Lane
@@ -54,6 +55,18 @@ NOTE_WAIT_S = 0.5  # how long noting a photo on disk may hold up the update that
 def _log_failed_note(write: asyncio.Future[None]) -> None:
     if not write.cancelled() and write.exception() is not None:
         log.warning("a photo was not journaled: %s", write.exception())
+
+
+class PhotoListener(Protocol):
+    """Told about each photo indexing sees (bot.features.reposts.RepostWatcher); its failures are logged."""
+
+    async def indexed(
+        self, record: PhotoRecord, image: Image, vector: Sequence[float], spec: ModelSpec, lang: Lang
+    ) -> None:
+        """A photo new to its chat's index: the image shrunk for embedding, its vector."""
+
+    async def seen_again(self, record: PhotoRecord, lang: Lang) -> None:
+        """A photo its chat has already indexed (the same file_unique_id), in a new message."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +147,8 @@ class ChatPhotos:
         # Set while the CLIP model can't be loaded: photos aren't downloaded for it meanwhile.
         self._model_down: TTLCache[str, bool] = TTLCache(maxsize=1, ttl=MODEL_DOWN_PAUSE_S, timer=time.monotonic)
         self.indexed = 0
+        self.listeners: list[PhotoListener] = []
+        self._langs: dict[tuple[int, str], Lang] = {}  # (chat, key) -> the sender's language, while in flight
 
     async def start(self, bot: Bot) -> None:
         """Open the index (a failure is logged; /find then says search is unavailable) and start indexing."""
@@ -184,6 +199,7 @@ class ChatPhotos:
         found = photo_record(message)
         if found is None:
             return False
+        self._langs.setdefault((found[0].chat_id, found[0].key), language_of_message(message))
         return self._note(*found, message.media_group_id)
 
     async def note(self, message: Message) -> bool:
@@ -193,6 +209,7 @@ class ChatPhotos:
             return False
         record, size = found
         new = (record.chat_id, record.key) not in self._keys_in_flight
+        self._langs.setdefault((record.chat_id, record.key), language_of_message(message))
         # In memory first, so a /find that came with it already waits for it; the row is written next,
         # long before a download and a forward pass end and delete it.
         noted = self._note(record, size, message.media_group_id)
@@ -292,6 +309,7 @@ class ChatPhotos:
 
     async def _finished(self, record: PhotoRecord) -> None:
         self._keys_in_flight.discard((record.chat_id, record.key))
+        self._langs.pop((record.chat_id, record.key), None)
         left = self._in_flight.get(record.chat_id, 1) - 1
         if left > 0:
             self._in_flight[record.chat_id] = left
@@ -353,7 +371,28 @@ class ChatPhotos:
         self.indexed += new
         for pending, _ in kept:
             log.info("indexed photo %s of chat %s%s", pending.record.key, chat_id, "" if new else " (again)")
+        if self.listeners:
+            images = {id(pending): image for pending, image in ready}
+            for pending, embedding in kept:
+                await self._tell(
+                    "indexed",
+                    pending.record,
+                    images[id(pending)],
+                    embedding.vector,
+                    spec,
+                    self._lang_of(pending.record),
+                )
         return retry
+
+    def _lang_of(self, record: PhotoRecord) -> Lang:
+        return self._langs.get((record.chat_id, record.key), "en")
+
+    async def _tell(self, event: str, record: PhotoRecord, *args: Any) -> None:
+        for listener in self.listeners:
+            try:
+                await getattr(listener, event)(record, *args)
+            except Exception:  # a listener's failure never costs the photo its place in the index
+                log.exception("%s of photo %s of chat %s failed in %s", event, record.key, record.chat_id, listener)
 
     async def _prepare(self, pending: _Pending, retry: set[str]) -> Image | None:
         """The photo downloaded and shrunk for embedding; None when it needn't or can't be indexed (its key
@@ -368,6 +407,7 @@ class ChatPhotos:
                 known = await asyncio.to_thread(self.index.existing, record.chat_id, spec, [record.key])
             if known:
                 log.debug("photo %s of chat %s is already indexed", record.key, record.chat_id)
+                await self._tell("seen_again", record, self._lang_of(record))
                 return None
             assert self._bot is not None
             bot = self._bot
