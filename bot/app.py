@@ -19,6 +19,7 @@ from telegram.ext import (
     ChatMemberHandler,
     CommandHandler,
     ContextTypes,
+    InlineQueryHandler,
     MessageHandler,
     TypeHandler,
     filters,
@@ -28,6 +29,7 @@ from bot import texts
 from bot.context import BotContext, Services
 from bot.errors import BotError, ShuttingDown
 from bot.features.generation import GenService
+from bot.features.inline_search import InlineSearch
 from bot.features.photos import ChatPhotos
 from bot.features.reposts import RepostWatcher
 from bot.i18n import LANGUAGES, language_of, localize
@@ -110,6 +112,7 @@ def build_application(
         chat_stores=[photos, history, reposts],
         decoder=decoder,
         reposts=reposts,
+        inline=InlineSearch(photos, queue, quotas, settings.admin_user_ids),
     )
 
     async def post_init(application: Application) -> None:
@@ -183,6 +186,9 @@ def build_application(
     application.add_handler(CallbackQueryHandler(unknown_button))
     from handlers.find import chat_migrated, index_photo
     from handlers.forget import bot_removed
+    from handlers.inline import inline_query
+
+    application.add_handler(InlineQueryHandler(inline_query, block=False))
 
     index_filter = filters.UpdateType.MESSAGE & (IMAGE_MESSAGE | filters.REPLY)
     application.add_handler(MessageHandler(index_filter, index_photo), group=INDEX_GROUP)

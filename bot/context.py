@@ -12,6 +12,7 @@ from bot.i18n import Text
 
 if TYPE_CHECKING:
     from bot.features.generation import GenService
+    from bot.features.inline_search import InlineSearch
     from bot.features.photos import ChatPhotos
     from bot.features.reposts import RepostWatcher
     from bot.imaging.decoding import ImageDecoder
@@ -52,6 +53,7 @@ class Services:
     chat_stores: list[ChatStore]  # what /forget and the bot's removal delete
     decoder: ImageDecoder  # every photo a command or indexing reads is decoded through it
     reposts: RepostWatcher  # /reposts: near-duplicates of a chat's earlier photos pointed out
+    inline: InlineSearch  # inline mode: a user's own private-chat photos, searched from any chat
 
     async def forget_chat(self, chat_id: int) -> dict[Text, int]:
         """Delete everything kept for the chat, leaving no byte of its texts on disk: {what: how many}.
@@ -63,6 +65,7 @@ class Services:
         counts = {store.what: await store.forget(chat_id) for store in self.chat_stores}
         await self.gen.forget(chat_id)
         await self.journal.forget(chat_id)
+        await self.inline.forget(chat_id)
         if chat_id > 0:  # a private chat: Telegram gives groups and channels negative ids
             await self.quotas.forget_user(chat_id)
         await self.history.erase_leftovers()
