@@ -27,9 +27,9 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.features.reposts import DHASH_MAX, PHASH_MAX, is_near
+from bot.features.reposts import DHASH_MAX, PHASH_MAX, fingerprint, is_near
 from bot.imaging.decode import shrink_for_embedding
-from bot.imaging.fingerprints import Fingerprint, fingerprint
+from bot.stores.reposts import Fingerprint
 
 
 def natural_photo(seed: int, size: tuple[int, int] = (480, 360)) -> Image.Image:
@@ -125,9 +125,8 @@ def main() -> None:
         count = min(args.copies, len(originals))
         worst_p = max(d[0] for d in distances)
         worst_d = max(d[1] for d in distances)
-        print(
-            f"{name}: detected {detected} of {count} ({detected / count:.1%}); worst distances pHash {worst_p}, dHash {worst_d}"
-        )
+        rate = f"{detected} of {count} ({detected / count:.1%})"
+        print(f"{name}: detected {rate}; worst distances pHash {worst_p}, dHash {worst_d}")
     print(f"({time.monotonic() - started:.0f} s)")
 
 

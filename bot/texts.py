@@ -835,13 +835,24 @@ def reposts_switched(on: bool) -> Text:
 
 def repost_seen(sender: str, timestamp: int, link: str | None) -> Text:
     """The reply to a repost: who posted the picture first, when, and a link where Telegram has one."""
-    day = match_date(timestamp)
+    day = dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")  # the same digits in both languages
     who_en = f" by {user_name(sender)}" if sender else ""
     who_zh = f"由 {user_name(sender)} " if sender else ""
     where = f"\n{link}" if link else ""
     return Text(
-        f"🔁 Posted again: this picture was first posted here{who_en} on {day.en}.{where}",
-        f"🔁 重复发布：这张照片最早{who_zh}在 {day.zh} 发在这里。{where}",
+        f"🔁 Posted again: this picture was first posted here{who_en} on {day}.{where}",
+        f"🔁 重复发布：这张照片最早{who_zh}于 {day} 发在这里。{where}",
+    )
+
+
+def inline_note(bot_username: str) -> Text:
+    """/help's line about inline mode."""
+    bot = f"@{bot_username}" if bot_username else "@bot"
+    return Text(
+        f"In any chat, type {bot} and a few words (with /find's filters) to pick one of the photos you sent me "
+        "here in private; nobody else's photos, and no group's, are ever offered.",
+        f"在任何聊天中输入 {bot} 加几个词（可用 /find 的筛选条件），即可从你私聊发给我的照片中挑选一张发送；"
+        "绝不会出现别人的或群里的照片。",
     )
 
 

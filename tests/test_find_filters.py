@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from bot import texts
 from bot.errors import BadInput
 from bot.features.find_filters import FindFilters, Mention, parse_filters
 from bot.stores.photo_index import username_hash
@@ -100,3 +101,81 @@ def test_the_where_clause():
 def test_a_username_is_kept_as_a_hash_whatever_its_case_or_at_sign():
     assert username_hash("@Ann") == username_hash("ann")
     assert "ann" not in username_hash("ann")
+
+
+# --- /find with filters, in-process against the fake Bot API -------------------------------------------------
+
+
+async def find_in(app, tg, chat, user, text: str, *, entities: list[dict] | None = None) -> tuple[set[str], str]:
+    """Send /find...; returns the file_ids of the matches the bot sent back and its text reply (or "")."""
+    import asyncio
+    import time
+
+    from tests.support.chat import deliver, is_status
+
+    request = tg.message(chat, user, text=text)
+    if entities:
+        request["entities"] = [*request.get("entities", []), *entities]
+    await deliver(app, tg, request)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        later = [m for m in tg.bot_messages(chat["id"]) if m["message_id"] > request["message_id"]]
+        media = {m["photo"][-1]["file_id"] for m in later if "photo" in m}
+        words = [m["text"] for m in later if "text" in m and not is_status(m["text"])]
+        if media or words:
+            await asyncio.sleep(0.05)
+            later = [m for m in tg.bot_messages(chat["id"]) if m["message_id"] > request["message_id"]]
+            return {m["photo"][-1]["file_id"] for m in later if "photo" in m}, "".join(
+                m["text"] for m in later if "text" in m and not is_status(m["text"])
+            )
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no answer to {text!r}")
+
+
+async def test_find_by_who_and_when_inside_the_chat_only(start_app, fake_api):
+    from tests.support.chat import deliver, photo_bytes
+
+    tg = fake_api
+    app = await start_app(clip_model="m")
+    bob, ann = tg.user(71, "Bob", username="Bob_B"), tg.user(72, "Ann")
+    carl = tg.user(73, "Carl", username="carl")
+    club, other = tg.group_chat(-1007100000001, "Club"), tg.group_chat(-1007100000002, "Other")
+
+    async def post(chat, user, seed):
+        message = tg.message(chat, user, photo=photo_bytes(seed))
+        await deliver(app, tg, message)
+        return message["photo"][-1]["file_id"]
+
+    bobs = {await post(club, bob, 1), await post(club, bob, 2)}
+    anns = {await post(club, ann, 3)}
+    await post(other, carl, 4)
+    await post(other, bob, 5)
+    photos = app.bot_data["services"].photos
+    for chat in (club, other):
+        assert await photos.wait_indexed(chat["id"], 10)
+    find = "/find@tiny_test_bot"
+    assert (await find_in(app, tg, club, ann, f"{find} from:@bob_b k=10"))[0] == bobs  # not Bob's photo elsewhere
+    assert (await find_in(app, tg, club, ann, f"{find} a cat from:@BOB_B k=10"))[0] == bobs  # words and a filter
+    assert (await find_in(app, tg, club, ann, f"{find} from:me k=10"))[0] == anns
+    assert (
+        await find_in(
+            app,
+            tg,
+            club,
+            bob,
+            f"{find} from:me from:Ann k=10",
+            entities=[
+                {"type": "text_mention", "offset": len(f"{find} from:me from:"), "length": 3, "user": ann},
+            ],
+        )
+    )[0] == bobs | anns
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    assert (await find_in(app, tg, club, ann, f"{find} on:{today} k=10"))[0] == bobs | anns
+    # Carl posted only in the other chat: this chat says nothing matches, the same as for a stranger.
+    none_carl = await find_in(app, tg, club, ann, f"{find} from:@carl")
+    none_stranger = await find_in(app, tg, club, ann, f"{find} from:@nobody_here")
+    assert none_carl == none_stranger == (set(), texts.NO_FILTER_MATCHES.en)
+    assert (await find_in(app, tg, club, ann, f"{find} cats before:2001"))[1] == texts.NO_FILTER_MATCHES.en
+    malformed = await find_in(app, tg, club, ann, f"{find} cats after:2024-13")
+    assert malformed == (set(), texts.bad_date_filter("after:2024-13").en)
+    assert "from:@username" in (await find_in(app, tg, club, ann, f"{find} from:bob"))[1]

@@ -63,6 +63,7 @@ async def test_inline_results_are_only_the_askers_own_private_photos(start_app, 
     ann, bob, mine, bobs, in_group = await scene(app, tg)
     answer = await ask_inline(app, tg, ann, "beach sunset")
     assert file_ids(answer) == ids_of(mine)  # not the group's photo Ann posted, nor Bob's
+    assert file_ids(answer).isdisjoint(ids_of(in_group))
     assert answer["is_personal"] is True and 0 < answer["cache_time"] <= 60
     assert all(r["type"] == "photo" and "caption" not in r for r in answer["results"])
     assert file_ids(await ask_inline(app, tg, bob, "beach sunset")) == ids_of(bobs)

@@ -14,8 +14,7 @@ import random
 import pytest
 from PIL import Image, ImageDraw
 
-from bot.features.reposts import CLIP_MIN, RepostWatcher, first_post_link
-from bot.imaging.fingerprints import fingerprint
+from bot.features.reposts import CLIP_MIN, RepostWatcher, fingerprint, first_post_link
 from tests.support.chat import deliver
 from tests.test_handlers import answer
 
@@ -167,9 +166,8 @@ async def test_forget_deletes_the_setting_and_the_fingerprints(start_app, tg):
 
 async def test_the_clip_vectors_must_agree_too():
     """Two photos whose hashes match but whose CLIP vectors don't are not a repost."""
-    from bot.imaging.fingerprints import Fingerprint
     from bot.stores.photo_index import ModelSpec, PhotoRecord
-    from bot.stores.reposts import PrintedPhoto
+    from bot.stores.reposts import Fingerprint, PrintedPhoto
 
     class Store:
         async def is_on(self, chat_id):

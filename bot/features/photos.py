@@ -372,12 +372,12 @@ class ChatPhotos:
         for pending, _ in kept:
             log.info("indexed photo %s of chat %s%s", pending.record.key, chat_id, "" if new else " (again)")
         if self.listeners:
-            images = {id(pending): image for pending, image in ready}
+            shrunk = {id(pending): image for pending, image in ready}
             for pending, embedding in kept:
                 await self._tell(
                     "indexed",
                     pending.record,
-                    images[id(pending)],
+                    shrunk[id(pending)],
                     embedding.vector,
                     spec,
                     self._lang_of(pending.record),

@@ -25,8 +25,8 @@ from telegram.error import TelegramError
 
 from bot import texts
 from bot.i18n import Lang
-from bot.imaging.fingerprints import Fingerprint, fingerprint
-from bot.stores.reposts import PrintedPhoto, RepostStore
+from bot.imaging.fingerprints import perceptual_hashes
+from bot.stores.reposts import Fingerprint, PrintedPhoto, RepostStore
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 PHASH_MAX = 16  # differing bits of 64 (bench/repost_detection.py)
 DHASH_MAX = 14
 CLIP_MIN = 0.9  # cosine of the two photos' CLIP vectors
+
+
+def fingerprint(image: Image) -> Fingerprint:
+    """The image's perceptual fingerprint (CPU: run it off the event loop)."""
+    return Fingerprint(*perceptual_hashes(image))
 
 
 def is_near(a: Fingerprint, b: Fingerprint) -> bool:

@@ -10,8 +10,9 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from bot.imaging.fingerprints import Fingerprint, from_signed, to_signed
 from bot.stores.sqlite import SQLiteStore
+
+BITS = 64
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS repost_chats (
@@ -28,6 +29,27 @@ CREATE TABLE IF NOT EXISTS repost_prints (
     PRIMARY KEY (chat_id, key)
 );
 """
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A photo's two perceptual hashes (bot.imaging.fingerprints), as unsigned 64-bit integers."""
+
+    phash: int
+    dhash: int
+
+    def distance(self, other: Fingerprint) -> tuple[int, int]:
+        """How many bits of each hash differ: (pHash, dHash)."""
+        return (self.phash ^ other.phash).bit_count(), (self.dhash ^ other.dhash).bit_count()
+
+
+def to_signed(value: int) -> int:
+    """An unsigned 64-bit hash as SQLite's signed INTEGER."""
+    return value - (1 << BITS) if value >= 1 << (BITS - 1) else value
+
+
+def from_signed(value: int) -> int:
+    return value + (1 << BITS) if value < 0 else value
 
 
 @dataclass(frozen=True)
