@@ -200,7 +200,10 @@ class ChatPhotos:
         if found is None:
             return False
         self._langs.setdefault((found[0].chat_id, found[0].key), language_of_message(message))
-        return self._note(*found, message.media_group_id)
+        noted = self._note(*found, message.media_group_id)
+        if not noted:
+            self._langs.pop((found[0].chat_id, found[0].key), None)
+        return noted
 
     async def note(self, message: Message) -> bool:
         """`index_message()`, with the photo also written to the backlog on disk, so no kill loses it."""
@@ -213,6 +216,8 @@ class ChatPhotos:
         # In memory first, so a /find that came with it already waits for it; the row is written next,
         # long before a download and a forward pass end and delete it.
         noted = self._note(record, size, message.media_group_id)
+        if not noted:
+            self._langs.pop((record.chat_id, record.key), None)
         if noted and new and self.backlog is not None:
             write = asyncio.ensure_future(self.backlog.add(record, size))
             try:  # a locked file must not hold up the updates behind this one: the write goes on meanwhile
