@@ -206,3 +206,20 @@ def test_links_only_for_supergroups():
     assert first_post_link(-1001234567890, 5) == "https://t.me/c/1234567890/5"
     assert first_post_link(-5300, 5) is None
     assert first_post_link(42, 5) is None
+
+
+async def test_reposts_and_inline_search_are_in_the_menus_and_help_in_both_languages(start_app, tg):
+    app = await start_app(**SETTINGS)
+    for code, summary in (("", "Point out photos posted here before"), ("zh", "指出以前在这里发过的照片")):
+        assert {"command": "reposts", "description": summary} in tg.my_commands(language_code=code)
+    for user, words in (
+        (tg.user(59, "Ann"), ("/reposts on", "@tiny_test_bot", "from:me")),
+        (
+            tg.user(60, "Li", language_code="zh"),
+            ("/reposts on", "@tiny_test_bot", "from:me", "指出以前在这里发过的照片"),
+        ),
+    ):
+        request = tg.message(tg.private_chat(user), user, text="/help")
+        await deliver(app, tg, request)
+        text = (await answer(tg, request))["text"]
+        assert all(word in text for word in words), text
