@@ -859,6 +859,7 @@ def inline_note(bot_username: str) -> Text:
 INLINE_NOT_ALLOWED = Text("This bot is private", "这是私人机器人")
 INLINE_NO_PHOTOS = Text("Send me photos first", "请先给我发送照片")
 INLINE_UNAVAILABLE = Text("Search is unavailable right now", "搜索暂时不可用")
+INLINE_BAD_FILTER = Text("Can't read a filter: tap for help", "无法识别筛选条件：点此查看帮助")
 
 
 # --- /stats (admins) ------------------------------------------------------------------------------

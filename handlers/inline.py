@@ -28,9 +28,10 @@ async def inline_query(update: Update, context: BotContext) -> None:
     button = None
     try:
         matches = await context.services.inline.search(query.from_user.id, query.query)
-    except BadInput as exc:
+    except BadInput as exc:  # a malformed filter (after:2024-13): say so above the (empty) results
         matches = []
         log.info("inline query of user %s refused: %s", query.from_user.id, exc)
+        button = InlineQueryResultsButton(texts.INLINE_BAD_FILTER.in_(lang), start_parameter=START_PARAMETER)
     except BotError as exc:  # busy, over quota, model or index unavailable: nothing to offer this time
         log.info("inline query of user %s not answered: %s", query.from_user.id, exc)
         matches = []
