@@ -19,6 +19,7 @@ from telegram.ext import (
     ChatMemberHandler,
     CommandHandler,
     ContextTypes,
+    InlineQueryHandler,
     MessageHandler,
     TypeHandler,
     filters,
@@ -29,7 +30,9 @@ from bot.context import BotContext, Services
 from bot.errors import BotError, ShuttingDown
 from bot.features.albums import ChatAlbums
 from bot.features.generation import GenService
+from bot.features.inline_search import InlineSearch
 from bot.features.photos import ChatPhotos
+from bot.features.reposts import RepostWatcher
 from bot.i18n import LANGUAGES, language_of, localize
 from bot.imaging.decoding import ImageDecoder
 from bot.messaging.access import AccessGate
@@ -51,6 +54,7 @@ from bot.stores.journal import JobJournal
 from bot.stores.pending_photos import PendingPhotos
 from bot.stores.photo_index import PhotoIndex
 from bot.stores.quotas import Quotas
+from bot.stores.reposts import RepostStore
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,9 @@ def build_application(
     photos = ChatPhotos(PhotoIndex.from_settings(settings), queue, settings, decoder=decoder, pending=backlog)
     album_store = AlbumStore(settings.sqlite_path)
     albums = ChatAlbums(album_store)
+    repost_store = RepostStore(settings.sqlite_path)
+    reposts = RepostWatcher(repost_store, photos.index)
+    photos.listeners.append(reposts)
     services = Services(
         settings=settings,
         queue=queue,
@@ -106,14 +113,17 @@ def build_application(
         gen=gen,
         history=history,
         photos=photos,
-        chat_stores=[photos, history],
+        chat_stores=[photos, history, reposts],
         decoder=decoder,
         albums=albums,
+        reposts=reposts,
+        inline=InlineSearch(photos, queue, quotas, settings.admin_user_ids),
     )
 
     async def post_init(application: Application) -> None:
-        for store in (history, journal, quotas, backlog, album_store):
+        for store in (history, journal, quotas, backlog, album_store, repost_store):
             await asyncio.to_thread(store.open)
+        reposts.start(application.bot)
         await gen.start()
         await backend.start()
         await queue.start()
@@ -136,6 +146,7 @@ def build_application(
         journal.close()
         backlog.close()
         album_store.close()
+        repost_store.close()
         quotas.close()
         await gen.close()
         history.close()
@@ -181,6 +192,9 @@ def build_application(
     application.add_handler(CallbackQueryHandler(unknown_button))
     from handlers.find import chat_migrated, index_photo
     from handlers.forget import bot_removed
+    from handlers.inline import inline_query
+
+    application.add_handler(InlineQueryHandler(inline_query, block=False))
 
     index_filter = filters.UpdateType.MESSAGE & (IMAGE_MESSAGE | filters.REPLY)
     # Not blocking: noting a photo waits on the disk, and a flood of photos must not hold up the updates

@@ -14,7 +14,9 @@ from bot.i18n import Text
 if TYPE_CHECKING:
     from bot.features.albums import ChatAlbums
     from bot.features.generation import GenService
+    from bot.features.inline_search import InlineSearch
     from bot.features.photos import ChatPhotos
+    from bot.features.reposts import RepostWatcher
     from bot.imaging.decoding import ImageDecoder
     from bot.messaging.commands import Command
     from bot.queue.backend import Backend
@@ -53,6 +55,8 @@ class Services:
     chat_stores: list[ChatStore]  # what /forget and the bot's removal delete
     decoder: ImageDecoder  # every photo a command or indexing reads is decoded through it
     albums: ChatAlbums  # which photos make up each album a chat shared (/ask on an album)
+    reposts: RepostWatcher  # /reposts: near-duplicates of a chat's earlier photos pointed out
+    inline: InlineSearch  # inline mode: a user's own private-chat photos, searched from any chat
     refusals: RefusalBursts = field(default_factory=RefusalBursts)  # a flood's refusals: answered once per burst
 
     async def forget_chat(self, chat_id: int) -> dict[Text, int]:
@@ -66,6 +70,7 @@ class Services:
         await self.gen.forget(chat_id)
         await self.albums.forget(chat_id)
         await self.journal.forget(chat_id)
+        await self.inline.forget(chat_id)
         if chat_id > 0:  # a private chat: Telegram gives groups and channels negative ids
             await self.quotas.forget_user(chat_id)
         await self.history.erase_leftovers()
@@ -78,6 +83,7 @@ class Services:
         conversations = await self.history.migrate(old_chat_id, new_chat_id)
         buttons = await self.gen.migrate(old_chat_id, new_chat_id)
         await self.albums.migrate(old_chat_id, new_chat_id)
+        await self.reposts.migrate(old_chat_id, new_chat_id)
         if photos or conversations or buttons:
             log.info(
                 "chat %s became %s: moved %d photos, %d conversations, %d rerun prompts",

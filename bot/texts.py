@@ -109,8 +109,8 @@ COMMANDS = {
     "find": CommandText(
         Text("Find earlier photos of this chat", "查找本聊天里以前的照片"),
         Text(
-            "/find a dog on the beach, or reply /find to a photo (k=10 for more)",
-            "/find a dog on the beach，或用 /find 回复一张照片（加 k=10 显示更多）",
+            "/find a dog on the beach from:me after:2024-06, or reply /find to a photo (k=10 for more)",
+            "/find a dog on the beach from:me after:2024-06，或用 /find 回复一张照片（加 k=10 显示更多）",
         ),
         Text(
             "I remember every photo I see in a chat, and /find searches only that chat's photos. In groups with "
@@ -118,6 +118,16 @@ COMMANDS = {
             "see below to let me see them all.",
             "我会记住在每个聊天里看到的照片，/find 只搜索当前聊天的照片。在开启隐私模式（默认）的群组中，"
             "我只能看到说明里带命令或被命令回复的照片；要让我看到全部照片，请看下文。",
+        ),
+    ),
+    "reposts": CommandText(
+        Text("Point out photos posted here before", "指出以前在这里发过的照片"),
+        Text("/reposts on", "/reposts on"),
+        Text(
+            "When on, a photo that was already posted in this chat (recompressed, resized or lightly cropped) "
+            "gets a short reply linking to the first post. In groups, only admins can switch it.",
+            "开启后，若一张照片以前在本聊天发过（重新压缩、缩放或轻微裁剪过的也算），"
+            "我会简短回复并附上第一次发布的链接。在群组中只有管理员可以开关。",
         ),
     ),
     "forget": CommandText(
@@ -740,9 +750,32 @@ def boxes_found(target: str, boxes, size: tuple[int, int], limit: int = 1024) ->
 
 FIND_USAGE = Text(
     "Send /find with a few words, e.g. /find a dog on the beach, or reply /find to a photo of this chat "
-    "to find similar ones. Add k=10 for up to ten matches.",
+    "to find similar ones. Add k=10 for up to ten matches. Filters: from:me, from:@username, "
+    "after:2024-06, before:2025-01-31, on:2024-12-25 (UTC dates); filters alone give the newest matching photos.",
     "发送 /find 加几个词，例如 /find a dog on the beach，或用 /find 回复本聊天的一张照片来找相似的照片。"
-    "加上 k=10 最多显示十张。",
+    "加上 k=10 最多显示十张。筛选：from:me、from:@用户名、after:2024-06、before:2025-01-31、"
+    "on:2024-12-25（UTC 日期）；只写筛选条件时显示符合条件的最新照片。",
+)
+
+
+def bad_date_filter(token: str) -> Text:
+    return Text(
+        f"I can't read the date in {token!r}: write a year, month or day, e.g. after:2024, after:2024-06 "
+        "or on:2024-12-25.",
+        f"无法识别 {token!r} 中的日期：请写年、月或日，例如 after:2024、after:2024-06 或 on:2024-12-25。",
+    )
+
+
+def bad_from_filter(token: str) -> Text:
+    return Text(
+        f"I can't read {token!r}: write from:me, from:@username, or from: followed by a mention.",
+        f"无法识别 {token!r}：请写 from:me、from:@用户名，或在 from: 后面提及某人。",
+    )
+
+
+NO_FILTER_MATCHES = Text(
+    "None of this chat's photos I know match those filters (who sent them, or when).",
+    "本聊天里我知道的照片中，没有符合这些筛选条件（发送者或时间）的。",
 )
 
 
@@ -803,6 +836,7 @@ FORGET_ADMINS_ONLY = Text(
 # What each ChatStore keeps (its `what`), after a number: "3 indexed photos".
 INDEXED_PHOTOS = Text("indexed photos", "张已索引的照片")
 PHOTO_CONVERSATIONS = Text("photo conversations", "段照片对话")
+REPOST_FINGERPRINTS = Text("photo fingerprints for /reposts", "个用于 /reposts 的照片指纹")
 
 
 def forgotten(counts: dict[Text, int]) -> Text:
@@ -818,6 +852,72 @@ def forgotten(counts: dict[Text, int]) -> Text:
     return Text(
         f"Done. I deleted everything I kept from this chat: {en}.", f"完成。我已删除为这个聊天保存的一切：{zh}。"
     )
+
+
+# --- /reposts and inline search -----------------------------------------------------------------
+
+REPOSTS_USAGE = Text(
+    "Send /reposts on to have me point out photos already posted in this chat, /reposts off to stop, "
+    "or /reposts alone to see which it is.",
+    "发送 /reposts on 让我指出本聊天里以前发过的照片，/reposts off 关闭，单独发送 /reposts 查看当前状态。",
+)
+REPOSTS_ADMINS_ONLY = Text(
+    "Only this group's admins can switch /reposts.",
+    "只有本群管理员才能开关 /reposts。",
+)
+
+
+def reposts_status(on: bool) -> Text:
+    if on:
+        return Text(
+            "/reposts is on here: a photo already posted in this chat gets a reply linking to the first post.",
+            "本聊天已开启 /reposts：以前发过的照片会收到一条附有第一次发布链接的回复。",
+        )
+    return Text(
+        "/reposts is off here. Send /reposts on to have me point out photos posted here before.",
+        "本聊天未开启 /reposts。发送 /reposts on 让我指出以前在这里发过的照片。",
+    )
+
+
+def reposts_switched(on: bool) -> Text:
+    if on:
+        return Text(
+            "/reposts is on: from now on, a photo already posted here gets a reply linking to the first post.",
+            "/reposts 已开启：从现在起，以前在这里发过的照片会收到一条附有第一次发布链接的回复。",
+        )
+    return Text(
+        "/reposts is off, and the photo fingerprints it kept for this chat are deleted.",
+        "/reposts 已关闭，为本聊天保存的照片指纹已删除。",
+    )
+
+
+def repost_seen(sender: str, timestamp: int, link: str | None) -> Text:
+    """The reply to a repost: who posted the picture first, when, and a link where Telegram has one."""
+    day = dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")  # the same digits in both languages
+    who_en = f" by {user_name(sender)}" if sender else ""
+    who_zh = f"由 {user_name(sender)} " if sender else ""
+    where = f"\n{link}" if link else ""
+    return Text(
+        f"🔁 Posted again: this picture was first posted here{who_en} on {day}.{where}",
+        f"🔁 重复发布：这张照片最早{who_zh}于 {day} 发在这里。{where}",
+    )
+
+
+def inline_note(bot_username: str) -> Text:
+    """/help's line about inline mode."""
+    bot = f"@{bot_username}" if bot_username else "@bot"
+    return Text(
+        f"In any chat, type {bot} and a few words (with /find's filters) to pick one of the photos you sent me "
+        "here in private; nobody else's photos, and no group's, are ever offered.",
+        f"在任何聊天中输入 {bot} 加几个词（可用 /find 的筛选条件），即可从你私聊发给我的照片中挑选一张发送；"
+        "绝不会出现别人的或群里的照片。",
+    )
+
+
+INLINE_NOT_ALLOWED = Text("This bot is private", "这是私人机器人")
+INLINE_NO_PHOTOS = Text("Send me photos first", "请先给我发送照片")
+INLINE_UNAVAILABLE = Text("Search is unavailable right now", "搜索暂时不可用")
+INLINE_BAD_FILTER = Text("Can't read a filter: tap for help", "无法识别筛选条件：点此查看帮助")
 
 
 # --- /stats (admins) ------------------------------------------------------------------------------

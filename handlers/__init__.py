@@ -13,6 +13,7 @@ from handlers import (
     forget,
     gen,
     help,
+    reposts,
     reset,
     safety,
     start,
@@ -33,4 +34,5 @@ COMMANDS: tuple[Command, ...] = (
     cancel.COMMAND,
     stats.COMMAND,
     safety.COMMAND,
+    reposts.COMMAND,
 )

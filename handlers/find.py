@@ -16,8 +16,9 @@ from telegram.constants import ChatAction, ChatType
 from bot import texts
 from bot.context import BotContext
 from bot.errors import BadInput
+from bot.features.find_filters import Mention, parse_filters
 from bot.features.matches import send_matches
-from bot.messaging.commands import command, command_args, replied_message
+from bot.messaging.commands import command, command_args, replied_message, text_mentions
 from bot.messaging.media import find_photo
 from bot.messaging.status import keep_chat_action, send_chat_action
 from bot.pipeline import UserRequest
@@ -55,12 +56,17 @@ def parse_find_args(args: str) -> tuple[str, int]:
 
 
 async def find(request: UserRequest) -> None:
-    """Search this chat's photos by words, or by the photo the command is on or replies to."""
+    """Search this chat's photos by words, or by the photo the command is on or replies to; filters by who
+    sent them and when narrow the search inside this chat's own photos."""
     message = request.message
     photos = request.services.photos
-    words, k = parse_find_args(command_args(request.text))
+    args = command_args(request.text)
+    mentions = [Mention(*span) for span in text_mentions(message, args)]
+    parsed = parse_filters(args, request.user_id, mentions)
+    words, k = parse_find_args(parsed.words)
+    filters, where = parsed.filters, parsed.filters.where()
     example = find_photo(message)  # only ever a photo of this chat: a typed file_id is just words
-    if example is None and not words:
+    if example is None and not words and not filters:
         await request.reply(texts.FIND_USAGE)
         return
     if photos.being_indexed(message.chat_id):  # photos sent just before the command: include them
@@ -74,6 +80,14 @@ async def find(request: UserRequest) -> None:
         await request.reply(texts.no_photos_yet(message.chat.type == ChatType.PRIVATE))
         return
     exclude: list[str] = []
+    if example is None and not words:  # filters alone: the newest photos that match them
+        matches = await photos.newest(message.chat_id, k, where)
+        await request.drop_status()
+        if not matches:
+            await request.reply(texts.NO_FILTER_MATCHES)
+            return
+        await send_matches(message, matches, photos)
+        return
     if example is not None:
         exclude = [example.file_unique_id]
         query = await photos.stored_embedding(message.chat_id, example.file_unique_id)
@@ -83,10 +97,10 @@ async def find(request: UserRequest) -> None:
             query = await request.run(EmbedImageRequest(image), ChatAction.UPLOAD_PHOTO)
     else:
         query = await request.run(EmbedTextRequest(words), ChatAction.UPLOAD_PHOTO)
-    matches = await photos.search(message.chat_id, query, k, exclude)
+    matches = await photos.search(message.chat_id, query, k, exclude, where)
     await request.drop_status()  # the answer is an album, not an edit of the status message
     if not matches:
-        await request.reply(texts.NO_OTHER_MATCHES)
+        await request.reply(texts.NO_FILTER_MATCHES if filters else texts.NO_OTHER_MATCHES)
         return
     await send_matches(message, matches, photos)
 

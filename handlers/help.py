@@ -8,7 +8,7 @@ from bot.messaging.commands import Command, command
 from bot.pipeline import UserRequest
 
 
-def help_text(commands: tuple[Command, ...], lang: Lang = "en") -> str:
+def help_text(commands: tuple[Command, ...], lang: Lang = "en", bot_username: str = "") -> str:
     """The /help message for `commands`, in `lang`."""
     lines = [texts.HELP_HEADER.in_(lang), ""]
     for entry in commands:
@@ -21,13 +21,14 @@ def help_text(commands: tuple[Command, ...], lang: Lang = "en") -> str:
         if entry.details:
             line += f"\n    {localize(entry.details, lang)}"
         lines.append(line)
-    lines += ["", texts.PHOTO_FORMS.in_(lang), "", texts.PRIVACY_NOTE.in_(lang)]
+    lines += ["", texts.PHOTO_FORMS.in_(lang), "", texts.inline_note(bot_username).in_(lang)]
+    lines += ["", texts.PRIVACY_NOTE.in_(lang)]
     return "\n".join(lines)
 
 
 async def show_help(request: UserRequest) -> None:
     """List every command with an example, in the asker's language."""
-    await request.reply(help_text(request.services.commands, request.lang))
+    await request.reply(help_text(request.services.commands, request.lang, request.bot.username or ""))
 
 
 COMMAND = command("help", show_help)

@@ -52,7 +52,7 @@ def test_a_chinese_user_gets_help_usage_and_errors_in_chinese(tg, zh_user):
     chat = tg.private_chat(zh_user)
     corrupt = photo_bytes(1)[:200]
     cases = [
-        (dict(text="/help"), help_text(COMMANDS, "zh")),
+        (dict(text="/help"), help_text(COMMANDS, "zh", "tiny_test_bot")),
         (dict(text="/start"), texts.START.zh),
         (dict(text="/caption"), texts.CAPTION_USAGE.zh),
         (dict(text="/classify"), texts.CLASSIFY_USAGE.zh),

@@ -46,9 +46,10 @@ def message_link(chat: Chat, message_id: int) -> str | None:
 
 
 def match_caption(rank: int, match: Match, chat: Chat, lang: Lang = "en") -> str:
-    """`#1 · 0.83 · Ann · 2 Mar 2026`, the link back where there is one, and the original caption."""
+    """`#1 · 0.83 · Ann · 2 Mar 2026` (no score when listed by date), the link back where there is one, and
+    the original caption."""
     record = match.record
-    head = [f"#{rank}", f"{match.score:.2f}"]
+    head = [f"#{rank}"] if match.score is None else [f"#{rank}", f"{match.score:.2f}"]
     if record.sender:
         head.append(texts.user_name(record.sender))  # a name of any length or direction
     if record.date:

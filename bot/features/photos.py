@@ -28,12 +28,13 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cachetools import TTLCache
 
 from bot import texts
 from bot.errors import BadImage, BotError, ModelUnavailable, ReindexNeeded
+from bot.i18n import Lang, language_of_message
 from bot.imaging.decoding import ImageDecoder
 from bot.messaging.media import download_file, photo_in
 from bot.queue.jobs import Job, Lane
@@ -66,6 +67,18 @@ def _log_failed_note(write: asyncio.Future[None]) -> None:
         log.warning("a photo was not journaled: %s", write.exception())
 
 
+class PhotoListener(Protocol):
+    """Told about each photo indexing sees (bot.features.reposts.RepostWatcher); its failures are logged."""
+
+    async def indexed(
+        self, record: PhotoRecord, image: Image, vector: Sequence[float], spec: ModelSpec, lang: Lang
+    ) -> None:
+        """A photo new to its chat's index: the image shrunk for embedding, its vector."""
+
+    async def seen_again(self, record: PhotoRecord, lang: Lang) -> None:
+        """A photo its chat has already indexed (the same file_unique_id), in a new message."""
+
+
 @dataclass(frozen=True)
 class _Pending:
     record: PhotoRecord
@@ -85,10 +98,12 @@ def photo_record(message: Message) -> tuple[PhotoRecord, int | None] | None:
         file_id, key, size = photo.file_id, photo.file_unique_id, photo.file_size
     if message.from_user is not None:
         sender_id, sender = message.from_user.id, message.from_user.full_name
+        username = message.from_user.username or ""
     elif message.sender_chat is not None:
         sender_id, sender = message.sender_chat.id, message.sender_chat.title or ""
+        username = message.sender_chat.username or ""
     else:
-        sender_id, sender = 0, ""
+        sender_id, sender, username = 0, "", ""
     record = PhotoRecord(
         key=key,
         chat_id=message.chat_id,
@@ -97,6 +112,7 @@ def photo_record(message: Message) -> tuple[PhotoRecord, int | None] | None:
         message_id=message.message_id,
         sender_id=sender_id,
         sender=sender,
+        username=username.lower(),
         date=int(message.date.timestamp()),
         caption=message.caption or "",
     )
@@ -147,6 +163,8 @@ class ChatPhotos:
         self._taken_up_to: dict[int, float] = {}  # chat -> `created` of the last backlog row taken up
         self._refills: dict[int, asyncio.Task[None]] = {}
         self.deferred = 0  # photos left on disk for later (counted, for tests and /stats-like checks)
+        self.listeners: list[PhotoListener] = []
+        self._langs: dict[tuple[int, str], Lang] = {}  # (chat, key) -> the sender's language, while in flight
 
     async def start(self, bot: Bot) -> None:
         """Open the index (a failure is logged; /find then says search is unavailable) and start indexing."""
@@ -197,7 +215,11 @@ class ChatPhotos:
         found = photo_record(message)
         if found is None:
             return False
-        return self._note(*found, message.media_group_id, on_disk=False)
+        self._langs.setdefault((found[0].chat_id, found[0].key), language_of_message(message))
+        noted = self._note(*found, message.media_group_id, on_disk=False)
+        if not noted:
+            self._langs.pop((found[0].chat_id, found[0].key), None)
+        return noted
 
     async def note(self, message: Message) -> bool:
         """`index_message()`, with the photo also written to the backlog on disk, so no kill loses it."""
@@ -206,9 +228,12 @@ class ChatPhotos:
             return False
         record, size = found
         new = (record.chat_id, record.key) not in self._keys_in_flight
+        self._langs.setdefault((record.chat_id, record.key), language_of_message(message))
         # In memory first, so a /find that came with it already waits for it; the row is written next,
         # long before a download and a forward pass end and delete it.
         noted = self._note(record, size, message.media_group_id, on_disk=self.backlog is not None)
+        if not noted:
+            self._langs.pop((record.chat_id, record.key), None)
         if noted and new and self.backlog is not None:
             write = asyncio.ensure_future(self.backlog.add(record, size))
             try:  # a locked file must not hold up the updates behind this one: the write goes on meanwhile
@@ -373,6 +398,7 @@ class ChatPhotos:
 
     async def _finished(self, record: PhotoRecord) -> None:
         self._keys_in_flight.discard((record.chat_id, record.key))
+        self._langs.pop((record.chat_id, record.key), None)
         left = self._in_flight.get(record.chat_id, 1) - 1
         if left > 0:
             self._in_flight[record.chat_id] = left
@@ -436,7 +462,28 @@ class ChatPhotos:
         self.indexed += new
         for pending, _ in kept:
             log.info("indexed photo %s of chat %s%s", pending.record.key, chat_id, "" if new else " (again)")
+        if self.listeners:
+            shrunk = {id(pending): image for pending, image in ready}
+            for pending, embedding in kept:
+                await self._tell(
+                    "indexed",
+                    pending.record,
+                    shrunk[id(pending)],
+                    embedding.vector,
+                    spec,
+                    self._lang_of(pending.record),
+                )
         return retry
+
+    def _lang_of(self, record: PhotoRecord) -> Lang:
+        return self._langs.get((record.chat_id, record.key), "en")
+
+    async def _tell(self, event: str, record: PhotoRecord, *args: Any) -> None:
+        for listener in self.listeners:
+            try:
+                await getattr(listener, event)(record, *args)
+            except Exception:  # a listener's failure never costs the photo its place in the index
+                log.exception("%s of photo %s of chat %s failed in %s", event, record.key, record.chat_id, listener)
 
     async def _prepare(self, pending: _Pending, retry: set[str]) -> Image | None:
         """The photo downloaded and shrunk for embedding; None when it needn't or can't be indexed (its key
@@ -451,6 +498,7 @@ class ChatPhotos:
                 known = await asyncio.to_thread(self.index.existing, record.chat_id, spec, [record.key])
             if known:
                 log.debug("photo %s of chat %s is already indexed", record.key, record.chat_id)
+                await self._tell("seen_again", record, self._lang_of(record))
                 return None
             assert self._bot is not None
             bot = self._bot
@@ -488,9 +536,28 @@ class ChatPhotos:
             raise ReindexNeeded(f"chat {chat_id} has photos indexed with {stale[0].spec}, not {self.model_id}")
         return bool(generations)
 
-    async def search(self, chat_id: int, query: Embedding, k: int, exclude: Sequence[str] = ()) -> list[Match]:
-        """The chat's `k` photos most similar to `query`, best first (only ever this chat's)."""
-        return await asyncio.to_thread(self.index.query, chat_id, self._spec_of(query), query.vector, k, exclude)
+    async def search(
+        self,
+        chat_id: int,
+        query: Embedding,
+        k: int,
+        exclude: Sequence[str] = (),
+        where: dict[str, Any] | None = None,
+    ) -> list[Match]:
+        """The chat's `k` photos most similar to `query`, best first (only ever this chat's), among those
+        matching `where` (who sent them, when: bot.features.find_filters)."""
+        return await asyncio.to_thread(self.index.query, chat_id, self._spec_of(query), query.vector, k, exclude, where)
+
+    async def newest(self, chat_id: int, k: int, where: dict[str, Any] | None) -> list[Match]:
+        """The chat's `k` newest photos matching `where` (a /find with filters and no words)."""
+        spec = self.spec
+        if spec is None:
+            generations = await asyncio.to_thread(self.index.generations, chat_id)
+            current = [g.spec for g in generations if g.spec.model == self.model_id]
+            if not current:
+                return []
+            spec = current[0]
+        return await asyncio.to_thread(self.index.newest, chat_id, spec, k, where)
 
     async def stored_embedding(self, chat_id: int, key: str) -> Embedding | None:
         """The embedding this chat already has for one of its photos (saves a download and a forward pass)."""

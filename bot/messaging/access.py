@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from telegram import ChatMemberUpdated, Update
+from telegram import ChatMemberUpdated, InlineQueryResultsButton, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
@@ -55,7 +55,9 @@ class AccessGate:
             update.effective_user.id if update.effective_user else "-",
             chat.id if chat else "-",
         )
-        if update.callback_query is not None:
+        if update.inline_query is not None:
+            await self._refuse_inline(update)
+        elif update.callback_query is not None:
             await update.callback_query.answer(
                 texts.NOT_ALLOWED.in_(language_of(update.effective_user)), show_alert=True
             )
@@ -70,6 +72,19 @@ class AccessGate:
                 except TelegramError as exc:
                     log.warning("could not send the refusal: %s", exc)
         raise ApplicationHandlerStop
+
+    @staticmethod
+    async def _refuse_inline(update: Update) -> None:
+        """No results for an inline query of someone not allowed, and a button saying why (it opens the bot)."""
+        query = update.inline_query
+        assert query is not None
+        button = InlineQueryResultsButton(
+            texts.INLINE_NOT_ALLOWED.in_(language_of(query.from_user)), start_parameter="inline"
+        )
+        try:
+            await query.answer([], cache_time=300, is_personal=True, button=button)
+        except TelegramError as exc:
+            log.warning("could not refuse an inline query: %s", exc)
 
     @staticmethod
     def _addresses_bot(update: Update) -> bool:

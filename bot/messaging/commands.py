@@ -62,6 +62,29 @@ def command_args(text: str | None) -> str:
     return parts[1].strip() if len(parts) > 1 else ""
 
 
+def text_mentions(message: Message, args: str) -> list[tuple[int, int, int]]:
+    """(start, end, user id) of each text_mention (a mention of someone without a username) in `args`, the
+    command's arguments in the message's text or caption, as indices into `args`."""
+    text = message.text or message.caption or ""
+    entities = message.entities if message.text else message.caption_entities
+    if not args or not entities:
+        return []
+    first = text.split(maxsplit=1)[0] if text.split() else ""
+    base = text.find(args, len(first))
+    if base < 0:
+        return []
+    found = []
+    for entity in entities:
+        if entity.type != MessageEntity.TEXT_MENTION or entity.user is None:
+            continue
+        # Telegram counts in UTF-16 code units; Python in code points.
+        start = len(text.encode("utf-16-le")[: entity.offset * 2].decode("utf-16-le", "ignore"))
+        end = len(text.encode("utf-16-le")[: (entity.offset + entity.length) * 2].decode("utf-16-le", "ignore"))
+        if start >= base:
+            found.append((start - base, end - base, entity.user.id))
+    return found
+
+
 class CaptionCommand(filters.MessageFilter):
     """Matches a media message whose caption starts with /name, or /name@thisbot (never @otherbot).
 

@@ -101,6 +101,7 @@ class PhotoRecord:
     message_id: int = 0  # 0 when there is no message (imported)
     sender_id: int = 0
     sender: str = ""
+    username: str = ""  # the sender's @username, lower-case; kept in chromadb only as username_hash()
     date: int = 0  # unix time the photo was sent (or the file's mtime)
     caption: str = ""
     path: str = ""  # the imported file
@@ -111,6 +112,9 @@ class PhotoRecord:
         meta = asdict(self)
         del meta["key"]
         meta["caption"] = meta["sender"] = ""
+        username = meta.pop("username")
+        if username:
+            meta["username_hash"] = username_hash(username)
         return meta
 
     @classmethod
@@ -121,10 +125,19 @@ class PhotoRecord:
 
 @dataclass(frozen=True)
 class Match:
-    """A search result: the photo and its similarity to the query (cosine, -1..1)."""
+    """A search result: the photo and its similarity to the query (cosine, -1..1; None when listed by date)."""
 
     record: PhotoRecord
-    score: float
+    score: float | None
+
+
+def username_hash(username: str) -> str:
+    """How a sender's @username is kept in a chat's collection (for `/find from:@name`): a hash, not the name.
+
+    chromadb keeps deleted metadata in its SQLite file (see bot.stores.photo_texts), so a plain username
+    there would outlive /forget. The same for every chat, so a group's photos keep it when it migrates.
+    """
+    return hashlib.sha256(f"clipbot-username\n{username.lower().lstrip('@')}".encode()).hexdigest()[:16]
 
 
 def collection_name(chat_id: int, spec: ModelSpec) -> str:
@@ -447,11 +460,18 @@ class PhotoIndex:
             return tuple(float(x) for x in found["embeddings"][0])
 
     def query(
-        self, chat_id: int, spec: ModelSpec, vector: Sequence[float], k: int, exclude: Sequence[str] = ()
+        self,
+        chat_id: int,
+        spec: ModelSpec,
+        vector: Sequence[float],
+        k: int,
+        exclude: Sequence[str] = (),
+        where: dict[str, Any] | None = None,
     ) -> list[Match]:
         """The chat's `k` photos most similar to `vector`, best first; [] when it has none.
 
-        Raises ReindexNeeded while the chat has photos embedded by another model.
+        `where` (a chromadb metadata filter: who sent the photo, when) narrows the search inside the chat's
+        own collection. Raises ReindexNeeded while the chat has photos embedded by another model.
         """
         if len(vector) != spec.dim:
             raise ValueError(f"a {len(vector)}-d query for a {spec.dim}-d index")
@@ -466,6 +486,7 @@ class PhotoIndex:
                 query_embeddings=[list(map(float, vector))],
                 n_results=k + len(exclude),
                 include=["metadatas", "distances"],
+                where=where,
             )
         matches = []
         for key, meta, distance in zip(found["ids"][0], found["metadatas"][0], found["distances"][0], strict=False):
@@ -479,6 +500,29 @@ class PhotoIndex:
         matches = matches[:k]
         texts = self.texts.get(chat_id, [m.record.key for m in matches])
         return [Match(_with_texts(m.record, texts), m.score) for m in matches]
+
+    def newest(self, chat_id: int, spec: ModelSpec, k: int, where: dict[str, Any] | None = None) -> list[Match]:
+        """The chat's `k` newest photos that match `where` (a chromadb metadata filter), newest first."""
+        stale = self.stale_generations(chat_id, spec)
+        if stale:
+            raise ReindexNeeded(f"chat {chat_id} has photos indexed with {', '.join(str(g.spec) for g in stale)}")
+        found: list[PhotoRecord] = []
+        with self._store() as client:
+            collection = self._collection(client, chat_id, spec)
+            if collection is None:
+                return []
+            offset = 0
+            while True:
+                page = collection.get(where=where, limit=PAGE, offset=offset, include=["metadatas"])
+                for key, meta in zip(page["ids"], page["metadatas"], strict=False):
+                    if meta.get("chat_id") == chat_id:
+                        found.append(PhotoRecord.from_metadata(key, meta))
+                found = sorted(found, key=lambda r: (r.date, r.message_id), reverse=True)[:k]
+                if len(page["ids"]) < PAGE:
+                    break
+                offset += PAGE
+        texts = self.texts.get(chat_id, [r.key for r in found])
+        return [Match(_with_texts(r, texts), None) for r in found]
 
     def records(self, generation: Generation, page: int = 256) -> Iterator[list[PhotoRecord]]:
         """Every record of a collection, a page at a time (for reindex)."""

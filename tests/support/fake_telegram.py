@@ -92,6 +92,8 @@ STRING_PARAMS = frozenset(
         "caption",
         "parse_mode",
         "callback_query_id",
+        "inline_query_id",
+        "next_offset",
         "url",
         "secret_token",
         "action",
@@ -549,6 +551,7 @@ class FakeTelegram:
         self._webhook: Json = {"url": "", "secret_token": None}
         self._commands: dict[tuple[str, str], list[Json]] = {}
         self._callback_queries: dict[str, bool] = {}
+        self._inline_queries: dict[str, Json | None] = {}  # id -> the answer (answerInlineQuery's parameters)
         self._members: dict[tuple[int, int], str] = {}
         self._forbidden: dict[int, str] = {}
         self._migrated: dict[int, int] = {}  # old group id -> its supergroup's id
@@ -577,6 +580,7 @@ class FakeTelegram:
             "getMyCommands": self._get_my_commands,
             "deleteMyCommands": self._delete_my_commands,
             "answerCallbackQuery": self._answer_callback_query,
+            "answerInlineQuery": self._answer_inline_query,
             "leaveChat": self._leave_chat,
             "getChat": self._get_chat,
             "getChatMember": self._get_chat_member,
@@ -905,6 +909,38 @@ class FakeTelegram:
             }
             self.inject(query, "callback_query")
             return query
+
+    def inline_query(self, from_user: Json, query: str, *, offset: str = "", chat_type: str | None = "sender") -> Json:
+        """The user types ``@bot query`` in some chat: the InlineQuery Telegram sends (injected; returned).
+
+        ``chat_type`` is the type of the chat the query was typed in ("sender" is the private chat with the
+        bot itself, "private", "group", "supergroup", "channel"); None when Telegram doesn't know it (secret
+        chats). The query holds no chat id: Telegram never tells a bot where an inline query was typed.
+        """
+        if len(query) > 256:
+            raise ValueError("an inline query holds at most 256 characters")
+        with self._lock:
+            self._counter += 1
+            payload: Json = {
+                "id": str(5_000_000_000_000_000_000 + self._counter),
+                "from": copy.deepcopy(from_user),
+                "query": query,
+                "offset": offset,
+            }
+            if chat_type is not None:
+                payload["chat_type"] = chat_type
+            self._users.setdefault(from_user["id"], copy.deepcopy(from_user))
+            self._inline_queries[payload["id"]] = None
+            self.inject(payload, "inline_query")
+            return payload
+
+    def inline_answer(self, query: Json) -> Json | None:
+        """The bot's answerInlineQuery parameters for ``query`` (results JSON-decoded), None before it answers."""
+        with self._lock:
+            return copy.deepcopy(self._inline_queries.get(query["id"]))
+
+    def wait_for_inline_answer(self, query: Json, timeout: float = 10.0) -> Json:
+        return self._wait(lambda: self.inline_answer(query), timeout, f"an answer to inline query {query['query']!r}")
 
     def add_file(self, data: bytes, *, file_size: int | None = None, fail_download: bool = False) -> FileRef:
         """Store a file (e.g. one a user sends); ``file_size`` may claim a size over getFile's
@@ -1744,6 +1780,43 @@ class FakeTelegram:
         if self._callback_queries.get(query_id, True):
             raise _bad("query is too old and response timeout expired or query ID is invalid")
         self._callback_queries[query_id] = True
+        return True
+
+    def _answer_inline_query(self, params: Json, uploads: dict[str, _Upload]) -> bool:
+        """answerInlineQuery, checked as Telegram checks it: a known query answered once, at most 50
+        results with unique ids of 1-64 bytes, cached photos by a file_id Telegram knows, a valid button."""
+        query_id = str(params.get("inline_query_id") or "")
+        if query_id not in self._inline_queries or self._inline_queries[query_id] is not None:
+            raise _bad("query is too old and response timeout expired or query ID is invalid")
+        results = params.get("results")
+        if isinstance(results, str):
+            results = json.loads(results)
+        if not isinstance(results, list):
+            raise _bad("can't parse inline query results JSON object")
+        if len(results) > 50:
+            raise _bad("RESULTS_TOO_MUCH")
+        ids = [str(r.get("id", "")) for r in results]
+        if any(not 1 <= len(i.encode()) <= 64 for i in ids):
+            raise _bad("RESULT_ID_INVALID")
+        if len(set(ids)) != len(ids):
+            raise _bad("RESULT_ID_DUPLICATE")
+        for result in results:
+            if result.get("type") == "photo" and "photo_file_id" in result:
+                self._lookup_file(str(result["photo_file_id"]))
+                if _utf16_len(str(result.get("caption", ""))) > 1024:
+                    raise _bad("MEDIA_CAPTION_TOO_LONG")
+            elif result.get("type") not in ("article", "photo", "document"):
+                raise _bad(f"unsupported inline query result type {result.get('type')!r}")
+        if len(str(params.get("next_offset") or "").encode()) > 64:
+            raise _bad("NEXT_OFFSET_INVALID")
+        button = params.get("button")
+        if isinstance(button, str):
+            button = json.loads(button)
+        if button is not None:
+            start = str(button.get("start_parameter", ""))
+            if "web_app" not in button and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", start):
+                raise _bad("START_PARAM_INVALID")
+        self._inline_queries[query_id] = {**params, "results": results, "button": button}
         return True
 
     # ------------------------------------------------------------------ commands
