@@ -75,6 +75,17 @@ class Crashes:
         while time.monotonic() < deadline and any(not self.answers(r) for r in self.requests):
             time.sleep(0.2)
         time.sleep(2.0)  # anything sent twice shows up by now
+        # Plain photos are indexed in the background after the answers: wait until the backlog on disk is empty,
+        # or the final stop would leave the last of them for a start that never comes.
+        with sqlite3.connect(self.bot.workdir / "data" / "bot.sqlite3", timeout=5) as db:
+            while time.monotonic() < deadline + 60:
+                try:
+                    if db.execute("SELECT COUNT(*) FROM pending_photos").fetchone()[0] == 0:
+                        break
+                except sqlite3.OperationalError:
+                    pass  # locked for a moment by the bot
+                time.sleep(0.2)
+        time.sleep(1.0)
 
     def outcome(self) -> dict:
         """Counts: answered once, doubled, dropped, set aside (apologised), status messages left, turns, photos."""
