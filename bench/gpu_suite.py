@@ -53,6 +53,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+import configs  # the published configs of the real-size models
 from _common import machine  # date, CPU model and load average next to every table; sets HF_HUB_OFFLINE=1
 
 # Peak memory bandwidth (bytes/s) by card name, from the vendors' data sheets; the first match wins.
@@ -291,47 +292,9 @@ def sdxl_generator(suite: Suite):
         )
         vae_config = dict(block_out_channels=(8, 8, 16, 16), layers_per_block=1, norm_num_groups=8, force_upcast=False)
     else:
-        text_1 = CLIPTextConfig(
-            vocab_size=49408,
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            max_position_embeddings=77,
-            projection_dim=768,
-            hidden_act="quick_gelu",
-            **ids,
-        )
-        text_2 = CLIPTextConfig(
-            vocab_size=49408,
-            hidden_size=1280,
-            intermediate_size=5120,
-            num_hidden_layers=32,
-            num_attention_heads=20,
-            max_position_embeddings=77,
-            projection_dim=1280,
-            hidden_act="gelu",
-            **ids,
-        )
-        unet_config = dict(
-            sample_size=64,
-            layers_per_block=2,
-            block_out_channels=(320, 640, 1280),
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            attention_head_dim=(5, 10, 20),
-            transformer_layers_per_block=(1, 2, 10),
-            norm_num_groups=32,
-            addition_time_embed_dim=256,
-            addition_embed_type_num_heads=64,
-        )
-        vae_config = dict(
-            block_out_channels=(128, 256, 512, 512),
-            layers_per_block=2,
-            norm_num_groups=32,
-            sample_size=512,
-            force_upcast=True,
-        )
+        text_1 = CLIPTextConfig(**configs.CLIP_L14_TEXT, **ids)
+        text_2 = CLIPTextConfig(**configs.OPENCLIP_BIGG_TEXT, **ids)
+        unet_config, vae_config = configs.SDXL_UNET, configs.SDXL_VAE
     text_encoder = built_on(device, dtype, lambda: CLIPTextModel(text_1))
     text_encoder_2 = built_on(device, dtype, lambda: CLIPTextModelWithProjection(text_2))
     unet = built_on(
@@ -465,7 +428,6 @@ def sdxl_compiled(suite: Suite) -> None:
 
 
 PRECISION = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}
-QWEN_IDS = dict(image_token_id=151655, video_token_id=151656, vision_start_token_id=151652, vision_end_token_id=151653)
 
 
 def qwen_model(suite: Suite):
@@ -487,29 +449,9 @@ def qwen_model(suite: Suite):
             depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, fullatt_block_indexes=[1]
         )
     else:
-        text = dict(
-            vocab_size=152064,
-            hidden_size=3584,
-            intermediate_size=18944,
-            num_hidden_layers=28,
-            num_attention_heads=28,
-            num_key_value_heads=4,
-            max_position_embeddings=128000,
-            rms_norm_eps=1e-6,
-            max_window_layers=28,
-            hidden_act="silu",
-            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
-        )
-        vision = dict(
-            depth=32,
-            hidden_size=1280,
-            intermediate_size=3420,
-            num_heads=16,
-            out_hidden_size=3584,
-            fullatt_block_indexes=[7, 15, 23, 31],
-        )
+        text, vision = configs.QWEN25_VL_7B_TEXT, configs.QWEN25_VL_7B_VISION
     config = Qwen2_5_VLConfig(
-        text_config=dict(bos_token_id=151643, eos_token_id=151645, pad_token_id=151643, **text),
+        text_config=dict(**configs.QWEN_TEXT_IDS, **copy.deepcopy(text)),
         vision_config=dict(
             patch_size=14,
             spatial_merge_size=2,
@@ -520,7 +462,7 @@ def qwen_model(suite: Suite):
             **vision,
         ),
         tie_word_embeddings=False,
-        **QWEN_IDS,
+        **configs.QWEN_IDS,
     )
     dtype = torch.bfloat16 if suite.gpu or not suite.small else torch.float32
     return built_on(suite.device, dtype, lambda: Qwen2_5_VLForConditionalGeneration(config)), dtype
@@ -533,9 +475,9 @@ def qwen_inputs(suite: Suite, batch: int, dtype: torch.dtype) -> dict[str, torch
     generator = torch.Generator().manual_seed(0)
     question = torch.randint(0, 150000, (24,), generator=generator).tolist()
     ids = (
-        [151644, 872, 198, QWEN_IDS["vision_start_token_id"]]
-        + [QWEN_IDS["image_token_id"]] * merged
-        + [QWEN_IDS["vision_end_token_id"]]
+        [151644, 872, 198, configs.QWEN_IDS["vision_start_token_id"]]
+        + [configs.QWEN_IDS["image_token_id"]] * merged
+        + [configs.QWEN_IDS["vision_end_token_id"]]
         + question
         + [151645, 198, 151644, 77091, 198]
     )
@@ -572,6 +514,26 @@ def decode_bytes(model) -> int:
     return total + sum(p.numel() * p.element_size() for p in model.lm_head.parameters())
 
 
+def first_token_and_rate(model, inputs, device: torch.device, new_tokens: int, **extra: Any) -> tuple[float, float]:
+    """(seconds to the first token, decode steps/s) of one generate() call, timed step by step."""
+    from transformers import LogitsProcessorList
+
+    steps = StepTimes(device)
+    started = time.perf_counter()
+    # min_new_tokens: random weights may emit the end token at once; every run decodes the same count.
+    model.generate(
+        **inputs,
+        max_new_tokens=new_tokens + 1,
+        min_new_tokens=new_tokens + 1,
+        do_sample=False,
+        pad_token_id=configs.QWEN_TEXT_IDS["pad_token_id"],
+        logits_processor=LogitsProcessorList([steps]),
+        **extra,
+    )
+    times = steps.times
+    return times[0] - started, (len(times) - 1) / (times[-1] - times[0])
+
+
 def qwen_generate(suite: Suite, label: str, static: bool) -> None:
     model, dtype = qwen_model(suite)
     weights = decode_bytes(model)
@@ -584,23 +546,7 @@ def qwen_generate(suite: Suite, label: str, static: bool) -> None:
     extra = {"cache_implementation": "static"} if static else {}
 
     def measure(inputs) -> tuple[float, float]:
-        """(seconds to the first token, decode steps/s) of one generate() call, timed step by step."""
-        from transformers import LogitsProcessorList
-
-        steps = StepTimes(suite.device)
-        started = time.perf_counter()
-        # min_new_tokens: random weights may emit the end token at once; every run decodes the same count.
-        model.generate(
-            **inputs,
-            max_new_tokens=new_tokens + 1,
-            min_new_tokens=new_tokens + 1,
-            do_sample=False,
-            pad_token_id=151643,
-            logits_processor=LogitsProcessorList([steps]),
-            **extra,
-        )
-        times = steps.times
-        return times[0] - started, (len(times) - 1) / (times[-1] - times[0])
+        return first_token_and_rate(model, inputs, suite.device, new_tokens, **extra)
 
     for batch in (1, 8):
         if suite.left() < ((100 if static else 45) if suite.gpu and not suite.small else 5):
@@ -683,22 +629,7 @@ def blip_captioner(suite: Suite, max_new_tokens: int):
             patch_size=16,
         )
     else:
-        text = dict(
-            hidden_size=768,
-            encoder_hidden_size=1024,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-        )
-        vision = dict(
-            hidden_size=1024,
-            intermediate_size=4096,
-            num_hidden_layers=24,
-            num_attention_heads=16,
-            image_size=size,
-            patch_size=16,
-            layer_norm_eps=1e-5,
-        )
+        text, vision = configs.BLIP_LARGE_TEXT, dict(configs.BLIP_LARGE_VISION, image_size=size)
     config = BlipConfig(
         text_config=dict(vocab_size=30524, max_position_embeddings=512, **ids, **text),
         vision_config=vision,

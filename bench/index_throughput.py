@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import configs  # the published configs of the real-size models
 import torch
 from _common import load_average, machine, spread  # sets HF_HUB_OFFLINE=1; puts the project on sys.path
 from PIL import Image
@@ -52,25 +53,7 @@ def vit_l14(device: torch.device, dtype: torch.dtype):
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
     config = CLIPConfig(
-        text_config=dict(
-            vocab_size=49408,
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            max_position_embeddings=77,
-            projection_dim=768,
-        ),
-        vision_config=dict(
-            hidden_size=1024,
-            intermediate_size=4096,
-            num_hidden_layers=24,
-            num_attention_heads=16,
-            image_size=224,
-            patch_size=14,
-            projection_dim=768,
-        ),
-        projection_dim=768,
+        text_config=dict(configs.CLIP_L14_TEXT), vision_config=dict(configs.CLIP_L14_VISION), projection_dim=768
     )
     torch.manual_seed(0)
     model = CLIPModel(config).to(device, dtype).eval()

@@ -1,34 +1,36 @@
 """Real-size models on a CPU: what a user without a GPU waits for, per model, in fp32 and bf16.
 
-Every model is built HERE, from its published config (the hyperparameters are written out below or in
-bench/gpu_suite.py and bench/index_throughput.py), with random weights: the same shapes, so the same
-compute and memory traffic as the real checkpoints; nothing is downloaded (HF_HUB_OFFLINE=1). Each model
-is built once in fp32, timed, converted to bf16 in place and timed again (DTYPE=auto picks bf16 on CPUs
-with AVX512-BF16 or AMX, fp32 elsewhere), then freed before the next one:
+Every model is built HERE from its published config (bench/configs.py: the same values as on the hub), with
+random weights: the same shapes, so the same compute and memory traffic as the real checkpoints; nothing is
+downloaded (HF_HUB_OFFLINE=1). Each model is built once in fp32, timed, converted to bf16 in place and timed
+again (DTYPE=auto picks bf16 on CPUs with AVX512-BF16 or AMX, fp32 elsewhere), then freed before the next one:
 
-* BLIP-large captions (Salesforce/blip-image-captioning-large, 384x384), one photo, 20 tokens, through the
+* blip: BLIP-large captions (Salesforce/blip-image-captioning-large, 384x384), one photo, 20 tokens, through the
   bot's BlipCaptioner (preprocessing and decoding included).
-* CLIP ViT-L/14 (openai/clip-vit-large-patch14): a /find query (the bot's ClipEmbedder.embed_texts, one
+* clip: CLIP ViT-L/14 (openai/clip-vit-large-patch14): a /find query (the bot's ClipEmbedder.embed_texts, one
   text) and indexing (ClipEmbedder.embed_images on a batch of --clip-batch 1280x960 photos), photos/s.
-* A 2B-class VLM: Qwen/Qwen2-VL-2B-Instruct's config.json (Qwen2VLForConditionalGeneration): time to first
-  token with one 448x448 photo (256 image tokens) and a 24-token question, and decode tokens/s, batch 1.
-  (The bot's default VLM_IMAGE_PIXELS lets a photo reach ~1 MP, about 5x the image tokens.)
-* SDXL-turbo (stabilityai/sdxl-turbo), 512x512, 1 step, no guidance, batch 1, part by part so that only
-  one part is in memory at a time: the two text encoders, one UNet step (2.57 B parameters: 10.3 GB in
-  fp32), the VAE decode. The sum is one /gen image (scheduler and PNG encoding excluded). A part is
-  skipped, and said so, when MemAvailable can't hold it with a margin.
+* vlm: a 2B-class VLM, Qwen/Qwen2-VL-2B-Instruct: time to first token with one 448x448 photo (256 image
+  tokens) and a 24-token question, and decode tokens/s, batch 1. (The bot's default VLM_IMAGE_PIXELS lets a
+  photo reach ~1 MP, about 5x the image tokens.)
+* sdxl: SDXL-turbo (stabilityai/sdxl-turbo) as the bot runs it, SdxlGenerator's pipeline call: 512x512, 1 step,
+  no guidance, batch 1, both text encoders, the UNet step, the VAE decode and the PIL image; the parts are
+  timed by hooks in the same calls. Needs ~14 GB free for fp32.
+* vlm7b: the default VLM_MODEL, Qwen/Qwen2.5-VL-7B-Instruct, built directly in bf16 (16.6 GB; fp32 would be
+  33 GB), the same case as vlm.
 
-Each section is timed as the median of --repeats calls after one warm-up call; sections are skipped, and
-the report says so, past --budget-s. The load average and CPU model are printed with the table.
+A section is skipped, and the report says so, when MemAvailable can't hold it with 2 GB to spare, or past
+--budget-s. Each case is the median of --repeats calls after one warm-up call (the VLMs: of --vlm-repeats
+generate() calls). The load average and CPU model are printed with the table.
 
-    python bench/real_size_cpu.py --quick     # 1 timed call each, 8 decode tokens: ~3.5 min on a quiet 2-core CPU
-    python bench/real_size_cpu.py             # 3 timed calls each, 32 decode tokens
+    python bench/real_size_cpu.py --quick     # 1 timed call each, 8 decode tokens
+    python bench/real_size_cpu.py             # 3 timed calls each (VLMs 2), 32 decode tokens
     python bench/real_size_cpu.py --only blip,clip
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import statistics
 import sys
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import configs  # the published configs of the real-size models
 import torch
 from _common import load_average, machine  # sets HF_HUB_OFFLINE=1; puts the project on sys.path
 
@@ -153,10 +156,7 @@ def clip(args: argparse.Namespace) -> None:
         )
 
 
-# -- a 2B-class VLM: Qwen2-VL-2B-Instruct -------------------------------------------------------------------
-
-
-QWEN_IDS = dict(image_token_id=151655, video_token_id=151656, vision_start_token_id=151652, vision_end_token_id=151653)
+# -- VLMs: Qwen2-VL-2B-Instruct (a 2B-class VLM), Qwen2.5-VL-7B-Instruct (the default VLM_MODEL) -------------------
 
 
 def qwen2_vl_2b():
@@ -164,38 +164,40 @@ def qwen2_vl_2b():
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
     config = Qwen2VLConfig(
-        text_config=dict(
-            vocab_size=151936,
-            hidden_size=1536,
-            intermediate_size=8960,
-            num_hidden_layers=28,
-            num_attention_heads=12,
-            num_key_value_heads=2,
-            max_position_embeddings=32768,
-            max_window_layers=28,
-            rms_norm_eps=1e-6,
-            hidden_act="silu",
-            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
-            bos_token_id=151643,
-            eos_token_id=151645,
-            pad_token_id=151643,
-        ),
-        vision_config=dict(
-            depth=32,
-            embed_dim=1280,
-            mlp_ratio=4,
-            num_heads=16,
-            in_chans=3,
-            hidden_size=1536,  # the merger's output: the language model's width
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-        ),
+        text_config=dict(**configs.QWEN_TEXT_IDS, **copy.deepcopy(configs.QWEN2_VL_2B_TEXT)),
+        vision_config=dict(configs.QWEN2_VL_2B_VISION),
         tie_word_embeddings=True,
-        **QWEN_IDS,
+        **configs.QWEN_IDS,
     )
     torch.manual_seed(0)
     return Qwen2VLForConditionalGeneration(config).eval()
+
+
+def time_vlm(args: argparse.Namespace, name: str, model, precision: str) -> None:
+    """Time to first token and decode rate of `model` (batch 1, one 448x448 photo), as gpu_suite times it."""
+    import gpu_suite
+
+    inputs = gpu_suite.qwen_inputs(suite(), 1, next(model.parameters()).dtype)
+    with torch.inference_mode():
+        warm = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask")}
+        model.generate(  # warm-up: a short text-only prompt, 2 tokens
+            input_ids=warm["input_ids"][:, -8:],
+            attention_mask=warm["attention_mask"][:, -8:],
+            max_new_tokens=2,
+            do_sample=False,
+            pad_token_id=configs.QWEN_TEXT_IDS["pad_token_id"],
+        )
+        runs = [
+            gpu_suite.first_token_and_rate(model, inputs, torch.device("cpu"), args.tokens)
+            for _ in range(args.vlm_repeats)
+        ]
+    first = statistics.median(r[0] for r in runs)
+    rate = statistics.median(r[1] for r in runs)
+    add(
+        name,
+        f"{precision}, one 448x448 photo + 24-token question (285 tokens), batch 1",
+        f"first token {first:.1f} s; decode {rate:.2f} tok/s ({args.tokens} tokens)",
+    )
 
 
 def vlm(args: argparse.Namespace) -> None:
@@ -204,166 +206,110 @@ def vlm(args: argparse.Namespace) -> None:
     if not fits("Qwen2-VL-2B fp32", 9.5):
         return
     model = qwen2_vl_2b()
-    weights = gpu_suite.decode_bytes(model)
     print(
-        f"   built Qwen2-VL-2B: {params(model):.3f} B parameters "
-        f"({params(model.model.visual):.3f} B vision); {weights / 1e9:.2f} GB read per decode step in fp32",
+        f"   built Qwen2-VL-2B: {params(model):.3f} B parameters ({params(model.model.visual):.3f} B vision); "
+        f"{gpu_suite.decode_bytes(model) / 1e9:.2f} GB read per decode step in fp32",
         flush=True,
     )
-    new_tokens = args.tokens
-
-    def measure(inputs) -> tuple[float, float]:
-        from transformers import LogitsProcessorList
-
-        steps = gpu_suite.StepTimes(torch.device("cpu"))
-        started = time.perf_counter()
-        model.generate(
-            **inputs,
-            max_new_tokens=new_tokens + 1,
-            min_new_tokens=new_tokens + 1,
-            do_sample=False,
-            pad_token_id=151643,
-            logits_processor=LogitsProcessorList([steps]),
-        )
-        return steps.times[0] - started, (len(steps.times) - 1) / (steps.times[-1] - steps.times[0])
-
     for precision in precisions(model):
-        dtype = next(model.parameters()).dtype
-        inputs = gpu_suite.qwen_inputs(suite(), 1, dtype)
-        with torch.inference_mode():
-            warm = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask")}
-            model.generate(  # warm-up: a short text-only prompt, 2 tokens
-                input_ids=warm["input_ids"][:, -8:],
-                attention_mask=warm["attention_mask"][:, -8:],
-                max_new_tokens=2,
-                do_sample=False,
-                pad_token_id=151643,
-            )
-            runs = [measure(inputs) for _ in range(args.vlm_repeats)]
-        first = statistics.median(r[0] for r in runs)
-        rate = statistics.median(r[1] for r in runs)
-        add(
-            "Qwen2-VL-2B (2B-class VLM)",
-            f"{precision}, one 448x448 photo + 24-token question (285 tokens), batch 1",
-            f"first token {first:.1f} s; decode {rate:.2f} tok/s ({new_tokens} tokens)",
-        )
+        time_vlm(args, "Qwen2-VL-2B (2B-class VLM)", model, precision)
 
 
-# -- SDXL-turbo, part by part -------------------------------------------------------------------------------
+def vlm7b(args: argparse.Namespace) -> None:
+    """Qwen2.5-VL-7B, built directly in bf16 (16.6 GB; fp32 would be 33 GB: more than this machine has)."""
+    import gpu_suite
+
+    if not fits("Qwen2.5-VL-7B bf16", 17.5):
+        return
+    NOT_MEASURED.append(("Qwen2.5-VL-7B fp32", "33 GB of weights: more than this machine's memory"))
+    model, _ = gpu_suite.qwen_model(suite())
+    print(
+        f"   built Qwen2.5-VL-7B: {params(model):.3f} B parameters; "
+        f"{gpu_suite.decode_bytes(model) / 1e9:.2f} GB read per decode step in bf16",
+        flush=True,
+    )
+    time_vlm(args, "Qwen2.5-VL-7B (the default VLM_MODEL)", model, "bf16")
+
+
+# -- SDXL-turbo: one pipeline through the bot's SdxlGenerator ----------------------------------------------------
+
+
+class PartTimes:
+    """Seconds spent in the pipeline's text encoders, UNet and VAE decode, summed over the calls since reset()."""
+
+    def __init__(self, pipe) -> None:
+        self.seconds: dict[str, float] = {"text encoders": 0.0, "UNet": 0.0, "VAE decode": 0.0}
+        self._started: dict[str, float] = {}
+        for part, modules in (("text encoders", (pipe.text_encoder, pipe.text_encoder_2)), ("UNet", (pipe.unet,))):
+            for module in modules:
+                module.register_forward_pre_hook(lambda *_, part=part: self._start(part))
+                module.register_forward_hook(lambda *_, part=part: self._stop(part))
+        decode = pipe.vae.decode
+
+        def timed_decode(*args: Any, **kwargs: Any) -> Any:
+            self._start("VAE decode")
+            try:
+                return decode(*args, **kwargs)
+            finally:
+                self._stop("VAE decode")
+
+        pipe.vae.decode = timed_decode
+
+    def _start(self, part: str) -> None:
+        self._started[part] = time.perf_counter()
+
+    def _stop(self, part: str) -> None:
+        self.seconds[part] += time.perf_counter() - self._started.pop(part)
+
+    def reset(self) -> None:
+        self.seconds = dict.fromkeys(self.seconds, 0.0)
 
 
 def sdxl(args: argparse.Namespace) -> None:
-    """stabilityai/sdxl-turbo's text encoders, UNet and VAE (configs as in bench/gpu_suite.py), one at a time."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    """stabilityai/sdxl-turbo (configs in bench/configs.py) as the bot runs it: SdxlGenerator's pipeline call,
+    512x512, 1 step, no guidance, batch 1: both text encoders, one UNet step, the scheduler, the VAE decode
+    and the PIL image; the parts are timed by hooks in the same calls."""
+    import gpu_suite
 
-    totals: dict[str, float] = {}
-    parts: dict[str, dict[str, float]] = {"fp32": {}, "bf16": {}}
-    ids = torch.randint(0, 49408, (1, 77), generator=torch.Generator().manual_seed(0))
+    from contract.requests import GenerateRequest
+    from contract.worker import Interrupt
+    from models.base import Device
 
-    def text_encoders() -> None:
-        common = dict(vocab_size=49408, max_position_embeddings=77, bos_token_id=0, eos_token_id=2, pad_token_id=1)
-        one = CLIPTextModel(
-            CLIPTextConfig(
-                hidden_size=768,
-                intermediate_size=3072,
-                num_hidden_layers=12,
-                num_attention_heads=12,
-                projection_dim=768,
-                hidden_act="quick_gelu",
-                **common,
-            )
-        ).eval()
-        two = CLIPTextModelWithProjection(
-            CLIPTextConfig(
-                hidden_size=1280,
-                intermediate_size=5120,
-                num_hidden_layers=32,
-                num_attention_heads=20,
-                projection_dim=1280,
-                hidden_act="gelu",
-                **common,
-            )
-        ).eval()
-        pair = torch.nn.ModuleList([one, two])
-        for precision in precisions(pair):
-            with torch.inference_mode():
-                parts[precision]["text encoders"] = median_s(
-                    lambda: (one(ids, output_hidden_states=True), two(ids, output_hidden_states=True)), args.repeats
-                )
-
-    def unet() -> None:
-        torch.manual_seed(0)
-        model = UNet2DConditionModel(
-            sample_size=64,
-            in_channels=4,
-            out_channels=4,
-            layers_per_block=2,
-            block_out_channels=(320, 640, 1280),
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            attention_head_dim=(5, 10, 20),
-            transformer_layers_per_block=(1, 2, 10),
-            norm_num_groups=32,
-            use_linear_projection=True,
-            addition_embed_type="text_time",
-            addition_time_embed_dim=256,
-            addition_embed_type_num_heads=64,
-            cross_attention_dim=2048,
-            projection_class_embeddings_input_dim=6 * 256 + 1280,
-        ).eval()
-        print(f"   built the SDXL UNet: {params(model):.3f} B parameters", flush=True)
-        for precision in precisions(model):
-            dtype = next(model.parameters()).dtype
-            latents = torch.randn(1, 4, 64, 64, dtype=dtype)
-            context = torch.randn(1, 77, 2048, dtype=dtype)
-            added = {"text_embeds": torch.randn(1, 1280, dtype=dtype), "time_ids": torch.randn(1, 6, dtype=dtype)}
-            with torch.inference_mode():
-                parts[precision]["UNet, 1 step"] = median_s(
-                    lambda latents=latents, context=context, added=added: model(
-                        latents, torch.tensor([999]), encoder_hidden_states=context, added_cond_kwargs=added
-                    ),
-                    args.repeats,
-                )
-            print(f"   UNet {precision}: {parts[precision]['UNet, 1 step']:.1f} s; {load_average()}", flush=True)
-
-    def vae() -> None:
-        torch.manual_seed(0)
-        model = AutoencoderKL(
-            in_channels=3,
-            out_channels=3,
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            block_out_channels=(128, 256, 512, 512),
-            layers_per_block=2,
-            norm_num_groups=32,
-            sample_size=512,
-            latent_channels=4,
-            scaling_factor=0.13025,
-        ).eval()
-        for precision in precisions(model):
-            latents = torch.randn(1, 4, 64, 64, dtype=next(model.parameters()).dtype)
-            with torch.inference_mode():
-                parts[precision]["VAE decode"] = median_s(lambda latents=latents: model.decode(latents), args.repeats)
-
-    for name, build, needs in (("text encoders", text_encoders, 3.5), ("UNet", unet, 11.0), ("VAE", vae, 1.5)):
-        if not fits(f"SDXL-turbo {name}", needs):
-            continue
-        build()
-        gc.collect()
-    for precision, found in parts.items():
-        if found:
-            totals[precision] = sum(found.values())
-            detail = ", ".join(f"{k} {v:.1f} s" for k, v in found.items())
-            whole = len(found) == 3
-            add(
-                "SDXL-turbo",
-                f"{precision}, 512², 1 step, batch 1, part by part",
-                f"{'one image ' if whole else 'parts measured: '}{totals[precision]:.1f} s ({detail})",
-            )
+    if not fits("SDXL-turbo pipeline fp32", 14.5):
+        return
+    generator, unet_params = gpu_suite.sdxl_generator(suite())
+    pipe = generator.pipe
+    print(f"   built SDXL-turbo: UNet {unet_params / 1e9:.3f} B parameters", flush=True)
+    parts = PartTimes(pipe)
+    request = GenerateRequest(
+        "a photo of a red fox in the snow, golden hour", seed=1, steps=1, width=512, height=512, guidance=0.0
+    )
+    modules = torch.nn.ModuleList([pipe.text_encoder, pipe.text_encoder_2, pipe.unet, pipe.vae])
+    for precision in precisions(modules):
+        generator.device = Device(torch.device("cpu"), next(pipe.unet.parameters()).dtype)
+        times = []
+        with torch.inference_mode():
+            generator._draw([request], [1], Interrupt())  # warm-up
+            parts.reset()
+            for _ in range(args.repeats):
+                started = time.perf_counter()
+                generator._draw([request], [1], Interrupt())
+                times.append(time.perf_counter() - started)
+        detail = ", ".join(f"{k} {v / args.repeats:.1f} s" for k, v in parts.seconds.items())
+        add(
+            "SDXL-turbo",
+            f"{precision}, 512², 1 step, batch 1, the bot's pipeline call",
+            f"{statistics.median(times):.1f} s an image (mean parts: {detail})",
+        )
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {"blip": blip, "clip": clip, "vlm": vlm, "sdxl": sdxl}
+SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "blip": blip,
+    "clip": clip,
+    "vlm": vlm,
+    "sdxl": sdxl,
+    "vlm7b": vlm7b,
+}
 
 
 def main() -> None:

@@ -87,3 +87,32 @@ def test_a_failing_section_is_recorded_and_the_next_runs_and_the_budget_skips_th
     assert len(ran) == 1 and "| first | FAILED | RuntimeError: CUDA out of memory |" in out
     data = json.loads(out.split("GPU_SUITE_JSON ", 1)[1])
     assert data["rows"][0]["images_per_s"] == 42 and data["errors"] and data["skipped"]["third"]
+
+
+def test_real_size_cpu_builds_qwen2_vl_2b_at_its_real_size():
+    import real_size_cpu
+
+    with torch.device("meta"):
+        model = real_size_cpu.qwen2_vl_2b()
+    assert parameters(model) == 2_208_985_600  # Qwen/Qwen2-VL-2B-Instruct, its 1.5B decoder's embedding tied
+    assert parameters(model.model.visual) == 665_271_296
+
+
+def test_real_size_cpu_times_the_parts_of_the_bots_own_pipeline_call():
+    """The SDXL section times SdxlGenerator's call and, by hooks in the same call, its parts."""
+    from PIL import Image
+
+    import real_size_cpu
+    from contract.requests import GenerateRequest
+    from contract.worker import Interrupt
+
+    generator, _ = gpu_suite.sdxl_generator(gpu_suite.Suite(torch.device("cpu"), small=True, budget_s=60, peak_bw=None))
+    parts = real_size_cpu.PartTimes(generator.pipe)
+    request = GenerateRequest("a red fox", seed=1, steps=1, width=64, height=64, guidance=0.0)
+    with torch.inference_mode():
+        pictures = generator._draw([request], [1], Interrupt())
+    assert isinstance(pictures[0], Image.Image) and pictures[0].size == (64, 64)
+    assert set(parts.seconds) == {"text encoders", "UNet", "VAE decode"}
+    assert all(seconds > 0 for seconds in parts.seconds.values())
+    parts.reset()
+    assert set(parts.seconds.values()) == {0.0}
