@@ -11,9 +11,9 @@ generation config sets min_new_tokens), so every answer costs the same either wa
   result, with lanes (the VLM on its own worker thread) and without (every model on one thread, as before).
   Goal: <= 2 s with lanes.
 
-The two sides alternate for --rounds rounds and medians are printed, since a shared CPU is noisy. Tiny models
-make the model's own time small, so these figures show the serving design, not what a real model gets.
-Run from the repository root:  python bench/ask_lanes.py [--rounds 3] [--tokens 128] [--long-tokens 2000] [--threads 1]
+The two sides alternate for --rounds rounds (their order turned every round); medians and spreads are printed.
+Tiny models make the model's own time small, so these figures show the serving design, not what a real model gets.
+Run from the repository root:  python bench/ask_lanes.py [--rounds 7] [--tokens 128] [--long-tokens 2000] [--threads 1]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine  # date, CPU model and load average next to every table; sets HF_HUB_OFFLINE=1
+from _common import machine, spread  # date, CPU model and load average next to every table; sets HF_HUB_OFFLINE=1
 
 QUESTIONS = ["Why?", "What colour is the square?", "How many are there?", "Anything else in this picture?"]
 
@@ -113,7 +113,7 @@ async def caption_during_long_ask(queue) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds (at least 7 for a spread)")
     parser.add_argument("--tokens", type=int, default=128, help="tokens of each of the four answers")
     parser.add_argument(
         "--long-tokens",
@@ -154,25 +154,25 @@ def main() -> None:
     device = Device.resolve(short.device, short.dtype)
 
     batched, alone, with_lanes, without_lanes, long_with, long_without = [], [], [], [], [], []
-    for _ in range(args.rounds):
-        batched.append(asyncio.run(with_queue(short, True, {"ask": 4}, four_asks)))
-        alone.append(asyncio.run(with_queue(short, True, {"ask": 1}, four_asks)))
-        latency, took = asyncio.run(with_queue(long, True, {}, caption_during_long_ask))
-        with_lanes.append(latency)
-        long_with.append(took)
-        latency, took = asyncio.run(with_queue(long, False, {}, caption_during_long_ask))
-        without_lanes.append(latency)
-        long_without.append(took)
+    for number in range(args.rounds):
+        flip = number % 2 == 1  # the order of the two sides turns every round
+        for batch in ({"ask": 4}, {"ask": 1})[:: -1 if flip else 1]:
+            (batched if batch["ask"] == 4 else alone).append(asyncio.run(with_queue(short, True, batch, four_asks)))
+        for lanes in (True, False)[:: -1 if flip else 1]:
+            latency, took = asyncio.run(with_queue(long, lanes, {}, caption_during_long_ask))
+            (with_lanes if lanes else without_lanes).append(latency)
+            (long_with if lanes else long_without).append(took)
 
     median = statistics.median
     print(
         f"tiny Qwen2.5-VL + BLIP on {device}, {args.threads} torch thread(s), {args.rounds} rounds "
-        "(medians; the sides alternate)"
+        "(medians and per-round values; the sides alternate, their order turned every round)"
     )
     print(f"four concurrent /ask answers of {args.tokens} tokens, wall time until the last one:")
     print(f"  batched (one generate for 4) : {median(batched):6.2f} s   {fmt(batched)}")
     print(f"  one at a time                : {median(alone):6.2f} s   {fmt(alone)}")
-    print(f"  ratio batched/one-at-a-time  : {median(batched) / median(alone):6.2f}   (goal <= 0.5)")
+    ratios = [b / a for b, a in zip(batched, alone, strict=True)]
+    print(f"  ratio batched/one-at-a-time, per round: {spread(ratios)}   (goal <= 0.5)")
     print(
         f"/caption latency while a {args.long_tokens}-token /ask decodes "
         f"(the /ask took {median(long_with):.1f} s with lanes, {median(long_without):.1f} s without):"

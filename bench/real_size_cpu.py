@@ -3,7 +3,8 @@
 Every model is built HERE from its published config (bench/configs.py: the same values as on the hub), with
 random weights: the same shapes, so the same compute and memory traffic as the real checkpoints; nothing is
 downloaded (HF_HUB_OFFLINE=1). Each model is built once in fp32, timed, converted to bf16 in place and timed
-again (DTYPE=auto picks bf16 on CPUs with AVX512-BF16 or AMX, fp32 elsewhere), then freed before the next one:
+again (DTYPE=auto picks bf16 on CPUs with AVX512-BF16 or AMX, fp32 elsewhere); each section runs in a process
+of its own, so every model starts from a clean heap:
 
 * blip: BLIP-large captions (Salesforce/blip-image-captioning-large, 384x384), one photo, 20 tokens, through the
   bot's BlipCaptioner (preprocessing and decoding included).
@@ -32,7 +33,9 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
+import json
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -66,14 +69,23 @@ def fits(what: str, needs_gb: float) -> bool:
     return True
 
 
-def median_s(fn: Callable[[], Any], repeats: int) -> float:
+def timed_calls(fn: Callable[[], Any], repeats: int) -> list[float]:
+    """Seconds of each of `repeats` calls of `fn`, after one warm-up call."""
     fn()  # warm-up
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         fn()
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return times
+
+
+def around(values: list[float], fmt: str = ".2f", unit: str = " s") -> str:
+    """'median unit (min–max of n)' of repeated measurements, or the one value."""
+    text = f"{statistics.median(values):{fmt}}{unit}"
+    if len(values) > 1:
+        text += f" ({min(values):{fmt}}–{max(values):{fmt}} of {len(values)})"
+    return text
 
 
 def add(model: str, case: str, result: str) -> None:
@@ -119,8 +131,8 @@ def blip(args: argparse.Namespace) -> None:
     for precision in precisions(captioner.model):
         captioner.device = Device(torch.device("cpu"), next(captioner.model.parameters()).dtype)
         with torch.inference_mode():
-            seconds = median_s(lambda: captioner.run(request, Interrupt()), args.repeats)
-        add("BLIP-large caption", f"{precision}, 1 photo (384²), {tokens} tokens", f"{seconds:.2f} s a caption")
+            times = timed_calls(lambda: captioner.run(request, Interrupt()), args.repeats)
+        add("BLIP-large caption", f"{precision}, 1 photo (384²), {tokens} tokens", f"{around(times)} a caption")
 
 
 # -- CLIP ViT-L/14 ----------------------------------------------------------------------------------------
@@ -146,13 +158,18 @@ def clip(args: argparse.Namespace) -> None:
     for precision in precisions(model):
         embedder = ClipEmbedder(model, processor, Device(torch.device("cpu"), model.dtype), "clip-vit-l14 (random)")
         with torch.inference_mode():
-            query = median_s(lambda e=embedder: e.embed_texts(["a red bicycle by a wall"]), max(3, args.repeats))
-        add("CLIP ViT-L/14", f"{precision}, a /find query (text tower, one 20-token text)", f"{query * 1000:.0f} ms")
-        seconds = median_s(lambda e=embedder: batched(e, images, args.clip_batch, torch.device("cpu")), args.repeats)
+            query = timed_calls(lambda e=embedder: e.embed_texts(["a red bicycle by a wall"]), max(3, args.repeats))
+        add(
+            "CLIP ViT-L/14",
+            f"{precision}, a /find query (text tower, one 20-token text)",
+            around([t * 1000 for t in query], ".0f", " ms"),
+        )
+        times = timed_calls(lambda e=embedder: batched(e, images, args.clip_batch, torch.device("cpu")), args.repeats)
         add(
             "CLIP ViT-L/14",
             f"{precision}, indexing, batch of {args.clip_batch} 1280x960 photos (shrink + image tower)",
-            f"{args.clip_batch / seconds:.2f} photos/s ({seconds / args.clip_batch:.2f} s a photo)",
+            f"{around([args.clip_batch / t for t in times], unit=' photos/s')} "
+            f"({statistics.median(times) / args.clip_batch:.2f} s a photo)",
         )
 
 
@@ -191,12 +208,11 @@ def time_vlm(args: argparse.Namespace, name: str, model, precision: str) -> None
             gpu_suite.first_token_and_rate(model, inputs, torch.device("cpu"), args.tokens)
             for _ in range(args.vlm_repeats)
         ]
-    first = statistics.median(r[0] for r in runs)
-    rate = statistics.median(r[1] for r in runs)
     add(
         name,
         f"{precision}, one 448x448 photo + 24-token question (285 tokens), batch 1",
-        f"first token {first:.1f} s; decode {rate:.2f} tok/s ({args.tokens} tokens)",
+        f"first token {around([r[0] for r in runs], '.1f')}; "
+        f"decode {around([r[1] for r in runs], unit=' tok/s')} ({args.tokens} tokens)",
     )
 
 
@@ -299,7 +315,7 @@ def sdxl(args: argparse.Namespace) -> None:
         add(
             "SDXL-turbo",
             f"{precision}, 512², 1 step, batch 1, the bot's pipeline call",
-            f"{statistics.median(times):.1f} s an image (mean parts: {detail})",
+            f"{around(times, '.1f')} an image (mean parts: {detail})",
         )
 
 
@@ -312,6 +328,34 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
 }
 
 
+RESULT = "REAL_SIZE_ROWS "
+
+
+def run_section(name: str, args: argparse.Namespace) -> None:
+    try:
+        SECTIONS[name](args)
+    except Exception as exc:  # record it: the report says which section failed and why
+        traceback.print_exc()
+        NOT_MEASURED.append((name, f"failed: {type(exc).__name__}: {exc}"[:300]))
+
+
+def in_child(name: str) -> None:
+    """Runs one section in a fresh process: the memory a freed model leaves in the allocator's heap (glibc keeps
+    much of it) can't starve the next model, and no section's state reaches another's timings."""
+    command = [sys.executable, __file__, *sys.argv[1:], "--section", name]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.startswith(RESULT):
+                found = json.loads(line[len(RESULT) :])
+                ROWS.extend(tuple(row) for row in found["rows"])
+                NOT_MEASURED.extend(tuple(item) for item in found["not_measured"])
+            else:
+                print(line, end="", flush=True)
+    if child.returncode != 0:
+        NOT_MEASURED.append((name, f"its process ended with exit status {child.returncode}"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 timed call each, 8 decode tokens, batches of 4")
@@ -320,12 +364,17 @@ def main() -> None:
     parser.add_argument("--clip-batch", type=int, default=0, help="photos per indexing batch (default 8; 4 --quick)")
     parser.add_argument("--only", default="", help="comma-separated sections: " + ",".join(SECTIONS))
     parser.add_argument("--budget-s", type=float, default=1800, help="sections past it are skipped")
+    parser.add_argument("--section", default="", help=argparse.SUPPRESS)  # run in a child process
     args = parser.parse_args()
     args.repeats = args.repeats or (1 if args.quick else 3)
     args.vlm_repeats = 1 if args.quick else 2
     args.tokens = args.tokens or (8 if args.quick else 32)
     args.clip_batch = args.clip_batch or (4 if args.quick else 8)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()] or list(SECTIONS)
+    if args.section:  # a child process: run one section, hand its rows back on one line
+        run_section(args.section, args)
+        print(RESULT + json.dumps({"rows": ROWS, "not_measured": NOT_MEASURED}), flush=True)
+        return
     print(machine("start"), flush=True)
     started = time.monotonic()
     for name in wanted:
@@ -334,12 +383,7 @@ def main() -> None:
             continue
         print(f"== {name} ({time.monotonic() - started:.0f} s in; {mem_available_gb():.1f} GB available)", flush=True)
         section_started = time.monotonic()
-        try:
-            SECTIONS[name](args)
-        except Exception as exc:  # record it and go on with the next section
-            traceback.print_exc()
-            NOT_MEASURED.append((name, f"failed: {type(exc).__name__}: {exc}"[:300]))
-        gc.collect()
+        in_child(name)
         print(f"   ({time.monotonic() - section_started:.0f} s)", flush=True)
     print()
     print(
