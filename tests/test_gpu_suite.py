@@ -100,9 +100,9 @@ def test_real_size_cpu_builds_qwen2_vl_2b_at_its_real_size():
 
 def test_real_size_cpu_times_the_parts_of_the_bots_own_pipeline_call():
     """The SDXL section times SdxlGenerator's call and, by hooks in the same call, its parts."""
+    import real_size_cpu
     from PIL import Image
 
-    import real_size_cpu
     from contract.requests import GenerateRequest
     from contract.worker import Interrupt
 
