@@ -14,12 +14,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TypeVar
 
 if sys.argv and sys.argv[0] and Path(sys.argv[0]).resolve().parent == Path(__file__).resolve().parent:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 sys.path.insert(0, str(ROOT))
 
 
@@ -55,6 +57,12 @@ def spread(values: list[float], fmt: str = ".2f") -> str:
         f"{statistics.median(values):{fmt}} (IQR {q1:{fmt}}–{q3:{fmt}}, "
         f"min–max {min(values):{fmt}}–{max(values):{fmt}}, {len(values)} rounds)"
     )
+
+
+def turned(sides: list[T], round_: int) -> list[T]:
+    """The sides compared in round `round_` of an alternating bench, in the order they run: reversed every other
+    round, so a neighbour's load that comes and goes falls on each side alike."""
+    return sides[::-1] if round_ % 2 else list(sides)
 
 
 def cpu_model() -> str:

@@ -28,7 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, spread  # date, CPU model and load average next to every table; sets HF_HUB_OFFLINE=1
+from _common import (  # date, CPU model and load average next to every table; sets HF_HUB_OFFLINE=1
+    machine,
+    spread,
+    turned,
+)
 
 QUESTIONS = ["Why?", "What colour is the square?", "How many are there?", "Anything else in this picture?"]
 
@@ -155,13 +159,14 @@ def main() -> None:
 
     batched, alone, with_lanes, without_lanes, long_with, long_without = [], [], [], [], [], []
     for number in range(args.rounds):
-        flip = number % 2 == 1  # the order of the two sides turns every round
-        for batch in ({"ask": 4}, {"ask": 1})[:: -1 if flip else 1]:
-            (batched if batch["ask"] == 4 else alone).append(asyncio.run(with_queue(short, True, batch, four_asks)))
-        for lanes in (True, False)[:: -1 if flip else 1]:
+        for batch, walls in turned([({"ask": 4}, batched), ({"ask": 1}, alone)], number):
+            walls.append(asyncio.run(with_queue(short, True, batch, four_asks)))
+        for lanes, latencies, tooks in turned(
+            [(True, with_lanes, long_with), (False, without_lanes, long_without)], number
+        ):
             latency, took = asyncio.run(with_queue(long, lanes, {}, caption_during_long_ask))
-            (with_lanes if lanes else without_lanes).append(latency)
-            (long_with if lanes else long_without).append(took)
+            latencies.append(latency)
+            tooks.append(took)
 
     median = statistics.median
     print(

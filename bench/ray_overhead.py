@@ -15,7 +15,7 @@ import os
 import statistics
 import time
 
-from _common import ROOT, machine, spread, summary, tiny_blip  # sets HF_HUB_OFFLINE=1
+from _common import ROOT, machine, spread, summary, tiny_blip, turned  # sets HF_HUB_OFFLINE=1
 from PIL import Image
 
 
@@ -39,8 +39,7 @@ async def interleaved(settings: dict, rounds: int, jobs: int) -> dict[str, list[
         running[name] = (backend, queue)
     times: dict[str, list[list[float]]] = {name: [] for name in settings}
     for number in range(rounds):
-        order = list(settings) if number % 2 == 0 else list(reversed(settings))
-        for name in order:
+        for name in turned(list(settings), number):
             queue = running[name][1]
             round_times = []
             for i in range(jobs):

@@ -116,3 +116,11 @@ def test_real_size_cpu_times_the_parts_of_the_bots_own_pipeline_call():
     assert all(seconds > 0 for seconds in parts.seconds.values())
     parts.reset()
     assert set(parts.seconds.values()) == {0.0}
+
+
+def test_alternating_benches_turn_the_order_of_their_sides_every_round():
+    from _common import turned
+
+    sides = ["local", "ray"]
+    assert [turned(sides, n) for n in range(3)] == [["local", "ray"], ["ray", "local"], ["local", "ray"]]
+    assert sides == ["local", "ray"]  # the caller's list is left as it was
